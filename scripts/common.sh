@@ -1,0 +1,39 @@
+# Shared by scripts/*: package checks and the build. Source it, don't run it.
+
+AQ_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Debian packages every command needs: the build, GStreamer 1.22 and Check.
+AQ_BUILD_PACKAGES=(meson ninja-build pkg-config g++ check
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
+
+# Installs the named Debian packages that are missing. As root it runs
+# apt-get; otherwise it prints the exact command and exits 1.
+aq_require_packages() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+      || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "Missing Debian packages. Install them with:" >&2
+    echo "  sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "Installing missing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Configures (once) and builds the tree in $1 with extra meson options.
+aq_build() {
+  local dir=$1; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$AQ_TOP" "$@"
+  else
+    meson configure "$dir" "$@" >/dev/null
+  fi
+  ninja -C "$dir"
+}

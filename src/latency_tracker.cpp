@@ -1,0 +1,13 @@
+#include "latency_tracker.h"
+
+#include <algorithm>
+
+namespace aq {
+
+void LatencyTracker::add(int64_t sample_ns) {
+  const int64_t s = std::clamp<int64_t>(sample_ns, 0, kMaxSampleNs);
+  average_ = average_ ? (9 * *average_ + s) / 10 : s;
+  ++count_;
+}
+
+}  // namespace aq

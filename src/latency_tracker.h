@@ -1,0 +1,25 @@
+// Integer exponential moving average of latency samples: the first sample
+// becomes the average, then avg = (9 * avg + sample) / 10.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+namespace aq {
+
+class LatencyTracker {
+ public:
+  // Samples are clamped to [0, kMaxSampleNs] so 9 * avg cannot overflow.
+  static constexpr int64_t kMaxSampleNs = int64_t{3600} * 1'000'000'000;
+
+  void add(int64_t sample_ns);
+  void reset() { average_.reset(); count_ = 0; }
+  std::optional<int64_t> average() const { return average_; }
+  uint64_t count() const { return count_; }
+
+ private:
+  std::optional<int64_t> average_;
+  uint64_t count_ = 0;
+};
+
+}  // namespace aq

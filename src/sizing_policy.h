@@ -1,0 +1,104 @@
+// The adaptive buffer-sizing algorithm: a pure function of configuration,
+// current capacity, load sample and latency average.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace aq {
+
+// Every default is defined here once; the element's param specs use them.
+namespace defaults {
+constexpr uint32_t kMinBuffers = 4;
+constexpr uint32_t kMaxBuffers = 32;
+constexpr uint32_t kInitialBuffers = 16;
+constexpr double kCpuLow = 20.0;
+constexpr double kCpuHigh = 60.0;
+constexpr double kMemLow = 35.0;
+constexpr double kMemHigh = 75.0;
+constexpr int64_t kTargetLatencyNs = 20'000'000;
+constexpr int64_t kMaxLatencyNs = 50'000'000;
+constexpr double kCpuWeight = 0.5;
+constexpr double kMemWeight = 0.3;
+constexpr double kLatencyWeight = 0.2;
+constexpr double kSmoothing = 0.3;
+constexpr int64_t kIntervalNs = 500'000'000;
+}  // namespace defaults
+
+struct PolicyConfig {
+  uint32_t min_buffers = defaults::kMinBuffers;
+  uint32_t max_buffers = defaults::kMaxBuffers;
+  double cpu_low = defaults::kCpuLow;
+  double cpu_high = defaults::kCpuHigh;
+  double mem_low = defaults::kMemLow;
+  double mem_high = defaults::kMemHigh;
+  int64_t target_latency_ns = defaults::kTargetLatencyNs;
+  int64_t max_latency_ns = defaults::kMaxLatencyNs;
+  double cpu_weight = defaults::kCpuWeight;
+  double mem_weight = defaults::kMemWeight;
+  double latency_weight = defaults::kLatencyWeight;
+  double smoothing = defaults::kSmoothing;
+};
+
+// One invalid field, named as the element's property.
+struct ConfigError {
+  std::string field;
+  std::string reason;
+};
+
+std::vector<ConfigError> validate(const PolicyConfig& config);
+// "field: reason; field: reason" for a warning message.
+std::string describe(const std::vector<ConfigError>& errors);
+
+struct LoadSample {
+  double cpu_percent = 0.0;
+  double mem_percent = 0.0;
+};
+
+struct Decision {
+  uint32_t old_capacity = 0;
+  uint32_t new_capacity = 0;  // equals old_capacity inside the dead band
+  // Outside the dead band: the seed sets round(new) and counts an adaptation,
+  // even when rounding half away from zero lands back on old_capacity
+  // (e.g. 4 -> 3.5 -> 4).
+  bool applied = false;
+  double cpu_factor = 0.0;
+  double mem_factor = 0.0;
+  double latency_factor = 0.0;  // 0 when there is no latency measurement
+  double combined = 0.0;
+  double target = 0.0;      // the step target before smoothing
+  double unrounded = 0.0;   // smoothed and clamped, before the dead band
+};
+
+// +1 below low, -1 above high, linear through the midpoint in between.
+double threshold_factor(double value, double low, double high);
+
+// One tick of the algorithm. `config` must be valid (see validate()).
+// Without a latency average the latency term is 0: a missing measurement is
+// not evidence of low latency.
+Decision decide(const PolicyConfig& config, uint32_t current,
+                const LoadSample& load, std::optional<int64_t> latency_avg_ns);
+
+// decide() plus the state the seed keeps: capacity and adaptation count.
+class SizingPolicy {
+ public:
+  explicit SizingPolicy(uint32_t initial_capacity) : capacity_(initial_capacity) {}
+
+  Decision step(const PolicyConfig& config, const LoadSample& load,
+                std::optional<int64_t> latency_avg_ns, int64_t now_ns);
+
+  uint32_t capacity() const { return capacity_; }
+  // A manual setting moves the capacity; adaptation continues from there.
+  void set_capacity(uint32_t capacity) { capacity_ = capacity; }
+  uint64_t adaptations() const { return adaptations_; }
+  std::optional<int64_t> last_adaptation_ns() const { return last_adaptation_ns_; }
+
+ private:
+  uint32_t capacity_;
+  uint64_t adaptations_ = 0;
+  std::optional<int64_t> last_adaptation_ns_;
+};
+
+}  // namespace aq
