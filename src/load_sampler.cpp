@@ -92,6 +92,7 @@ SampleResult LoadSampler::poll(int64_t now_ns) {
   std::optional<Reading> before = std::exchange(previous_, now);
   if (!before) {
     result.reason = "first reading: CPU load needs two";
+    result.warming_up = true;
     return result;
   }
   if (now.busy < before->busy || now.total < before->total || now.when_ns <= before->when_ns) {
@@ -256,6 +257,7 @@ void SharedSampler::run() {
     lock.lock();
     latest_.sample = r.sample;
     latest_.reason = std::move(r.reason);
+    latest_.warming_up = r.warming_up;
     latest_.taken_ns = now;
     ++latest_.sequence;
     ++reads_;

@@ -49,6 +49,8 @@ struct HostInfo {
 struct SampleResult {
   std::optional<LoadSample> sample;  // empty: no sample this time
   std::string reason;                // why there is none
+  // No sample only because CPU load needs a second reading: not a fault.
+  bool warming_up = false;
 };
 
 // Not thread-safe: the shared sampler serialises calls.
@@ -79,6 +81,7 @@ class LoadSampler {
 struct SharedReading {
   std::optional<LoadSample> sample;
   std::string reason;
+  bool warming_up = true;
   uint64_t sequence = 0;
   int64_t taken_ns = 0;
 };
