@@ -38,6 +38,7 @@
 #include "gstadaptivequeue.h"
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -140,6 +141,10 @@ struct QueueState
 
   bool waiting_add = false;
   bool waiting_del = false;
+  /* Bumped on every add and removal, so spinning waiters see progress
+   * without taking the lock. */
+  std::atomic < guint64 > adds {0};
+  std::atomic < guint64 > dels {0};
   guint queued_queries = 0;
   GstQuery *last_handled_query = nullptr;
   bool last_query = false;
@@ -308,40 +313,113 @@ gst_adaptive_queue_latency_source_get_type (void)
 
 /* ---- the wait/notify protocol: signal only when someone waits ---- */
 
-#define QLOCK(self) g_mutex_lock (&(self)->qlock)
+#define QLOCK(self) qlock (self)
 #define QUNLOCK(self) g_mutex_unlock (&(self)->qlock)
+
+/* Before sleeping on a condition, a waiter spins briefly with the lock
+ * released: on a multi-core machine the other side usually makes progress
+ * within microseconds, which saves a futex sleep and wake per buffer. On
+ * one core spinning would only delay the other side, so it is off. */
+constexpr int SPIN_ITERATIONS = 2000;
+constexpr int LOCK_SPINS = 100;
+constexpr int PUSHES_PER_ITERATION = 64;
+
+static bool
+spin_enabled ()
+{
+  static const bool enabled = g_get_num_processors () > 1;
+  return enabled;
+}
+
+static inline void
+cpu_relax ()
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause ();
+#elif defined(__aarch64__) || defined(__arm__)
+  asm volatile ("yield");
+#endif
+}
+
+/* The queue lock is held for very short sections, so a contended lock is
+ * usually free again within a few spins: try those before sleeping. */
+static inline void
+qlock (GstAdaptiveQueue * self)
+{
+  if (spin_enabled ()) {
+    for (int i = 0; i < LOCK_SPINS; i++) {
+      if (g_mutex_trylock (&self->qlock))
+        return;
+      cpu_relax ();
+    }
+  }
+  g_mutex_lock (&self->qlock);
+}
+
+/* Spins, unlocked, until `counter` moves away from `seen`. Queue lock held
+ * on entry and exit; true if the counter moved. */
+static bool
+spin_unlocked (GstAdaptiveQueue * self, const std::atomic < guint64 > &counter,
+    guint64 seen)
+{
+  bool moved = false;
+  QUNLOCK (self);
+  for (int i = 0; i < SPIN_ITERATIONS && !moved; i++) {
+    cpu_relax ();
+    moved = counter.load (std::memory_order_relaxed) != seen;
+  }
+  QLOCK (self);
+  return moved || counter.load (std::memory_order_relaxed) != seen;
+}
 
 /* Waits for an item to be added; false when the pad is flushing. */
 static bool
 wait_add (GstAdaptiveQueue * self)
 {
-  self->q->waiting_add = true;
+  QueueState & q = *self->q;
+  if (spin_enabled () &&
+      spin_unlocked (self, q.adds, q.adds.load (std::memory_order_relaxed)))
+    return q.srcresult == GST_FLOW_OK;
+  if (q.srcresult != GST_FLOW_OK)
+    return false;
+  q.waiting_add = true;
   g_cond_wait (&self->item_add, &self->qlock);
-  self->q->waiting_add = false;
-  return self->q->srcresult == GST_FLOW_OK;
+  q.waiting_add = false;
+  return q.srcresult == GST_FLOW_OK;
 }
 
-/* Waits for an item to be removed; false when the pad is flushing. */
+/* Waits for an item to be removed or the limits to change; false when the
+ * pad is flushing. */
 static bool
 wait_del (GstAdaptiveQueue * self)
 {
-  self->q->waiting_del = true;
+  QueueState & q = *self->q;
+  if (spin_enabled () &&
+      spin_unlocked (self, q.dels, q.dels.load (std::memory_order_relaxed)))
+    return q.srcresult == GST_FLOW_OK;
+  if (q.srcresult != GST_FLOW_OK)
+    return false;
+  q.waiting_del = true;
   g_cond_wait (&self->item_del, &self->qlock);
-  self->q->waiting_del = false;
-  return self->q->srcresult == GST_FLOW_OK;
+  q.waiting_del = false;
+  return q.srcresult == GST_FLOW_OK;
 }
 
 static void
 signal_add (GstAdaptiveQueue * self)
 {
-  if (self->q->waiting_add)
+  QueueState & q = *self->q;
+  q.adds.fetch_add (1, std::memory_order_relaxed);
+  if (q.waiting_add)
     g_cond_signal (&self->item_add);
 }
 
 static void
 signal_del (GstAdaptiveQueue * self)
 {
-  if (self->q->waiting_del)
+  QueueState & q = *self->q;
+  q.dels.fetch_add (1, std::memory_order_relaxed);
+  if (q.waiting_del)
     g_cond_signal (&self->item_del);
 }
 
@@ -349,6 +427,9 @@ signal_del (GstAdaptiveQueue * self)
 static void
 wake_all (GstAdaptiveQueue * self)
 {
+  QueueState & q = *self->q;
+  q.adds.fetch_add (1, std::memory_order_relaxed);
+  q.dels.fetch_add (1, std::memory_order_relaxed);
   g_cond_signal (&self->item_add);
   g_cond_signal (&self->item_del);
   g_cond_broadcast (&self->query_handled);
@@ -855,12 +936,18 @@ loop (GstPad * pad)
       goto out_flushing;
   }
 
-  ret = push_one (self);
-  if (q.srcresult != GST_FLOW_OK)
-    goto out_flushing;
-  q.srcresult = ret;
-  if (ret != GST_FLOW_OK)
-    goto out_flushing;
+  /* Keep pushing while data is ready: one lock round and one task
+   * iteration fewer per item. Bounded so the task still cycles. */
+  for (int n = 1;; n++) {
+    ret = push_one (self);
+    if (q.srcresult != GST_FLOW_OK)
+      goto out_flushing;
+    q.srcresult = ret;
+    if (ret != GST_FLOW_OK)
+      goto out_flushing;
+    if (n == PUSHES_PER_ITERATION || is_empty (q))
+      break;
+  }
   QUNLOCK (self);
   return;
 
