@@ -1516,6 +1516,7 @@ build_stats (GstAdaptiveQueue * self)
       "current-level-time", G_TYPE_UINT64, q.cur.time,
       "max-level-buffers", G_TYPE_UINT, q.max_level_buffers,
       "latency-average", G_TYPE_INT64, q.latency.average ().value_or (-1),
+      "latency-max", G_TYPE_INT64, q.latency.max ().value_or (-1),
       "latency-samples", G_TYPE_UINT64, q.latency.count (),
       "load-valid", G_TYPE_BOOLEAN, t.last_sample.has_value (),
       "cpu-percent", G_TYPE_DOUBLE, load.cpu_percent,

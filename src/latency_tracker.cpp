@@ -7,6 +7,7 @@ namespace aq {
 void LatencyTracker::add(int64_t sample_ns) {
   const int64_t s = std::clamp<int64_t>(sample_ns, 0, kMaxSampleNs);
   average_ = average_ ? (9 * *average_ + s) / 10 : s;
+  max_ = max_ ? std::max(*max_, s) : s;
   ++count_;
 }
 
