@@ -584,6 +584,34 @@ apply_gap (QueueState & q, GstEvent * event, bool sink)
 
 static void flush_locked (GstAdaptiveQueue * self, bool full);
 
+/* Sets DISCONT on a buffer, or on the first buffer of a list. */
+static void
+mark_discont (GstMiniObject ** obj)
+{
+  if (GST_IS_BUFFER (*obj)) {
+    GstBuffer *buffer = gst_buffer_make_writable (GST_BUFFER_CAST (*obj));
+    GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_DISCONT);
+    *obj = GST_MINI_OBJECT_CAST (buffer);
+  } else {
+    GstBufferList *list = gst_buffer_list_make_writable (GST_BUFFER_LIST_CAST (*obj));
+    if (gst_buffer_list_length (list) > 0)
+      GST_BUFFER_FLAG_SET (gst_buffer_list_get_writable (list, 0),
+          GST_BUFFER_FLAG_DISCONT);
+    *obj = GST_MINI_OBJECT_CAST (list);
+  }
+}
+
+/* The buffer a list's timing comes from; null for an empty list. */
+static GstBuffer *
+first_buffer (GstMiniObject * obj)
+{
+  if (GST_IS_BUFFER (obj))
+    return GST_BUFFER_CAST (obj);
+  GstBufferList *list = GST_BUFFER_LIST_CAST (obj);
+  return gst_buffer_list_length (list) > 0 ? gst_buffer_list_get (list, 0) : nullptr;
+}
+
+
 static void
 push_item (QueueState & q, const Item & item)
 {
@@ -613,17 +641,13 @@ enqueue_data (GstAdaptiveQueue * self, GstMiniObject * obj, guint buffers,
   q.cur.buffers += buffers;
   q.cur.bytes += bytes;
   q.max_level_buffers = std::max (q.max_level_buffers, q.cur.buffers);
-  if (GST_IS_BUFFER (obj)) {
-    GstBuffer *buffer = GST_BUFFER_CAST (obj);
-    if (GST_BUFFER_DURATION_IS_VALID (buffer))
-      q.buffer_duration = GST_BUFFER_DURATION (buffer);
-    apply_buffer (q, buffer, true);
-  } else {
-    GstBufferList *list = GST_BUFFER_LIST_CAST (obj);
-    if (buffers > 0 && GST_BUFFER_DURATION_IS_VALID (gst_buffer_list_get (list, 0)))
-      q.buffer_duration = GST_BUFFER_DURATION (gst_buffer_list_get (list, 0));
-    apply_buffer_list (q, list, true);
-  }
+  GstBuffer *first = first_buffer (obj);
+  if (first && GST_BUFFER_DURATION_IS_VALID (first))
+    q.buffer_duration = GST_BUFFER_DURATION (first);
+  if (GST_IS_BUFFER (obj))
+    apply_buffer (q, GST_BUFFER_CAST (obj), true);
+  else
+    apply_buffer_list (q, GST_BUFFER_LIST_CAST (obj), true);
   signal_add (self);
 }
 
@@ -821,6 +845,7 @@ sample_latency (GstAdaptiveQueue * self, GstBuffer * buffer)
 
 /* ---- the src pad task ---- */
 
+
 /* Pushes the head item downstream. Called and returns with the lock held;
  * returns the flow result, or the flushing result when the lock check fails. */
 static GstFlowReturn
@@ -838,22 +863,10 @@ next:
   if (GST_IS_BUFFER (obj) || GST_IS_BUFFER_LIST (obj)) {
     const bool is_list = GST_IS_BUFFER_LIST (obj);
     if (q.head_needs_discont) {
-      if (is_list) {
-        GstBufferList *list = gst_buffer_list_make_writable (GST_BUFFER_LIST_CAST (obj));
-        GstBuffer *first = gst_buffer_list_get_writable (list, 0);
-        if (first)
-          GST_BUFFER_FLAG_SET (first, GST_BUFFER_FLAG_DISCONT);
-        obj = GST_MINI_OBJECT_CAST (list);
-      } else {
-        GstBuffer *buffer = gst_buffer_make_writable (GST_BUFFER_CAST (obj));
-        GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_DISCONT);
-        obj = GST_MINI_OBJECT_CAST (buffer);
-      }
+      mark_discont (&obj);
       q.head_needs_discont = false;
     }
-    GstBuffer *first = is_list ? gst_buffer_list_get (GST_BUFFER_LIST_CAST (obj), 0)
-        : GST_BUFFER_CAST (obj);
-    if (first)
+    if (GstBuffer * first = first_buffer (obj))
       sample_latency (self, first);
     q.pushed += item.buffers;
     QUNLOCK (self);
@@ -968,21 +981,6 @@ out_flushing:
 }
 
 /* ---- sink pad ---- */
-
-static void
-mark_discont (GstMiniObject ** obj)
-{
-  if (GST_IS_BUFFER (*obj)) {
-    GstBuffer *buffer = gst_buffer_make_writable (GST_BUFFER_CAST (*obj));
-    GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_DISCONT);
-    *obj = GST_MINI_OBJECT_CAST (buffer);
-  } else {
-    GstBufferList *list = gst_buffer_list_make_writable (GST_BUFFER_LIST_CAST (*obj));
-    if (GstBuffer * first = gst_buffer_list_get_writable (list, 0))
-      GST_BUFFER_FLAG_SET (first, GST_BUFFER_FLAG_DISCONT);
-    *obj = GST_MINI_OBJECT_CAST (list);
-  }
-}
 
 static GstFlowReturn
 chain_data (GstAdaptiveQueue * self, GstMiniObject * obj, guint buffers,
