@@ -320,7 +320,7 @@ gst_adaptive_queue_latency_source_get_type (void)
  * released: on a multi-core machine the other side usually makes progress
  * within microseconds, which saves a futex sleep and wake per buffer. On
  * one core spinning would only delay the other side, so it is off. */
-constexpr int SPIN_ITERATIONS = 2000;
+constexpr gint64 SPIN_MICROSECONDS = 10;
 constexpr int LOCK_SPINS = 100;
 constexpr int PUSHES_PER_ITERATION = 64;
 
@@ -364,9 +364,14 @@ spin_unlocked (GstAdaptiveQueue * self, const std::atomic < guint64 > &counter,
 {
   bool moved = false;
   QUNLOCK (self);
-  for (int i = 0; i < SPIN_ITERATIONS && !moved; i++) {
+  const gint64 deadline = g_get_monotonic_time () + SPIN_MICROSECONDS;
+  for (int i = 1; !moved; i++) {
     cpu_relax ();
     moved = counter.load (std::memory_order_relaxed) != seen;
+    /* A pause costs from one cycle to over a hundred depending on the
+     * CPU, so the spin is bounded in time, checked now and then. */
+    if (i % 64 == 0 && g_get_monotonic_time () >= deadline)
+      break;
   }
   QLOCK (self);
   return moved || counter.load (std::memory_order_relaxed) != seen;
