@@ -1,0 +1,647 @@
+/* adaptivequeue in real pipelines: no loss through constant resizing, live
+ * Opus graphs, an RTP/Opus round trip over UDP on 127.0.0.1, property
+ * changes while data flows, and the gst-launch line from the docs.
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <gst/check/gstcheck.h>
+#include <glib/gstdio.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+/* Generous: the machine is shared, and waits end as soon as they succeed. */
+constexpr gint64 kRunTimeoutUs = 60 * G_USEC_PER_SEC;
+
+/* ---- a fixture /proc tree whose load a helper thread keeps current ---- */
+
+constexpr guint64 kMemTotalKb = 1000000;
+
+/* CPU % comes from deltas between reads of the "cpu" line, so the thread
+ * advances busy and idle in the set proportion every 2 ms; memory % is
+ * (MemTotal - MemAvailable) / MemTotal. Optionally it flips between two
+ * loads on a period. Files are replaced by rename, never seen half written. */
+class LoadFixture
+{
+public:
+  LoadFixture (int cpu, int mem)
+  {
+    gchar *dir = g_dir_make_tmp ("aq-proc-XXXXXX", nullptr);
+    g_assert (dir != nullptr);
+    dir_ = dir;
+    g_free (dir);
+    set (cpu, mem);
+    step ();
+    thread_ = std::thread ([this] {
+      while (!stop_) {
+        step ();
+        g_usleep (2000);
+      }
+    });
+  }
+  ~LoadFixture ()
+  {
+    stop_ = true;
+    thread_.join ();
+    for (const char *name : {"stat", "meminfo"})
+      g_unlink ((dir_ + "/" + name).c_str ());
+    g_rmdir (dir_.c_str ());
+  }
+  LoadFixture (const LoadFixture &) = delete;
+  LoadFixture & operator= (const LoadFixture &) = delete;
+
+  void set (int cpu, int mem)
+  {
+    cpu_[0] = cpu_[1] = cpu;
+    mem_[0] = mem_[1] = mem;
+  }
+  /* Alternates between load a and load b every `period_us`. */
+  void flip (int cpu_a, int mem_a, int cpu_b, int mem_b, gint64 period_us)
+  {
+    cpu_[0] = cpu_a;
+    mem_[0] = mem_a;
+    cpu_[1] = cpu_b;
+    mem_[1] = mem_b;
+    period_us_ = period_us;
+  }
+  const char *dir () const { return dir_.c_str (); }
+
+private:
+  void write (const char *name, const char *text)
+  {
+    const std::string tmp = dir_ + "/." + name + ".tmp";
+    FILE *f = std::fopen (tmp.c_str (), "w");
+    g_assert (f != nullptr);
+    std::fputs (text, f);
+    g_assert (std::fclose (f) == 0);
+    g_assert (std::rename (tmp.c_str (), (dir_ + "/" + name).c_str ()) == 0);
+  }
+
+  void step ()
+  {
+    const gint64 now = g_get_monotonic_time ();
+    if (period_us_ > 0 && now - flipped_at_ >= period_us_) {
+      phase_ ^= 1;
+      flipped_at_ = now;
+    }
+    const int cpu = cpu_[phase_];
+    busy_ += static_cast<guint64> (cpu);
+    idle_ += static_cast<guint64> (100 - cpu);
+    gchar *stat = g_strdup_printf ("cpu  %" G_GUINT64_FORMAT " 0 0 %" G_GUINT64_FORMAT
+        " 0 0 0 0 0 0\n", busy_, idle_);
+    write ("stat", stat);
+    g_free (stat);
+    const guint64 available = kMemTotalKb * static_cast<guint64> (100 - mem_[phase_]) / 100;
+    gchar *meminfo = g_strdup_printf ("MemTotal:       %" G_GUINT64_FORMAT " kB\n"
+        "MemAvailable:   %" G_GUINT64_FORMAT " kB\n", kMemTotalKb, available);
+    write ("meminfo", meminfo);
+    g_free (meminfo);
+  }
+
+  std::string dir_;
+  std::atomic<int> cpu_[2] {{0}, {0}};
+  std::atomic<int> mem_[2] {{0}, {0}};
+  std::atomic<gint64> period_us_ {0};
+  gint64 flipped_at_ = 0;
+  int phase_ = 0;
+  guint64 busy_ = 1000;
+  guint64 idle_ = 1000;
+  std::atomic<bool> stop_ {false};
+  std::thread thread_;
+};
+
+/* ---- pipeline helpers ---- */
+
+GstElement *
+launch (const std::string & description)
+{
+  GError *err = nullptr;
+  GstElement *pipeline = gst_parse_launch (description.c_str (), &err);
+  fail_unless (pipeline != nullptr && err == nullptr, "cannot build '%s': %s",
+      description.c_str (), err ? err->message : "?");
+  return pipeline;
+}
+
+GstElement *
+by_name (GstElement * pipeline, const char *name)
+{
+  GstElement *e = gst_bin_get_by_name (GST_BIN (pipeline), name);
+  fail_unless (e != nullptr, "no element %s", name);
+  /* The pipeline keeps it alive for the whole test. */
+  gst_object_unref (e);
+  return e;
+}
+
+struct Outcome
+{
+  bool eos = false;
+  std::string error;
+  size_t adaptations = 0;
+};
+
+/* Runs the bus until EOS, an error or the timeout, counting the
+ * adaptivequeue-adaptation messages seen (from any queue in the pipeline). */
+Outcome
+wait_eos (GstElement * pipeline, gint64 timeout_us = kRunTimeoutUs)
+{
+  Outcome out;
+  GstBus *bus = gst_element_get_bus (pipeline);
+  const gint64 deadline = g_get_monotonic_time () + timeout_us;
+  while (!out.eos && out.error.empty ()) {
+    const gint64 left = deadline - g_get_monotonic_time ();
+    if (left <= 0)
+      break;
+    GstMessage *m = gst_bus_timed_pop_filtered (bus, left * GST_USECOND,
+        static_cast<GstMessageType> (GST_MESSAGE_EOS | GST_MESSAGE_ERROR |
+            GST_MESSAGE_ELEMENT));
+    if (!m)
+      break;
+    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS) {
+      out.eos = true;
+    } else if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR) {
+      GError *err = nullptr;
+      gchar *debug = nullptr;
+      gst_message_parse_error (m, &err, &debug);
+      out.error = std::string (err->message) + " | " + (debug ? debug : "");
+      g_error_free (err);
+      g_free (debug);
+    } else if (gst_message_has_name (m, "adaptivequeue-adaptation")) {
+      out.adaptations++;
+    }
+    gst_message_unref (m);
+  }
+  gst_object_unref (bus);
+  return out;
+}
+
+void
+check_ran_to_eos (const Outcome & out)
+{
+  fail_unless (out.error.empty (), "error: %s", out.error.c_str ());
+  fail_unless (out.eos, "no EOS within the time limit");
+}
+
+void
+stop (GstElement * pipeline)
+{
+  fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (pipeline);
+}
+
+guint64
+stat_u64 (GstElement * q, const char *field)
+{
+  GstStructure *s = nullptr;
+  g_object_get (q, "stats", &s, nullptr);
+  ck_assert (s != nullptr);
+  guint64 v = 0;
+  fail_unless (gst_structure_get_uint64 (s, field, &v), "no %s in stats", field);
+  gst_structure_free (s);
+  return v;
+}
+
+bool
+wait_until (const std::function<bool ()> & done, gint64 timeout_us)
+{
+  const gint64 deadline = g_get_monotonic_time () + timeout_us;
+  while (!done ()) {
+    if (g_get_monotonic_time () > deadline)
+      return false;
+    g_usleep (5000);
+  }
+  return true;
+}
+
+/* Counts buffers passing a pad, and checks their offsets only increase. */
+class Counter
+{
+public:
+  Counter (GstElement * element, const char *pad_name)
+  {
+    GstPad *pad = gst_element_get_static_pad (element, pad_name);
+    ck_assert (pad != nullptr);
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, on_buffer, this, nullptr);
+    gst_object_unref (pad);
+  }
+  Counter (const Counter &) = delete;
+  Counter & operator= (const Counter &) = delete;
+
+  guint64 count () const { return count_; }
+  GstClockTime duration () const { return duration_; }
+  /* Offsets seen out of order, or repeated. */
+  guint64 disorder () const { return disorder_; }
+  /* Offsets that did not follow the previous buffer's end. */
+  guint64 gaps () const { return gaps_; }
+
+private:
+  static GstPadProbeReturn on_buffer (GstPad *, GstPadProbeInfo * info, gpointer data)
+  {
+    auto *self = static_cast<Counter *> (data);
+    GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER (info);
+    self->count_++;
+    if (GST_BUFFER_DURATION_IS_VALID (b))
+      self->duration_ += GST_BUFFER_DURATION (b);
+    if (GST_BUFFER_OFFSET_IS_VALID (b)) {
+      const guint64 offset = GST_BUFFER_OFFSET (b);
+      if (self->have_last_ && offset <= self->last_offset_)
+        self->disorder_++;
+      if (self->have_last_ && offset != self->next_offset_)
+        self->gaps_++;
+      self->have_last_ = true;
+      self->last_offset_ = offset;
+      self->next_offset_ = GST_BUFFER_OFFSET_END_IS_VALID (b) ?
+          GST_BUFFER_OFFSET_END (b) : offset + 1;
+    }
+    return GST_PAD_PROBE_OK;
+  }
+
+  /* Written by one streaming thread, read after it is done or loosely. */
+  std::atomic<guint64> count_ {0};
+  std::atomic<GstClockTime> duration_ {0};
+  std::atomic<guint64> disorder_ {0};
+  std::atomic<guint64> gaps_ {0};
+  bool have_last_ = false;
+  guint64 last_offset_ = 0;
+  guint64 next_offset_ = 0;
+};
+
+/* A temp dir for data files. */
+class TempDir
+{
+public:
+  TempDir ()
+  {
+    gchar *dir = g_dir_make_tmp ("aq-data-XXXXXX", nullptr);
+    g_assert (dir != nullptr);
+    dir_ = dir;
+    g_free (dir);
+  }
+  ~TempDir ()
+  {
+    for (const auto & path : files_)
+      g_unlink (path.c_str ());
+    g_rmdir (dir_.c_str ());
+  }
+  TempDir (const TempDir &) = delete;
+  TempDir & operator= (const TempDir &) = delete;
+
+  std::string file (const char *name)
+  {
+    files_.insert (dir_ + "/" + name);
+    return dir_ + "/" + name;
+  }
+
+private:
+  std::string dir_;
+  std::set<std::string> files_;
+};
+
+bool
+files_identical (const std::string & a, const std::string & b)
+{
+  FILE *fa = std::fopen (a.c_str (), "rb");
+  FILE *fb = std::fopen (b.c_str (), "rb");
+  bool same = fa && fb;
+  std::vector<char> ba (1 << 20), bb (1 << 20);
+  while (same) {
+    const size_t na = std::fread (ba.data (), 1, ba.size (), fa);
+    const size_t nb = std::fread (bb.data (), 1, bb.size (), fb);
+    same = na == nb && std::equal (ba.begin (), ba.begin () + na, bb.begin ());
+    if (na == 0)
+      break;
+  }
+  if (fa)
+    std::fclose (fa);
+  if (fb)
+    std::fclose (fb);
+  return same;
+}
+
+}  // namespace
+
+/* 50 MiB through filesrc ! adaptivequeue leaky=no ! filesink while the
+ * fixture load flips every 10 ms and each tick (10 ms) swings the capacity
+ * between min-buffers and max-buffers: the output is byte-identical. */
+GST_START_TEST (test_no_loss_under_constant_resizing)
+{
+  constexpr guint64 kSize = 50ull << 20;
+  constexpr guint kBlock = 4096;
+  TempDir tmp;
+  const std::string in = tmp.file ("in.bin");
+  const std::string out = tmp.file ("out.bin");
+  {
+    std::mt19937_64 prng (0x5eed1234);
+    std::vector<guint64> chunk ((1 << 20) / sizeof (guint64));
+    FILE *f = std::fopen (in.c_str (), "wb");
+    ck_assert (f != nullptr);
+    for (guint64 written = 0; written < kSize; written += chunk.size () * sizeof (guint64)) {
+      for (auto & v : chunk)
+        v = prng ();
+      ck_assert (std::fwrite (chunk.data (), sizeof (guint64), chunk.size (), f) ==
+          chunk.size ());
+    }
+    ck_assert (std::fclose (f) == 0);
+  }
+
+  /* Memory alone decides, in full steps: every flip the sampler sees is a
+   * resize from one bound to the other. */
+  LoadFixture load (0, 0);
+  load.flip (0, 10, 100, 90, 10000);
+  GstElement *pipeline = launch ("filesrc name=src blocksize=4096 ! "
+      "adaptivequeue name=q leaky=no adaptation-interval=10000000 cpu-weight=0 "
+      "mem-weight=1 latency-weight=0 smoothing=1 ! filesink name=sink");
+  GstElement *q = by_name (pipeline, "q");
+  g_object_set (by_name (pipeline, "src"), "location", in.c_str (), nullptr);
+  g_object_set (by_name (pipeline, "sink"), "location", out.c_str (), nullptr);
+  g_object_set (q, "proc-root", load.dir (), nullptr);
+  Counter into (q, "sink");
+  Counter outof (q, "src");
+  /* A slightly slow sink keeps the queue busy for many ticks (about 1 s). */
+  GstPad *sinkpad = gst_element_get_static_pad (by_name (pipeline, "sink"), "sink");
+  gst_pad_add_probe (sinkpad, GST_PAD_PROBE_TYPE_BUFFER,
+      [](GstPad *, GstPadProbeInfo *, gpointer) {
+        g_usleep (50);
+        return GST_PAD_PROBE_OK;
+      }, nullptr, nullptr);
+  gst_object_unref (sinkpad);
+
+  /* Prerolled, the queue is full and resizes under a blocked upstream. */
+  ck_assert (gst_element_set_state (pipeline, GST_STATE_PAUSED) != GST_STATE_CHANGE_FAILURE);
+  fail_unless (wait_until ([&] { return stat_u64 (q, "adaptations") >= 4; },
+          20 * G_USEC_PER_SEC), "no adaptations while paused");
+  const guint64 before_playing = stat_u64 (q, "adaptations");
+  ck_assert (gst_element_set_state (pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  const Outcome run = wait_eos (pipeline);
+  check_ran_to_eos (run);
+  const guint64 adaptations = stat_u64 (q, "adaptations") - before_playing;
+  fail_unless (adaptations >= 5, "only %" G_GUINT64_FORMAT " adaptations while "
+      "data flowed", adaptations);
+  fail_unless_equals_uint64 (stat_u64 (q, "drops"), 0);
+  fail_unless_equals_uint64 (stat_u64 (q, "buffers-pushed"), kSize / kBlock);
+  fail_unless_equals_uint64 (into.count (), kSize / kBlock);
+  fail_unless_equals_uint64 (outof.count (), kSize / kBlock);
+  fail_unless_equals_uint64 (outof.disorder (), 0);
+  fail_unless_equals_uint64 (outof.gaps (), 0);
+  stop (pipeline);
+
+  ck_assert (files_identical (in, out));
+}
+GST_END_TEST;
+
+/* The KVM playback shape, live for 3 s, with adaptations on the bus. */
+GST_START_TEST (test_live_opus_graph)
+{
+  LoadFixture load (10, 20);
+  GstElement *pipeline = launch ("audiotestsrc is-live=true num-buffers=150 "
+      "samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=1 ! opusenc ! "
+      "adaptivequeue name=q adaptation-interval=100000000 ! opusdec ! "
+      "fakesink name=sink sync=true");
+  GstElement *q = by_name (pipeline, "q");
+  g_object_set (q, "proc-root", load.dir (), nullptr);
+  Counter played (by_name (pipeline, "sink"), "sink");
+
+  ck_assert (gst_element_set_state (pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  const Outcome run = wait_eos (pipeline);
+  check_ran_to_eos (run);
+  fail_unless (run.adaptations > 0, "no adaptation observed");
+  fail_unless_equals_uint64 (stat_u64 (q, "adaptations"), run.adaptations);
+  fail_unless_equals_uint64 (stat_u64 (q, "drops"), 0);
+  /* 150 x 20 ms of audio went through (less the decoder's pre-skip). */
+  fail_unless (played.duration () >= 2900 * GST_MSECOND, "played %" GST_TIME_FORMAT,
+      GST_TIME_ARGS (played.duration ()));
+  stop (pipeline);
+}
+GST_END_TEST;
+
+/* Capture side and playback side, joined by RTP over UDP on 127.0.0.1. */
+GST_START_TEST (test_rtp_opus_round_trip)
+{
+  constexpr guint kFrames = 100;
+  LoadFixture load (10, 20);
+
+  GstElement *receiver = launch ("udpsrc name=udp address=127.0.0.1 port=0 "
+      "caps=\"application/x-rtp,media=audio,encoding-name=OPUS,clock-rate=48000,"
+      "payload=96\" ! rtpopusdepay name=depay ! adaptivequeue name=q "
+      "adaptation-interval=100000000 ! opusdec ! fakesink name=sink sync=false");
+  g_object_set (by_name (receiver, "q"), "proc-root", load.dir (), nullptr);
+  Counter packets_in (by_name (receiver, "depay"), "sink");
+  Counter decoded (by_name (receiver, "sink"), "sink");
+  /* The socket is bound going to READY; port 0 picks a free port. */
+  ck_assert (gst_element_set_state (receiver, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  gint port = 0;
+  g_object_get (by_name (receiver, "udp"), "port", &port, nullptr);
+  fail_unless (port > 0, "udpsrc did not report its port");
+
+  gchar *desc = g_strdup_printf ("audiotestsrc is-live=true num-buffers=%u "
+      "samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=1 ! opusenc ! "
+      "adaptivequeue name=q adaptation-interval=100000000 ! rtpopuspay pt=96 ! "
+      "udpsink name=udp host=127.0.0.1 port=%d", kFrames, port);
+  GstElement *sender = launch (desc);
+  g_free (desc);
+  g_object_set (by_name (sender, "q"), "proc-root", load.dir (), nullptr);
+  Counter packets_out (by_name (sender, "udp"), "sink");
+
+  ck_assert (gst_element_set_state (sender, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  const Outcome run = wait_eos (sender);
+  check_ran_to_eos (run);
+  const guint64 sent = packets_out.count ();
+  fail_unless (sent >= kFrames * 9 / 10, "only %" G_GUINT64_FORMAT " packets sent", sent);
+  /* Loopback UDP may still lose a packet; wait for the rest briefly. */
+  wait_until ([&] { return packets_in.count () >= sent; }, 3 * G_USEC_PER_SEC);
+  const guint64 received = packets_in.count ();
+  fail_unless (received * 10 >= sent * 8, "received %" G_GUINT64_FORMAT " of %"
+      G_GUINT64_FORMAT, received, sent);
+  fail_unless (wait_until ([&] { return decoded.count () * 10 >= sent * 8; },
+          3 * G_USEC_PER_SEC), "decoded %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT,
+      decoded.count (), sent);
+  ck_assert (stat_u64 (by_name (receiver, "q"), "buffers-pushed") * 10 >= sent * 8);
+  stop (sender);
+  stop (receiver);
+}
+GST_END_TEST;
+
+/* Another thread changes every tunable property while data flows into a
+ * queue that is full most of the time (synced sink, faster source). */
+static void
+change_properties (GstElement * q, const LoadFixture & a, const LoadFixture & b,
+    std::mt19937 & prng, bool change_leaky)
+{
+  std::uniform_int_distribution<int> pick (0, 17);
+  auto percent = [&prng] { return std::uniform_real_distribution<double> (0, 100) (prng); };
+  auto unit = [&prng] { return std::uniform_real_distribution<double> (0, 1) (prng); };
+  auto upto = [&prng] (guint n) { return std::uniform_int_distribution<guint> (0, n) (prng); };
+  switch (pick (prng)) {
+    case 0:
+      g_object_set (q, "max-size-buffers", upto (64), nullptr);
+      break;
+    case 1:
+      g_object_set (q, "min-buffers", 1 + upto (8), nullptr);
+      break;
+    case 2:
+      g_object_set (q, "max-buffers", 1 + upto (64), nullptr);
+      break;
+    case 3:{
+      static const char *modes[] = {"no", "upstream", "downstream"};
+      gst_util_set_object_arg (G_OBJECT (q), "leaky", change_leaky ? modes[upto (2)] : "no");
+      break;
+    }
+    case 4:
+      g_object_set (q, "adaptation-interval", (10 + upto (40)) * GST_MSECOND, nullptr);
+      break;
+    case 5:{
+      static const char *sources[] = {"auto", "queued", "clock"};
+      gst_util_set_object_arg (G_OBJECT (q), "latency-source", sources[upto (2)]);
+      break;
+    }
+    case 6:{
+      const char *roots[] = {a.dir (), b.dir (), "/proc", "/nonexistent-procfs-root"};
+      g_object_set (q, "proc-root", roots[upto (3)], nullptr);
+      break;
+    }
+    case 7:
+      g_object_set (q, "adaptive", upto (3) != 0, nullptr);
+      break;
+    case 8:
+      g_object_set (q, "cpu-low-threshold", percent (), nullptr);
+      break;
+    case 9:
+      g_object_set (q, "cpu-high-threshold", percent (), nullptr);
+      break;
+    case 10:
+      g_object_set (q, "mem-low-threshold", percent (), nullptr);
+      break;
+    case 11:
+      g_object_set (q, "mem-high-threshold", percent (), nullptr);
+      break;
+    case 12:
+      g_object_set (q, "cpu-weight", unit (), "mem-weight", unit (), nullptr);
+      break;
+    case 13:
+      g_object_set (q, "latency-weight", upto (3) ? unit () : 0.0, nullptr);
+      break;
+    case 14:
+      g_object_set (q, "smoothing", unit (), nullptr);
+      break;
+    case 15:
+      g_object_set (q, "target-latency", upto (40) * GST_MSECOND,
+          "max-latency", upto (100) * GST_MSECOND, nullptr);
+      break;
+    case 16:
+      gst_util_set_object_arg (G_OBJECT (q), "load-scope",
+          upto (1) ? "system" : "process");
+      break;
+    default:{
+      GstStructure *s = nullptr;
+      g_object_get (q, "stats", &s, nullptr);
+      gst_structure_free (s);
+      break;
+    }
+  }
+}
+
+static void
+run_with_changes (bool change_leaky)
+{
+  constexpr guint kBuffers = 200;
+  LoadFixture a (10, 20);
+  LoadFixture b (90, 90);
+  b.flip (90, 90, 10, 20, 15000);
+  gchar *desc = g_strdup_printf ("audiotestsrc num-buffers=%u samplesperbuffer=441 ! "
+      "adaptivequeue name=q adaptation-interval=20000000 ! fakesink sync=true", kBuffers);
+  GstElement *pipeline = launch (desc);
+  g_free (desc);
+  GstElement *q = by_name (pipeline, "q");
+  g_object_set (q, "proc-root", a.dir (), nullptr);
+  Counter into (q, "sink");
+  Counter outof (q, "src");
+
+  std::atomic<bool> done {false};
+  std::atomic<guint64> changes {0};
+  std::thread changer ([&] {
+    std::mt19937 prng (4242 + change_leaky);
+    while (!done) {
+      change_properties (q, a, b, prng, change_leaky);
+      changes++;
+      g_usleep (std::uniform_int_distribution<int> (0, 1000) (prng));
+    }
+  });
+
+  ck_assert (gst_element_set_state (pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  const Outcome run = wait_eos (pipeline);
+  done = true;
+  changer.join ();
+  check_ran_to_eos (run);
+  fail_unless (changes > 100, "only %" G_GUINT64_FORMAT " changes", changes.load ());
+
+  const guint64 drops = stat_u64 (q, "drops");
+  fail_unless_equals_uint64 (into.count (), kBuffers);
+  fail_unless_equals_uint64 (outof.count () + drops, kBuffers);
+  fail_unless_equals_uint64 (stat_u64 (q, "buffers-pushed"), outof.count ());
+  fail_unless_equals_uint64 (outof.disorder (), 0);
+  if (!change_leaky) {
+    fail_unless_equals_uint64 (drops, 0);
+    fail_unless_equals_uint64 (outof.gaps (), 0);
+  }
+  stop (pipeline);
+}
+
+GST_START_TEST (test_runtime_changes_no_loss)
+{
+  run_with_changes (false);
+}
+GST_END_TEST;
+
+GST_START_TEST (test_runtime_changes_with_leaky)
+{
+  run_with_changes (true);
+}
+GST_END_TEST;
+
+/* gst-launch-1.0 audiotestsrc is-live=true num-buffers=200 ! adaptivequeue ! fakesink */
+GST_START_TEST (test_launch_line_ends_in_eos)
+{
+  GstElement *pipeline = launch ("audiotestsrc is-live=true num-buffers=200 ! "
+      "adaptivequeue ! fakesink");
+  ck_assert (gst_element_set_state (pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  check_ran_to_eos (wait_eos (pipeline));
+  stop (pipeline);
+}
+GST_END_TEST;
+
+static Suite *
+pipelines_suite (void)
+{
+  Suite *s = suite_create ("adaptivequeue-pipelines");
+
+  TCase *tc = tcase_create ("no-loss");
+  tcase_set_timeout (tc, 180);
+  tcase_add_test (tc, test_no_loss_under_constant_resizing);
+  suite_add_tcase (s, tc);
+
+  tc = tcase_create ("live");
+  tcase_set_timeout (tc, 120);
+  tcase_add_test (tc, test_live_opus_graph);
+  tcase_add_test (tc, test_rtp_opus_round_trip);
+  tcase_add_test (tc, test_launch_line_ends_in_eos);
+  suite_add_tcase (s, tc);
+
+  tc = tcase_create ("runtime-changes");
+  tcase_set_timeout (tc, 120);
+  tcase_add_test (tc, test_runtime_changes_no_loss);
+  tcase_add_test (tc, test_runtime_changes_with_leaky);
+  suite_add_tcase (s, tc);
+
+  return s;
+}
+
+GST_CHECK_MAIN (pipelines);
