@@ -733,13 +733,16 @@ dequeue (GstAdaptiveQueue * self, Item & item)
 }
 
 /* Drops items from the head until the buffer limits are met again. Sticky
- * events are stored on the src pad so they are not lost. */
+ * events are stored on the src pad so they are not lost. A buffer waiting to
+ * enter needs room for itself; a shrinking capacity only needs the level
+ * brought down to it (`to_capacity`), so no more is dropped than necessary. */
 static void
-leak_downstream (GstAdaptiveQueue * self)
+leak_downstream (GstAdaptiveQueue * self, bool to_capacity = false)
 {
   QueueState & q = *self->q;
   Item item;
-  while (is_filled (q) && dequeue (self, item)) {
+  while ((to_capacity ? q.cur.buffers > q.max.buffers : is_filled (q)) &&
+      dequeue (self, item)) {
     GstMiniObject *obj = item.object;
     GST_LOG_OBJECT (self, "queue is full, leaking %" GST_PTR_FORMAT, (gpointer) obj);
     if (GST_IS_QUERY (obj)) {
@@ -1371,7 +1374,7 @@ run_tick_locked (GstAdaptiveQueue * self, const Settings & s)
     if (decision.new_capacity > old_capacity)
       signal_del (self);
     else if (q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM)
-      leak_downstream (self);
+      leak_downstream (self, true);
     /* With leaky=no upstream simply waits; leaky=upstream drops on entry. */
   }
   const guint level = q.cur.buffers;
