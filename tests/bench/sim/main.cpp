@@ -1,0 +1,184 @@
+// Runs every queue configuration over each scenario file and prints a table.
+//
+//   adaptation-sim [--results FILE.csv] [--series-dir DIR] SCENARIO.csv...
+//
+// --results writes one CSV row per (scenario, configuration);
+// --series-dir writes a per-tick TSV per run, named SCENARIO--QUEUE-LEAKY.tsv,
+// and the scenario's stalls as SCENARIO--stalls.tsv.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "scenario.h"
+#include "simulation.h"
+#include "sizing_policy.h"
+
+namespace {
+
+// The comparison the report is about: fixed capacities and the defaults in
+// both leaky modes. Then two tunings the tuning guide suggests against drops,
+// so the report can tell which input causes them.
+std::vector<aqsim::QueueSetup> setups() {
+  std::vector<aqsim::QueueSetup> out;
+  for (aqsim::Leaky leaky : {aqsim::Leaky::No, aqsim::Leaky::Downstream}) {
+    for (uint32_t capacity : {2u, 4u, 8u, 16u, 32u, 64u, 128u})
+      out.push_back({"fixed-" + std::to_string(capacity), false, capacity, leaky, {}});
+    out.push_back({"adaptive", true, aq::defaults::kInitialBuffers, leaky, {}});
+  }
+  aq::PolicyConfig latency_only;
+  latency_only.cpu_weight = 0.0;
+  latency_only.mem_weight = 0.0;
+  out.push_back({"adapt-lat", true, aq::defaults::kInitialBuffers, aqsim::Leaky::No, latency_only});
+  aq::PolicyConfig min16;
+  min16.min_buffers = 16;
+  out.push_back({"adapt-min16", true, aq::defaults::kInitialBuffers, aqsim::Leaky::No, min16});
+  return out;
+}
+
+double ms(double ns) { return ns / 1e6; }
+double ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
+
+void print_header(const aqsim::Scenario& s) {
+  std::printf("\n== %s (%.0f s, %lld frames offered)\n", s.name().c_str(),
+              static_cast<double>(s.duration_ns()) / 1e9,
+              static_cast<long long>((s.duration_ns() + aqsim::kFrameNs - 1) / aqsim::kFrameNs));
+  std::printf("%-11s %-10s %7s %6s %9s %8s %8s %8s %7s %8s\n", "queue", "leaky", "lost",
+              "lost%", "blocked_s", "mean_ms", "p99_ms", "max_ms", "changes", "mean_cap");
+}
+
+void print_row(const aqsim::QueueSetup& q, const aqsim::RunResult& r) {
+  const double lost_pct = r.captured ? 100.0 * static_cast<double>(r.lost()) / static_cast<double>(r.captured) : 0.0;
+  std::printf("%-11s %-10s %7llu %6.2f %9.2f %8.1f %8.1f %8.1f %7llu %8.1f\n",
+              q.name.c_str(), q.leaky_name().c_str(),
+              static_cast<unsigned long long>(r.lost()), lost_pct,
+              static_cast<double>(r.blocked_ns) / 1e9, ms(r.latency_mean_ns), ms(r.latency_p99_ns),
+              ms(r.latency_max_ns), static_cast<unsigned long long>(r.capacity_changes),
+              r.capacity_mean);
+}
+
+void write_result(FILE* f, const aqsim::Scenario& s, const aqsim::QueueSetup& q,
+                  const aqsim::RunResult& r) {
+  const double lost_pct = r.captured ? 100.0 * static_cast<double>(r.lost()) / static_cast<double>(r.captured) : 0.0;
+  std::fprintf(f,
+               "%s,%s,%s,%u,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%llu,%llu,"
+               "%.2f,%u,%u,%llu\n",
+               s.name().c_str(), q.name.c_str(), q.leaky_name().c_str(), q.capacity,
+               static_cast<unsigned long long>(r.captured),
+               static_cast<unsigned long long>(r.delivered),
+               static_cast<unsigned long long>(r.dropped),
+               static_cast<unsigned long long>(r.source_lost),
+               static_cast<unsigned long long>(r.lost()), lost_pct,
+               static_cast<double>(r.blocked_ns) / 1e9, ms(r.latency_mean_ns),
+               ms(r.latency_p50_ns), ms(r.latency_p99_ns), ms(r.latency_max_ns),
+               static_cast<unsigned long long>(r.capacity_changes),
+               static_cast<unsigned long long>(r.adaptations), r.capacity_mean, r.capacity_min,
+               r.capacity_max, static_cast<unsigned long long>(r.left_over));
+}
+
+bool write_series(const std::string& dir, const aqsim::Scenario& s, const aqsim::QueueSetup& q,
+                  const aqsim::RunResult& r) {
+  const std::string path = dir + "/" + s.name() + "--" + q.name + "-" + q.leaky_name() + ".tsv";
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) {
+    std::fprintf(stderr, "cannot write %s\n", path.c_str());
+    return false;
+  }
+  std::fprintf(f, "# t_s\tcapacity\tlevel\tlevel_max\tlatency_max_ms\tlatency_mean_ms\t"
+                  "latency_average_ms\tcpu_pct\tmem_pct\tlost_total\n");
+  for (const aqsim::TickRecord& t : r.ticks)
+    std::fprintf(f, "%.1f\t%u\t%zu\t%zu\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%llu\n",
+                 static_cast<double>(t.t_ns) / 1e9, t.capacity, t.level, t.level_max,
+                 ms(t.latency_max_ns), ms(t.latency_mean_ns),
+                 t.latency_average_ns < 0 ? -1.0 : ms(t.latency_average_ns), t.cpu_percent,
+                 t.mem_percent, static_cast<unsigned long long>(t.lost_total));
+  return std::fclose(f) == 0;
+}
+
+// The merged stalls, for plotting next to the series.
+bool write_stalls(const std::string& dir, const aqsim::Scenario& s) {
+  const std::string path = dir + "/" + s.name() + "--stalls.tsv";
+  FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) {
+    std::fprintf(stderr, "cannot write %s\n", path.c_str());
+    return false;
+  }
+  std::fprintf(f, "# start_s\tlength_ms\n");
+  for (const aqsim::Stall& st : s.stalls())
+    std::fprintf(f, "%.3f\t%.1f\n", static_cast<double>(st.start_ns) / 1e9,
+                 ms(st.end_ns - st.start_ns));
+  return std::fclose(f) == 0;
+}
+
+int usage() {
+  std::fprintf(stderr, "usage: adaptation-sim [--results FILE.csv] [--series-dir DIR] SCENARIO.csv...\n");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string results_path;
+  std::string series_dir;
+  std::vector<std::string> scenario_paths;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--results") == 0 && i + 1 < argc)
+      results_path = argv[++i];
+    else if (std::strcmp(argv[i], "--series-dir") == 0 && i + 1 < argc)
+      series_dir = argv[++i];
+    else if (argv[i][0] == '-')
+      return usage();
+    else
+      scenario_paths.push_back(argv[i]);
+  }
+  if (scenario_paths.empty()) return usage();
+
+  const std::vector<aqsim::QueueSetup> queues = setups();
+  for (const aqsim::QueueSetup& q : queues) {
+    if (q.adaptive && !aq::validate(q.config).empty()) {
+      std::fprintf(stderr, "%s: %s\n", q.name.c_str(), aq::describe(aq::validate(q.config)).c_str());
+      return 1;
+    }
+  }
+
+  FILE* results = nullptr;
+  if (!results_path.empty()) {
+    results = std::fopen(results_path.c_str(), "w");
+    if (!results) {
+      std::fprintf(stderr, "cannot write %s\n", results_path.c_str());
+      return 1;
+    }
+    std::fprintf(results,
+                 "scenario,queue,leaky,start_capacity,captured,delivered,dropped,source_lost,lost,"
+                 "lost_pct,blocked_s,latency_mean_ms,latency_p50_ms,latency_p99_ms,"
+                 "latency_max_ms,capacity_changes,adaptations,capacity_mean,capacity_min,"
+                 "capacity_max,left_over\n");
+  }
+
+  const aq::PolicyConfig config;  // the element's defaults
+  int status = 0;
+  std::printf("policy: defaults (min %u, max %u, start %u buffers, tick %lld ms, smoothing %.1f)\n",
+              config.min_buffers, config.max_buffers, aq::defaults::kInitialBuffers,
+              static_cast<long long>(aqsim::kTickNs / aqsim::kMs), config.smoothing);
+  for (const std::string& path : scenario_paths) {
+    aqsim::Scenario scenario;
+    try {
+      scenario = aqsim::Scenario::load(path);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      status = 1;
+      continue;
+    }
+    print_header(scenario);
+    if (!series_dir.empty() && !write_stalls(series_dir, scenario)) status = 1;
+    for (const aqsim::QueueSetup& q : queues) {
+      const aqsim::RunResult r = aqsim::simulate(scenario, q);
+      print_row(q, r);
+      if (results) write_result(results, scenario, q, r);
+      if (!series_dir.empty() && !write_series(series_dir, scenario, q, r)) status = 1;
+    }
+  }
+  if (results && std::fclose(results) != 0) status = 1;
+  return status;
+}

@@ -1,0 +1,76 @@
+// One run of a queue configuration over a scenario, in virtual time.
+//
+// A live producer offers one 20 ms frame every 20 ms. The queue is the real
+// aq::Ring; the adaptive configuration resizes it at every 500 ms tick with
+// the real aq::SizingPolicy, fed the scenario's load and an aq::LatencyTracker
+// that gets one sample per frame leaving the queue. A single consumer takes
+// the head frame whenever it is free and not stalled, and serves it for the
+// scenario's service time.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "scenario.h"
+#include "sizing_policy.h"
+
+namespace aqsim {
+
+constexpr int64_t kFrameNs = 20 * kMs;
+constexpr int64_t kTickNs = aq::defaults::kIntervalNs;
+
+enum class Leaky { No, Downstream };
+
+struct QueueSetup {
+  std::string name;       // "fixed-16", "adaptive", ...
+  bool adaptive = false;
+  uint32_t capacity = 0;  // the fixed capacity, or the adaptive start
+  Leaky leaky = Leaky::No;
+  aq::PolicyConfig config;  // used when adaptive
+
+  std::string leaky_name() const;  // "no", "downstream"
+};
+
+// What happened during one tick interval, recorded at its end.
+struct TickRecord {
+  int64_t t_ns = 0;
+  uint32_t capacity = 0;       // after this tick's decision
+  size_t level = 0;            // frames queued after this tick
+  size_t level_max = 0;        // most frames queued during the interval
+  int64_t latency_max_ns = 0;  // of frames that left during the interval
+  double latency_mean_ns = 0.0;
+  int64_t latency_average_ns = -1;  // the tracker's average the policy saw; -1: none
+  double cpu_percent = 0.0;    // the load sample the policy saw
+  double mem_percent = 0.0;
+  uint64_t lost_total = 0;     // dropped + source_lost so far
+};
+
+struct RunResult {
+  uint64_t captured = 0;       // frames the source produced
+  uint64_t delivered = 0;      // frames that left the queue
+  uint64_t dropped = 0;        // leaky=downstream: oldest frames discarded
+  uint64_t source_lost = 0;    // leaky=no: captured while the producer was blocked
+  uint64_t left_over = 0;      // still queued or held by the producer at the end
+  int64_t blocked_ns = 0;      // leaky=no: total time the producer was blocked
+  double latency_mean_ns = 0.0;
+  int64_t latency_p50_ns = 0;
+  int64_t latency_p99_ns = 0;
+  int64_t latency_max_ns = 0;
+  uint64_t capacity_changes = 0;
+  uint64_t adaptations = 0;    // SizingPolicy's count
+  double capacity_mean = 0.0;  // time-weighted
+  uint32_t capacity_min = 0;
+  uint32_t capacity_max = 0;
+  std::vector<TickRecord> ticks;
+
+  uint64_t lost() const { return dropped + source_lost; }
+};
+
+RunResult simulate(const Scenario& scenario, const QueueSetup& setup);
+
+// Nearest-rank percentile of unsorted samples (sorted in place); 0 if empty.
+int64_t percentile(std::vector<int64_t>& samples, unsigned pct);
+
+}  // namespace aqsim
