@@ -106,6 +106,9 @@ Parsed<MemInfo> parse_meminfo(std::string_view text) {
   if (have_available) {
     m.available_kb = available;
   } else if (have_free) {
+    // Each value fits in 64 bits but their sum may not: wrapped, it is wrong.
+    if (buffers > UINT64_MAX - free || cached > UINT64_MAX - free - buffers)
+      return R::failure("MemFree + Buffers + Cached overflows");
     m.available_kb = free + buffers + cached;
     m.available_estimated = true;
   } else {

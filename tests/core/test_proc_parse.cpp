@@ -1,0 +1,383 @@
+// /proc parsers: exact values from texts captured on a real machine, and a
+// table of malformed inputs that must each give an error, never a value.
+// SPDX-License-Identifier: LGPL-2.1-or-later
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "proc_parse.h"
+#include "core_test.h"
+
+using aqtest::contains;
+using aqtest::read_fixture;
+
+namespace {
+
+// Field `n` (1-based, n >= 3, as in proc(5)) of a /proc/<pid>/stat text
+// replaced by `value`; fields after the command name are space-separated.
+std::string with_pid_field(const std::string& text, size_t n, const std::string& value) {
+  const size_t close = text.rfind(')');
+  std::string out = text.substr(0, close + 1);
+  size_t pos = close + 1, field = 2;
+  while (pos < text.size()) {
+    const size_t start = text.find_first_not_of(" \n", pos);
+    if (start == std::string::npos) break;
+    size_t end = text.find_first_of(" \n", start);
+    if (end == std::string::npos) end = text.size();
+    ++field;
+    out += ' ';
+    out += field == n ? value : text.substr(start, end - start);
+    pos = end;
+  }
+  return out + "\n";
+}
+
+// The text up to and including field `n` of a /proc/<pid>/stat.
+std::string pid_fields_up_to(const std::string& text, size_t n) {
+  std::string out = with_pid_field(text, 0, "");
+  size_t pos = out.rfind(')') + 1;
+  for (size_t field = 3; field <= n; ++field) pos = out.find(' ', pos + 1);
+  return out.substr(0, pos);
+}
+
+// The text without the line that starts with `key`.
+std::string without_line(const std::string& text, const std::string& key) {
+  const size_t at = text.find(key);
+  if (at == std::string::npos) return text;
+  const size_t nl = text.find('\n', at);
+  return text.substr(0, at) + (nl == std::string::npos ? "" : text.substr(nl + 1));
+}
+
+// ---- fixtures captured from this machine ----
+
+START_TEST(proc_stat_fixture) {
+  // cpu  14070 0 11029 2566405 968 0 519 10 0 0
+  const auto r = aq::parse_proc_stat(read_fixture("proc/stat"));
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert(r.error.empty());
+  ck_assert_uint_eq(r.value.user, 14070);
+  ck_assert_uint_eq(r.value.nice, 0);
+  ck_assert_uint_eq(r.value.system, 11029);
+  ck_assert_uint_eq(r.value.idle, 2566405);
+  ck_assert_uint_eq(r.value.iowait, 968);
+  ck_assert_uint_eq(r.value.irq, 0);
+  ck_assert_uint_eq(r.value.softirq, 519);
+  ck_assert_uint_eq(r.value.steal, 10);
+  ck_assert_uint_eq(r.value.guest, 0);
+  ck_assert_uint_eq(r.value.guest_nice, 0);
+  // 14070+0+11029+2566405+968+0+519+10
+  ck_assert_uint_eq(r.value.total(), 2593001);
+  // 2593001-2566405-968 = 14070+11029+519+10
+  ck_assert_uint_eq(r.value.busy(), 25628);
+}
+END_TEST
+
+START_TEST(proc_stat_old_and_new_kernels) {
+  // Only user nice system idle (2.4 kernels): the rest stay 0.
+  auto r = aq::parse_proc_stat("cpu  1 2 3 4\n");
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_uint_eq(r.value.idle, 4);
+  ck_assert_uint_eq(r.value.iowait, 0);
+  ck_assert_uint_eq(r.value.total(), 10);
+  ck_assert_uint_eq(r.value.busy(), 6);
+  // A counter a future kernel might add is ignored.
+  r = aq::parse_proc_stat("cpu  1 2 3 4 5 6 7 8 9 10 11\n");
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_uint_eq(r.value.guest_nice, 10);
+  ck_assert_uint_eq(r.value.total(), 36);  // 1+..+8
+  // The aggregate line is found after other lines too.
+  r = aq::parse_proc_stat("intr 5\ncpu0 9 9 9 9\ncpu 4 3 2 1\n");
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_uint_eq(r.value.user, 4);
+}
+END_TEST
+
+START_TEST(proc_stat_guest_is_not_counted_twice) {
+  // guest 40 and guest_nice 10 are already inside user 100 and nice 20.
+  const auto r = aq::parse_proc_stat("cpu  100 20 0 80 0 0 0 0 40 10\n");
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_uint_eq(r.value.total(), 200);
+  ck_assert_uint_eq(r.value.busy(), 120);
+}
+END_TEST
+
+START_TEST(meminfo_fixture) {
+  const auto r = aq::parse_meminfo(read_fixture("proc/meminfo"));
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_uint_eq(r.value.total_kb, 24684092);
+  ck_assert_uint_eq(r.value.available_kb, 24358576);
+  ck_assert(!r.value.available_estimated);
+}
+END_TEST
+
+START_TEST(meminfo_without_memavailable_estimates) {
+  // MemFree + Buffers + Cached = 24367992 + 1312 + 162720
+  const auto r = aq::parse_meminfo(without_line(read_fixture("proc/meminfo"), "MemAvailable:"));
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_uint_eq(r.value.total_kb, 24684092);
+  ck_assert_uint_eq(r.value.available_kb, 24532024);
+  ck_assert(r.value.available_estimated);
+  // Buffers and Cached may be absent: MemFree alone.
+  const auto bare = aq::parse_meminfo("MemTotal: 1000 kB\nMemFree: 300 kB\n");
+  ck_assert_msg(bare.ok, "%s", bare.error.c_str());
+  ck_assert_uint_eq(bare.value.available_kb, 300);
+  ck_assert(bare.value.available_estimated);
+}
+END_TEST
+
+START_TEST(meminfo_available_above_total_is_capped) {
+  const auto r = aq::parse_meminfo("MemTotal: 1000 kB\nMemAvailable: 1500 kB\n");
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_uint_eq(r.value.available_kb, 1000);
+}
+END_TEST
+
+START_TEST(pid_stat_fixture) {
+  // 14469 (bash) S 14467 ... fields 14/15 utime 38 stime 0, field 24 rss 762
+  const auto r = aq::parse_pid_stat(read_fixture("proc/self/stat"));
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_str_eq(r.value.comm.c_str(), "bash");
+  ck_assert_int_eq(r.value.state, 'S');
+  ck_assert_uint_eq(r.value.utime, 38);
+  ck_assert_uint_eq(r.value.stime, 0);
+  ck_assert_int_eq(r.value.rss_pages, 762);
+}
+END_TEST
+
+START_TEST(pid_stat_command_with_spaces_and_parens) {
+  // A real process run from an executable named "a b) (c d)e".
+  const std::string text = read_fixture("proc/pid_stat_spaces");
+  ck_assert(contains(text, "(a b) (c d)e) S "));
+  const auto r = aq::parse_pid_stat(text);
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_str_eq(r.value.comm.c_str(), "a b) (c d)e");
+  ck_assert_int_eq(r.value.state, 'S');
+  ck_assert_uint_eq(r.value.utime, 27);
+  ck_assert_uint_eq(r.value.stime, 0);
+  ck_assert_int_eq(r.value.rss_pages, 799);
+}
+END_TEST
+
+START_TEST(pid_stat_large_and_signed_fields) {
+  const std::string base = read_fixture("proc/self/stat");
+  auto r = aq::parse_pid_stat(with_pid_field(with_pid_field(base, 14, "18446744073709551614"),
+                                             15, "1"));
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_uint_eq(r.value.utime, UINT64_MAX - 1);
+  // rss is a signed field in proc(5).
+  r = aq::parse_pid_stat(with_pid_field(base, 24, "-5"));
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_int_eq(r.value.rss_pages, -5);
+  r = aq::parse_pid_stat(with_pid_field(base, 24, "9223372036854775807"));
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_int_eq(r.value.rss_pages, INT64_MAX);
+}
+END_TEST
+
+START_TEST(statm_fixture) {
+  // 1090 773 703 193 0 109 0
+  const auto r = aq::parse_statm(read_fixture("proc/self/statm"));
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_uint_eq(r.value.size_pages, 1090);
+  ck_assert_uint_eq(r.value.resident_pages, 773);
+}
+END_TEST
+
+// ---- parse_u64 ----
+
+struct U64Case {
+  const char* text;
+  bool ok;
+  uint64_t value;
+  const char* error;
+};
+
+const U64Case kU64Cases[] = {
+    {"0", true, 0, ""},
+    {"42", true, 42, ""},
+    {"007", true, 7, ""},
+    {"18446744073709551615", true, UINT64_MAX, ""},
+    {"18446744073709551616", false, 0, "overflows 64 bits"},
+    {"99999999999999999999999", false, 0, "overflows 64 bits"},
+    {"", false, 0, "empty number"},
+    {"-1", false, 0, "not a number: '-1'"},
+    {"+1", false, 0, "not a number: '+1'"},
+    {" 1", false, 0, "not a number"},
+    {"1 ", false, 0, "not a number"},
+    {"12a", false, 0, "not a number: '12a'"},
+    {"0x10", false, 0, "not a number"},
+};
+
+START_TEST(parse_u64_table) {
+  const U64Case& c = kU64Cases[_i];
+  const auto r = aq::parse_u64(c.text);
+  ck_assert_msg(r.ok == c.ok, "'%s': ok=%d (%s)", c.text, r.ok, r.error.c_str());
+  if (c.ok) {
+    ck_assert_msg(r.value == c.value, "'%s': %ju", c.text, static_cast<uintmax_t>(r.value));
+  } else {
+    ck_assert_msg(contains(r.error, c.error), "'%s': error '%s', expected '%s'", c.text,
+                  r.error.c_str(), c.error);
+  }
+}
+END_TEST
+
+// ---- malformed inputs ----
+
+enum class Kind { Stat, Meminfo, PidStat, Statm };
+
+struct BadCase {
+  const char* name;
+  Kind kind;
+  std::string text;
+  const char* error;  // a substring of the expected error
+};
+
+const std::vector<BadCase>& bad_cases() {
+  static const std::vector<BadCase> cases = [] {
+    const std::string stat = aqtest::fixture_or_empty("proc/stat");
+    const std::string meminfo = aqtest::fixture_or_empty("proc/meminfo");
+    const std::string self = aqtest::fixture_or_empty("proc/self/stat");
+    const std::string u64_max = "18446744073709551615";
+    const std::string over = "18446744073709551616";  // 2^64
+    return std::vector<BadCase>{
+        {"stat: empty", Kind::Stat, "", "no 'cpu' line"},
+        {"stat: per-cpu lines only", Kind::Stat, "cpu0 1 2 3 4\ncpu1 1 2 3 4\n",
+         "no 'cpu' line"},
+        {"stat: truncated fixture", Kind::Stat, stat.substr(0, 12),  // "cpu  14070 0"
+         "fewer than 4 counters"},
+        {"stat: three counters", Kind::Stat, "cpu  1 2 3\n", "fewer than 4 counters"},
+        {"stat: garbage counter", Kind::Stat, "cpu  1 2 x 4\n", "cpu counter 3: not a number: 'x'"},
+        {"stat: decimal counter", Kind::Stat, "cpu  1 2 3 4.5\n", "cpu counter 4: not a number"},
+        {"stat: negative counter", Kind::Stat, "cpu  1 -2 3 4\n", "cpu counter 2: not a number"},
+        {"stat: counter over 2^64", Kind::Stat, "cpu  " + over + " 0 0 0\n",
+         "cpu counter 1: number overflows 64 bits"},
+        {"stat: counters sum over 2^64", Kind::Stat, "cpu  " + u64_max + " 1 0 0\n",
+         "cpu counters overflow their sum"},
+        {"stat: binary garbage", Kind::Stat, std::string("\x7f" "ELF\x02\x01\x01\0\0", 9),
+         "no 'cpu' line"},
+        {"meminfo: empty", Kind::Meminfo, "", "MemTotal missing"},
+        {"meminfo: fixture without MemTotal", Kind::Meminfo, without_line(meminfo, "MemTotal:"),
+         "MemTotal missing"},
+        {"meminfo: truncated after the key", Kind::Meminfo, meminfo.substr(0, 10),
+         "MemTotal has no value"},
+        {"meminfo: MemTotal 0", Kind::Meminfo, "MemTotal: 0 kB\nMemAvailable: 0 kB\n",
+         "MemTotal is 0"},
+        {"meminfo: unit MB", Kind::Meminfo, "MemTotal: 1000 MB\nMemAvailable: 10 kB\n",
+         "MemTotal has unit 'MB', expected kB"},
+        {"meminfo: unit kb", Kind::Meminfo, "MemTotal: 1000 kB\nMemAvailable: 10 kb\n",
+         "MemAvailable has unit 'kb'"},
+        {"meminfo: negative", Kind::Meminfo, "MemTotal: -5 kB\n", "MemTotal: not a number: '-5'"},
+        {"meminfo: over 2^64", Kind::Meminfo, "MemTotal: " + over + " kB\n",
+         "MemTotal: number overflows 64 bits"},
+        {"meminfo: garbage value", Kind::Meminfo, "MemTotal: 1000 kB\nMemAvailable: 12x kB\n",
+         "MemAvailable: not a number: '12x'"},
+        {"meminfo: neither MemAvailable nor MemFree", Kind::Meminfo,
+         "MemTotal: 1000 kB\nSwapTotal: 0 kB\n", "neither MemAvailable nor MemFree"},
+        {"meminfo: fallback sum over 2^64", Kind::Meminfo,
+         "MemTotal: 100 kB\nMemFree: " + u64_max + " kB\nBuffers: 1 kB\n",
+         "MemFree + Buffers + Cached overflows"},
+        {"pid stat: empty", Kind::PidStat, "", "no '(comm)' field"},
+        {"pid stat: no closing paren", Kind::PidStat, "123 (cat R 1 2 3\n", "no '(comm)' field"},
+        {"pid stat: parens reversed", Kind::PidStat, ") 123 (cat\n", "no '(comm)' field"},
+        {"pid stat: garbage pid", Kind::PidStat, "x" + self, "bad pid field"},
+        {"pid stat: two pids", Kind::PidStat, "7 " + self, "bad pid field"},
+        {"pid stat: truncated after field 20", Kind::PidStat, pid_fields_up_to(self, 20),
+         "truncated: 20 fields, need 24"},
+        {"pid stat: truncated after utime", Kind::PidStat, pid_fields_up_to(self, 14),
+         "truncated: 14 fields"},
+        {"pid stat: two-letter state", Kind::PidStat, with_pid_field(self, 3, "RR"),
+         "bad state field"},
+        {"pid stat: garbage utime", Kind::PidStat, with_pid_field(self, 14, "x"),
+         "utime: not a number: 'x'"},
+        {"pid stat: negative utime", Kind::PidStat, with_pid_field(self, 14, "-3"),
+         "utime: not a number: '-3'"},
+        {"pid stat: stime over 2^64", Kind::PidStat, with_pid_field(self, 15, over),
+         "stime: number overflows 64 bits"},
+        {"pid stat: utime + stime over 2^64", Kind::PidStat,
+         with_pid_field(with_pid_field(self, 14, u64_max), 15, "1"), "utime + stime overflows"},
+        {"pid stat: garbage rss", Kind::PidStat, with_pid_field(self, 24, "12k"),
+         "rss: not a number: '12k'"},
+        {"pid stat: rss over int64", Kind::PidStat, with_pid_field(self, 24, "9223372036854775808"),
+         "rss: too large"},
+        {"pid stat: lone minus rss", Kind::PidStat, with_pid_field(self, 24, "-"),
+         "rss: empty number"},
+        {"statm: empty", Kind::Statm, "", "truncated: need size and resident"},
+        {"statm: one field", Kind::Statm, "765\n", "truncated"},
+        {"statm: values on the second line", Kind::Statm, "\n765 440\n", "truncated"},
+        {"statm: garbage size", Kind::Statm, "a 440 0 0 0 0 0\n", "size: not a number: 'a'"},
+        {"statm: negative resident", Kind::Statm, "765 -440\n", "resident: not a number: '-440'"},
+        {"statm: resident over 2^64", Kind::Statm, "765 " + over + "\n",
+         "resident: number overflows 64 bits"},
+    };
+  }();
+  return cases;
+}
+
+// ok plus error text of whichever parser the case names.
+std::pair<bool, std::string> run_parser(const BadCase& c) {
+  switch (c.kind) {
+    case Kind::Stat: {
+      auto r = aq::parse_proc_stat(c.text);
+      return {r.ok, r.error};
+    }
+    case Kind::Meminfo: {
+      auto r = aq::parse_meminfo(c.text);
+      return {r.ok, r.error};
+    }
+    case Kind::PidStat: {
+      auto r = aq::parse_pid_stat(c.text);
+      return {r.ok, r.error};
+    }
+    case Kind::Statm: {
+      auto r = aq::parse_statm(c.text);
+      return {r.ok, r.error};
+    }
+  }
+  return {true, ""};
+}
+
+START_TEST(malformed_table) {
+  const BadCase& c = bad_cases()[static_cast<size_t>(_i)];
+  const auto [ok, error] = run_parser(c);
+  ck_assert_msg(!ok, "%s: parsed", c.name);
+  ck_assert_msg(!error.empty(), "%s: empty error", c.name);
+  ck_assert_msg(contains(error, c.error), "%s: error '%s', expected '%s'", c.name, error.c_str(),
+                c.error);
+}
+END_TEST
+
+START_TEST(malformed_table_is_large_enough) {
+  ck_assert_uint_ge(bad_cases().size(), 15);
+}
+END_TEST
+
+Suite* proc_parse_suite() {
+  Suite* s = suite_create("proc_parse");
+  TCase* fixtures = tcase_create("fixtures");
+  tcase_add_test(fixtures, proc_stat_fixture);
+  tcase_add_test(fixtures, proc_stat_old_and_new_kernels);
+  tcase_add_test(fixtures, proc_stat_guest_is_not_counted_twice);
+  tcase_add_test(fixtures, meminfo_fixture);
+  tcase_add_test(fixtures, meminfo_without_memavailable_estimates);
+  tcase_add_test(fixtures, meminfo_available_above_total_is_capped);
+  tcase_add_test(fixtures, pid_stat_fixture);
+  tcase_add_test(fixtures, pid_stat_command_with_spaces_and_parens);
+  tcase_add_test(fixtures, pid_stat_large_and_signed_fields);
+  tcase_add_test(fixtures, statm_fixture);
+  suite_add_tcase(s, fixtures);
+
+  TCase* numbers = tcase_create("parse_u64");
+  tcase_add_loop_test(numbers, parse_u64_table, 0, aqtest::count(kU64Cases));
+  suite_add_tcase(s, numbers);
+
+  TCase* malformed = tcase_create("malformed");
+  tcase_add_loop_test(malformed, malformed_table, 0, static_cast<int>(bad_cases().size()));
+  tcase_add_test(malformed, malformed_table_is_large_enough);
+  suite_add_tcase(s, malformed);
+  return s;
+}
+
+}  // namespace
+
+int main() { return aqtest::run_suite(proc_parse_suite()); }
