@@ -41,6 +41,7 @@
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "latency_tracker.h"
@@ -78,6 +79,12 @@ constexpr guint64 MAX_INTERVAL = 60 * GST_SECOND;
 constexpr guint64 MAX_LATENCY_SETTING = 3600 * GST_SECOND;
 /* Ring slots kept beyond the buffer capacity for serialized events. */
 constexpr size_t EVENT_HEADROOM = 16;
+/* Load problems already posted are forgotten after this many good ticks in
+ * a row, so a /proc that flaps does not post a warning per tick. */
+constexpr guint LOAD_RECOVERY_TICKS = 10;
+/* Distinct load problems posted per incident: parse errors quote the bad
+ * text, so changing garbage would otherwise give a new reason every tick. */
+constexpr size_t MAX_LOAD_WARNINGS = 8;
 
 constexpr const char *ADAPTATION_MESSAGE = "adaptivequeue-adaptation";
 constexpr const char *STATS_STRUCTURE = "adaptivequeue-stats";
@@ -147,6 +154,9 @@ struct QueueState
   std::atomic < guint64 > dels {0};
   guint queued_queries = 0;
   GstQuery *last_handled_query = nullptr;
+  /* The query the task is passing downstream with the lock released: its
+   * caller must not get it back before the task is done with it. */
+  GstQuery *query_in_flight = nullptr;
   bool last_query = false;
 
   GstClock *clock = nullptr;
@@ -175,7 +185,8 @@ struct TickState
   guint64 skipped_ticks = 0;
   /* Each warning is posted once until the condition clears. */
   std::string warned_config;
-  std::string warned_load;
+  std::set<std::string> warned_loads;
+  guint good_load_ticks = 0;
 };
 
 }  // namespace
@@ -488,10 +499,13 @@ segment_running_time (const GstSegment * segment, GstClockTime position)
   guint64 rt;
   int sign = gst_segment_to_running_time_full (segment, GST_FORMAT_TIME,
       position, &rt);
+  /* Saturate to +-(2^63 - 1): a wider value would wrap, and -2^63 is
+   * GST_CLOCK_STIME_NONE. */
+  const gint64 magnitude = rt > G_MAXINT64 ? G_MAXINT64 : static_cast < gint64 > (rt);
   if (sign > 0)
-    return static_cast < gint64 > (rt);
+    return magnitude;
   if (sign < 0)
-    return -static_cast < gint64 > (rt);
+    return -magnitude;
   return GST_CLOCK_STIME_NONE;
 }
 
@@ -508,7 +522,8 @@ update_time_level (QueueState & q)
   }
   if (GST_CLOCK_STIME_IS_VALID (q.sinktime) && GST_CLOCK_STIME_IS_VALID (q.srctime)
       && q.sinktime >= q.srctime)
-    q.cur.time = static_cast < guint64 > (q.sinktime - q.srctime);
+    /* Unsigned: the difference may exceed G_MAXINT64 but never G_MAXUINT64. */
+    q.cur.time = static_cast < guint64 > (q.sinktime) - static_cast < guint64 > (q.srctime);
   else
     q.cur.time = 0;
 }
@@ -628,11 +643,15 @@ push_item (QueueState & q, const Item & item)
   q.items.push (std::move (copy));
 }
 
-/* Sizes the ring for the capacity so buffer pushes never allocate. */
+/* Sizes the ring for the capacity so buffer pushes never allocate. A fixed
+ * limit above the adaptive range (up to G_MAXUINT, as queue allows) is not
+ * reserved up front: that would allocate gigabytes for an "unlimited" queue.
+ * Beyond the reserve the ring grows as buffers actually arrive. */
 static void
 reserve_for_capacity (QueueState & q)
 {
-  size_t want = static_cast < size_t > (q.max.buffers) + EVENT_HEADROOM;
+  size_t want = static_cast < size_t > (std::min (q.max.buffers,
+          MAX_BOUND_BUFFERS)) + EVENT_HEADROOM;
   if (q.max.buffers > 0 && q.items.capacity () < want)
     q.items.set_capacity (want);
 }
@@ -814,9 +833,12 @@ clock_latency (GstAdaptiveQueue * self, GstBuffer * buffer)
   GstClockTime now = gst_clock_get_time (q.clock);
   if (!GST_CLOCK_TIME_IS_VALID (now) || now < base_time)
     return std::nullopt;
+  const gint64 running = static_cast < gint64 > (now - base_time);
+  /* Saturate rather than overflow for a running time far before 0. */
+  if (buffer_rt < 0 && running > G_MAXINT64 + buffer_rt)
+    return G_MAXINT64;
   /* An early buffer is not late at all. */
-  return std::max < gint64 > (0,
-      static_cast < gint64 > (now - base_time) - buffer_rt);
+  return std::max < gint64 > (0, running - buffer_rt);
 }
 
 /* Time the queue itself adds: the time level behind this buffer. Only
@@ -919,9 +941,11 @@ next:
       result = GST_FLOW_EOS;
   } else if (GST_IS_QUERY (obj)) {
     GstQuery *query = GST_QUERY_CAST (obj);
+    q.query_in_flight = query;
     QUNLOCK (self);
     const bool answered = gst_pad_peer_query (self->srcpad, query);
     QLOCK (self);
+    q.query_in_flight = nullptr;
     q.queued_queries--;
     q.last_query = answered;
     q.last_handled_query = query;
@@ -1105,6 +1129,11 @@ sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
     return gst_pad_push_event (self->srcpad, event);
 
   QLOCK (self);
+  /* STREAM_START and SEGMENT end an EOS: a new stream may follow. */
+  const bool new_stream = GST_EVENT_TYPE (event) == GST_EVENT_STREAM_START ||
+      GST_EVENT_TYPE (event) == GST_EVENT_SEGMENT;
+  if (new_stream && q.srcresult == GST_FLOW_EOS)
+    q.srcresult = GST_FLOW_OK;
   if (q.srcresult != GST_FLOW_OK) {
     const GstFlowReturn result = q.srcresult;
     /* Sticky events are kept for when data flows again; EOS that no data
@@ -1120,15 +1149,42 @@ sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       return FALSE;
     }
   }
-  if (q.eos) {
+  if (q.eos && !new_stream) {
     QUNLOCK (self);
     GST_LOG_OBJECT (pad, "refusing %" GST_PTR_FORMAT " after EOS", (gpointer) event);
     gst_event_unref (event);
     return FALSE;
   }
+  if (q.eos) {
+    /* The task paused after pushing EOS: restart it for the new stream. */
+    q.eos = false;
+    q.unexpected = false;
+    if (GST_PAD_MODE (self->srcpad) == GST_PAD_MODE_PUSH) {
+      q.srcresult = GST_FLOW_OK;
+      gst_pad_start_task (self->srcpad, (GstTaskFunction) loop, self->srcpad,
+          nullptr);
+    }
+  }
   enqueue_event (self, event);
   QUNLOCK (self);
   return TRUE;
+}
+
+/* Takes a query its caller gives up on out of the ring, keeping the order
+ * of the rest: once the caller returns, the query may be freed, so nothing
+ * may push, flush or even inspect it later. */
+static void
+forget_query (QueueState & q, GstQuery * query)
+{
+  const size_t n = q.items.size ();
+  for (size_t i = 0; i < n; i++) {
+    Item item;
+    q.items.pop (item);
+    if (item.object == GST_MINI_OBJECT_CAST (query))
+      q.queued_queries--;
+    else
+      q.items.push (std::move (item));
+  }
 }
 
 static gboolean
@@ -1151,11 +1207,16 @@ sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
   push_item (q, Item {GST_MINI_OBJECT_CAST (query), 0, 0});
   q.queued_queries++;
   signal_add (self);
-  while (q.srcresult == GST_FLOW_OK && q.last_handled_query != query)
+  /* Stop waiting when the task stops, but never while it still holds the
+   * query: the caller frees it once we return. */
+  while (q.last_handled_query != query &&
+      (q.srcresult == GST_FLOW_OK || q.query_in_flight == query))
     g_cond_wait (&self->query_handled, &self->qlock);
   const bool handled = q.last_handled_query == query;
   if (handled)
     q.last_handled_query = nullptr;
+  else
+    forget_query (q, query);
   const gboolean res = handled && q.last_query;
   QUNLOCK (self);
   return res;
@@ -1279,12 +1340,14 @@ src_query (GstPad * pad, GstObject * parent, GstQuery * query)
       const bool leaky = q.leaky != GST_ADAPTIVE_QUEUE_NO_LEAK;
       const guint64 min_threshold = q.min_threshold.time;
       QUNLOCK (self);
-      /* We can delay data by up to what the limit holds; a leaky queue
-       * drops instead of delaying more. */
+      /* We can delay data by up to what the limit holds. A leaky queue
+       * never blocks upstream, so, as queue does, it reports the larger of
+       * upstream's max and its own capacity rather than their sum (NONE
+       * stays NONE). */
       if (!GST_CLOCK_TIME_IS_VALID (limit))
         max = GST_CLOCK_TIME_NONE;
       else if (leaky)
-        max = GST_CLOCK_TIME_IS_VALID (max) ? std::min (max, limit) : limit;
+        max = GST_CLOCK_TIME_IS_VALID (max) ? std::max (max, limit) : max;
       else if (GST_CLOCK_TIME_IS_VALID (max))
         max += limit;
       if (min_threshold > 0)
@@ -1351,12 +1414,15 @@ run_tick_locked (GstAdaptiveQueue * self, const Settings & s)
   const aq::SharedReading reading = t.subscription->latest ();
   if (!reading.sample) {
     t.skipped_ticks++;
+    t.good_load_ticks = 0;
     GST_DEBUG_OBJECT (self, "tick skipped: %s", reading.reason.c_str ());
-    if (!reading.warming_up && reading.reason != t.warned_load)
-      out.load_warning = t.warned_load = reading.reason;
+    if (!reading.warming_up && t.warned_loads.size () < MAX_LOAD_WARNINGS &&
+        t.warned_loads.insert (reading.reason).second)
+      out.load_warning = reading.reason;
     return out;
   }
-  t.warned_load.clear ();
+  if (++t.good_load_ticks >= LOAD_RECOVERY_TICKS)
+    t.warned_loads.clear ();
   t.last_sample = reading.sample;
 
   const aq::PolicyConfig & config = s.last_valid;

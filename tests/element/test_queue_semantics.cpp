@@ -1,0 +1,1880 @@
+/* adaptivequeue as a drop-in `queue`: signals, levels, leaky modes, EOS,
+ * flushing, sticky events when not linked, serialized and non-serialized
+ * events and queries, the LATENCY query, caps and allocation proxying, and
+ * races between flushing, queries and state changes.
+ *
+ * The expectations are those of GStreamer 1.22's `queue`. Setting
+ * AQ_REFERENCE_FACTORY=queue runs the same checks against core `queue`
+ * (checks of adaptivequeue-only features are then skipped), which is how the
+ * expectations themselves are verified.
+ *
+ * Every wait is bounded so that a deadlock fails the test quickly instead of
+ * hanging until the harness timeout.
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "gstadaptivequeue.h"
+
+namespace {
+
+/* "Eventually": generous, the machine may be shared; waits end as soon as
+ * their condition holds. */
+constexpr gint64 kWaitUs = 10 * G_USEC_PER_SEC;
+/* How long a negative check ("still blocked", "nothing delivered") looks. */
+constexpr gint64 kSettleUs = 150 * G_USEC_PER_SEC / 1000;
+constexpr gsize kBufferSize = 4;
+constexpr GstClockTime kMs = GST_MSECOND;
+
+const char *
+factory_name ()
+{
+  const char *name = g_getenv ("AQ_REFERENCE_FACTORY");
+  return name && *name ? name : "adaptivequeue";
+}
+
+/* False when the suite runs against core queue as a reference. */
+bool
+testing_adaptivequeue ()
+{
+  return g_str_equal (factory_name (), "adaptivequeue");
+}
+
+/* ---- bounded waiting ---- */
+
+template <class Pred>
+bool
+wait_until (Pred pred, gint64 timeout_us = kWaitUs)
+{
+  const gint64 end = g_get_monotonic_time () + timeout_us;
+  while (!pred ()) {
+    if (g_get_monotonic_time () >= end)
+      return pred ();
+    g_usleep (500);
+  }
+  return true;
+}
+
+/* Runs a function on its own thread, so the test thread can wait for it
+ * with a timeout. Assertions stay on the test thread: workers only record. */
+class Worker
+{
+public:
+  explicit Worker (std::function<void ()> fn) : state_ (std::make_shared<State> ())
+  {
+    auto state = state_;
+    thread_ = std::thread ([state, fn = std::move (fn)] () {
+      fn ();
+      std::lock_guard<std::mutex> guard (state->m);
+      state->done = true;
+      state->c.notify_all ();
+    });
+  }
+  Worker (const Worker &) = delete;
+  Worker & operator= (const Worker &) = delete;
+  ~Worker ()
+  {
+    /* A worker still stuck here means a test already failed. */
+    if (wait (kWaitUs))
+      thread_.join ();
+    else
+      thread_.detach ();
+  }
+
+  bool wait (gint64 timeout_us)
+  {
+    std::unique_lock<std::mutex> lock (state_->m);
+    return state_->c.wait_for (lock, std::chrono::microseconds (timeout_us),
+        [this] { return state_->done; });
+  }
+  bool done ()
+  {
+    std::lock_guard<std::mutex> guard (state_->m);
+    return state_->done;
+  }
+
+private:
+  struct State
+  {
+    std::mutex m;
+    std::condition_variable c;
+    bool done = false;
+  };
+  std::shared_ptr<State> state_;
+  std::thread thread_;
+};
+
+/* ---- the fixture: an upstream src pad and a downstream sink pad ---- */
+
+GstStaticPadTemplate up_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+GstStaticPadTemplate down_template = GST_STATIC_PAD_TEMPLATE ("sink",
+    GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+
+/* What reached the downstream pad, in order: a buffer, buffer list or event
+ * (owned), or the type of a query (not owned). */
+struct Entry
+{
+  GstMiniObject *object = nullptr;
+  GstQueryType query = GST_QUERY_UNKNOWN;
+};
+
+struct Fixture
+{
+  GstElement *queue = nullptr;
+  GstPad *up = nullptr;         /* linked to the element's sink pad */
+  GstPad *down = nullptr;       /* linked to the element's src pad */
+  GstBus *bus = nullptr;
+
+  GMutex lock;
+  GCond cond;
+  /* Downstream: buffers wait at the gate while it is closed, like a sink
+   * that does not consume; FLUSH_START releases them as a real sink does. */
+  bool gate_open = true;
+  bool flushing = false;
+  int held = 0;
+  GstFlowReturn chain_return = GST_FLOW_OK;
+  std::vector<Entry> log;
+  GstCaps *down_caps = nullptr;
+  std::function<gboolean (GstQuery *)> on_allocation;
+  guint allocation_queries = 0;
+
+  /* Upstream's answer to the LATENCY query. */
+  gboolean up_live = TRUE;
+  GstClockTime up_min = 0;
+  GstClockTime up_max = GST_CLOCK_TIME_NONE;
+  std::vector<GstEventType> upstream_events;
+};
+
+Fixture *
+fixture_of (GstPad * pad)
+{
+  return static_cast<Fixture *> (gst_pad_get_element_private (pad));
+}
+
+GstFlowReturn
+down_receive (Fixture * fx, GstMiniObject * obj)
+{
+  g_mutex_lock (&fx->lock);
+  fx->log.push_back (Entry {obj, GST_QUERY_UNKNOWN});
+  fx->held++;
+  g_cond_broadcast (&fx->cond);
+  while (!fx->gate_open && !fx->flushing)
+    g_cond_wait (&fx->cond, &fx->lock);
+  fx->held--;
+  const GstFlowReturn ret = fx->flushing ? GST_FLOW_FLUSHING : fx->chain_return;
+  g_cond_broadcast (&fx->cond);
+  g_mutex_unlock (&fx->lock);
+  return ret;
+}
+
+GstFlowReturn
+down_chain (GstPad * pad, GstObject *, GstBuffer * buffer)
+{
+  return down_receive (fixture_of (pad), GST_MINI_OBJECT_CAST (buffer));
+}
+
+GstFlowReturn
+down_chain_list (GstPad * pad, GstObject *, GstBufferList * list)
+{
+  return down_receive (fixture_of (pad), GST_MINI_OBJECT_CAST (list));
+}
+
+gboolean
+down_event (GstPad * pad, GstObject *, GstEvent * event)
+{
+  Fixture *fx = fixture_of (pad);
+  g_mutex_lock (&fx->lock);
+  if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_START)
+    fx->flushing = true;
+  else if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP)
+    fx->flushing = false;
+  fx->log.push_back (Entry {GST_MINI_OBJECT_CAST (event), GST_QUERY_UNKNOWN});
+  g_cond_broadcast (&fx->cond);
+  g_mutex_unlock (&fx->lock);
+  return TRUE;
+}
+
+gboolean
+down_query (GstPad * pad, GstObject * parent, GstQuery * query)
+{
+  Fixture *fx = fixture_of (pad);
+  switch (GST_QUERY_TYPE (query)) {
+    case GST_QUERY_CAPS:
+    {
+      if (!fx->down_caps)
+        break;
+      GstCaps *filter = nullptr;
+      gst_query_parse_caps (query, &filter);
+      GstCaps *caps = filter ? gst_caps_intersect_full (filter, fx->down_caps,
+          GST_CAPS_INTERSECT_FIRST) : gst_caps_ref (fx->down_caps);
+      gst_query_set_caps_result (query, caps);
+      gst_caps_unref (caps);
+      return TRUE;
+    }
+    case GST_QUERY_ACCEPT_CAPS:
+    {
+      if (!fx->down_caps)
+        break;
+      GstCaps *caps = nullptr;
+      gst_query_parse_accept_caps (query, &caps);
+      gst_query_set_accept_caps_result (query,
+          gst_caps_is_subset (caps, fx->down_caps));
+      return TRUE;
+    }
+    case GST_QUERY_ALLOCATION:
+    case GST_QUERY_DRAIN:
+    {
+      g_mutex_lock (&fx->lock);
+      fx->log.push_back (Entry {nullptr, GST_QUERY_TYPE (query)});
+      if (GST_QUERY_TYPE (query) == GST_QUERY_ALLOCATION)
+        fx->allocation_queries++;
+      auto hook = fx->on_allocation;
+      g_cond_broadcast (&fx->cond);
+      g_mutex_unlock (&fx->lock);
+      if (GST_QUERY_TYPE (query) == GST_QUERY_ALLOCATION && hook)
+        return hook (query);
+      return TRUE;
+    }
+    default:
+      break;
+  }
+  return gst_pad_query_default (pad, parent, query);
+}
+
+gboolean
+up_query (GstPad * pad, GstObject * parent, GstQuery * query)
+{
+  Fixture *fx = fixture_of (pad);
+  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
+    g_mutex_lock (&fx->lock);
+    gst_query_set_latency (query, fx->up_live, fx->up_min, fx->up_max);
+    g_mutex_unlock (&fx->lock);
+    return TRUE;
+  }
+  return gst_pad_query_default (pad, parent, query);
+}
+
+gboolean
+up_event (GstPad * pad, GstObject *, GstEvent * event)
+{
+  Fixture *fx = fixture_of (pad);
+  g_mutex_lock (&fx->lock);
+  fx->upstream_events.push_back (GST_EVENT_TYPE (event));
+  g_cond_broadcast (&fx->cond);
+  g_mutex_unlock (&fx->lock);
+  gst_event_unref (event);
+  return TRUE;
+}
+
+void
+link_down (Fixture * fx)
+{
+  GstPad *src = gst_element_get_static_pad (fx->queue, "src");
+  fail_unless_equals_int (gst_pad_link (src, fx->down), GST_PAD_LINK_OK);
+  gst_object_unref (src);
+}
+
+/* A fixture around a fresh element; adaptation is off so that only the
+ * test changes the capacity. */
+Fixture *
+fixture_new (bool link_src = true)
+{
+  auto *fx = new Fixture ();
+  g_mutex_init (&fx->lock);
+  g_cond_init (&fx->cond);
+
+  fx->queue = gst_element_factory_make (factory_name (), "q");
+  fail_unless (fx->queue != nullptr, "cannot create %s", factory_name ());
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (fx->queue), "adaptive"))
+    g_object_set (fx->queue, "adaptive", FALSE, nullptr);
+  fx->bus = gst_bus_new ();
+  gst_element_set_bus (fx->queue, fx->bus);
+
+  fx->up = gst_pad_new_from_static_template (&up_template, "up");
+  gst_pad_set_element_private (fx->up, fx);
+  gst_pad_set_query_function (fx->up, up_query);
+  gst_pad_set_event_function (fx->up, up_event);
+  fail_unless (gst_pad_set_active (fx->up, TRUE), "cannot activate pad");
+  GstPad *sink = gst_element_get_static_pad (fx->queue, "sink");
+  fail_unless_equals_int (gst_pad_link (fx->up, sink), GST_PAD_LINK_OK);
+  gst_object_unref (sink);
+
+  fx->down = gst_pad_new_from_static_template (&down_template, "down");
+  gst_pad_set_element_private (fx->down, fx);
+  gst_pad_set_chain_function (fx->down, down_chain);
+  gst_pad_set_chain_list_function (fx->down, down_chain_list);
+  gst_pad_set_event_function (fx->down, down_event);
+  gst_pad_set_query_function (fx->down, down_query);
+  fail_unless (gst_pad_set_active (fx->down, TRUE), "cannot activate pad");
+  if (link_src)
+    link_down (fx);
+  return fx;
+}
+
+void
+open_gate (Fixture * fx)
+{
+  g_mutex_lock (&fx->lock);
+  fx->gate_open = true;
+  g_cond_broadcast (&fx->cond);
+  g_mutex_unlock (&fx->lock);
+}
+
+void
+close_gate (Fixture * fx)
+{
+  g_mutex_lock (&fx->lock);
+  fx->gate_open = false;
+  g_mutex_unlock (&fx->lock);
+}
+
+void
+fixture_free (Fixture * fx)
+{
+  open_gate (fx);
+  fail_unless_equals_int (gst_element_set_state (fx->queue, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  /* Posted messages hold references to the element. */
+  gst_bus_set_flushing (fx->bus, TRUE);
+  gst_element_set_bus (fx->queue, nullptr);
+  gst_pad_set_active (fx->up, FALSE);
+  gst_pad_set_active (fx->down, FALSE);
+  gst_object_unref (fx->up);
+  gst_object_unref (fx->down);
+  /* Nothing else may hold the element: no leaked references. A clock
+   * callback scheduled before the state change may release its reference
+   * a moment later, hence the wait. */
+  fail_unless (wait_until ([fx] {
+            return GST_OBJECT_REFCOUNT_VALUE (fx->queue) == 1;
+          }), "%d references left", GST_OBJECT_REFCOUNT_VALUE (fx->queue));
+  gst_object_unref (fx->queue);
+  gst_object_unref (fx->bus);
+  for (Entry & e : fx->log)
+    if (e.object)
+      gst_mini_object_unref (e.object);
+  if (fx->down_caps)
+    gst_caps_unref (fx->down_caps);
+  g_mutex_clear (&fx->lock);
+  g_cond_clear (&fx->cond);
+  delete fx;
+}
+
+void
+set_state (Fixture * fx, GstState state)
+{
+  fail_unless_equals_int (gst_element_set_state (fx->queue, state),
+      GST_STATE_CHANGE_SUCCESS);
+}
+
+void
+push_segment (Fixture * fx, GstFormat format = GST_FORMAT_TIME)
+{
+  GstSegment segment;
+  gst_segment_init (&segment, format);
+  fail_unless (gst_pad_push_event (fx->up, gst_event_new_segment (&segment)), "event refused");
+}
+
+void
+push_initial_events (Fixture * fx, GstCaps * caps = nullptr)
+{
+  fail_unless (gst_pad_push_event (fx->up, gst_event_new_stream_start ("aq")), "event refused");
+  if (caps)
+    fail_unless (gst_pad_push_event (fx->up, gst_event_new_caps (caps)), "event refused");
+  push_segment (fx);
+}
+
+/* PLAYING, with stream-start and a TIME segment sent. */
+void
+start (Fixture * fx)
+{
+  set_state (fx, GST_STATE_PLAYING);
+  push_initial_events (fx);
+}
+
+GstBuffer *
+make_buffer (guint64 offset, GstClockTime pts = GST_CLOCK_TIME_NONE,
+    GstClockTime duration = GST_CLOCK_TIME_NONE, gsize size = kBufferSize)
+{
+  GstBuffer *buffer = gst_buffer_new_allocate (nullptr, size, nullptr);
+  gst_buffer_memset (buffer, 0, static_cast<guint8> (offset), size);
+  GST_BUFFER_OFFSET (buffer) = offset;
+  GST_BUFFER_PTS (buffer) = pts;
+  GST_BUFFER_DURATION (buffer) = duration;
+  return buffer;
+}
+
+GstFlowReturn
+push (Fixture * fx, guint64 offset, GstClockTime pts = GST_CLOCK_TIME_NONE,
+    GstClockTime duration = GST_CLOCK_TIME_NONE)
+{
+  return gst_pad_push (fx->up, make_buffer (offset, pts, duration));
+}
+
+int
+held (Fixture * fx)
+{
+  g_mutex_lock (&fx->lock);
+  const int n = fx->held;
+  g_mutex_unlock (&fx->lock);
+  return n;
+}
+
+/* Closes the gate and pushes one buffer, which the element's task takes and
+ * then holds downstream: from then on the queue itself keeps what follows. */
+void
+block_downstream (Fixture * fx, guint64 offset, GstClockTime pts = GST_CLOCK_TIME_NONE,
+    GstClockTime duration = GST_CLOCK_TIME_NONE)
+{
+  close_gate (fx);
+  fail_unless_equals_int (push (fx, offset, pts, duration), GST_FLOW_OK);
+  fail_unless (wait_until ([fx] { return held (fx) == 1; }),
+      "the task never pushed the first buffer");
+}
+
+std::string
+buffer_token (GstBuffer * buffer)
+{
+  std::string token = std::to_string (GST_BUFFER_OFFSET (buffer));
+  if (GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DISCONT))
+    token += "D";
+  return token;
+}
+
+/* The downstream log as text: buffers by offset (D = DISCONT), lists in
+ * brackets, events and queries by name. */
+std::string
+sequence (Fixture * fx)
+{
+  std::string out;
+  g_mutex_lock (&fx->lock);
+  for (const Entry & e : fx->log) {
+    if (!out.empty ())
+      out += " ";
+    if (!e.object) {
+      out += std::string ("Q:") + gst_query_type_get_name (e.query);
+    } else if (GST_IS_BUFFER (e.object)) {
+      out += buffer_token (GST_BUFFER_CAST (e.object));
+    } else if (GST_IS_BUFFER_LIST (e.object)) {
+      GstBufferList *list = GST_BUFFER_LIST_CAST (e.object);
+      out += "[";
+      for (guint i = 0; i < gst_buffer_list_length (list); i++)
+        out += (i ? " " : "") + buffer_token (gst_buffer_list_get (list, i));
+      out += "]";
+    } else {
+      out += GST_EVENT_TYPE_NAME (GST_EVENT_CAST (e.object));
+    }
+  }
+  g_mutex_unlock (&fx->lock);
+  return out;
+}
+
+/* Buffers received, lists counted by their length. */
+guint
+received_buffers (Fixture * fx)
+{
+  guint n = 0;
+  g_mutex_lock (&fx->lock);
+  for (const Entry & e : fx->log) {
+    if (e.object && GST_IS_BUFFER (e.object))
+      n++;
+    else if (e.object && GST_IS_BUFFER_LIST (e.object))
+      n += gst_buffer_list_length (GST_BUFFER_LIST_CAST (e.object));
+  }
+  g_mutex_unlock (&fx->lock);
+  return n;
+}
+
+guint
+received_events (Fixture * fx, GstEventType type)
+{
+  guint n = 0;
+  g_mutex_lock (&fx->lock);
+  for (const Entry & e : fx->log)
+    if (e.object && GST_IS_EVENT (e.object) && GST_EVENT_TYPE (e.object) == type)
+      n++;
+  g_mutex_unlock (&fx->lock);
+  return n;
+}
+
+/* The string must outlive the comparison, hence the copy. */
+#define assert_sequence(fx, expected) G_STMT_START {                         \
+    const std::string seq_ = sequence (fx);                                   \
+    fail_unless_equals_string (seq_.c_str (), (expected));                    \
+  } G_STMT_END
+
+std::vector<GstBuffer *>
+received_buffer_pointers (Fixture * fx)
+{
+  std::vector<GstBuffer *> out;
+  g_mutex_lock (&fx->lock);
+  for (const Entry & e : fx->log)
+    if (e.object && GST_IS_BUFFER (e.object))
+      out.push_back (GST_BUFFER_CAST (e.object));
+  g_mutex_unlock (&fx->lock);
+  return out;
+}
+
+void
+clear_log (Fixture * fx)
+{
+  g_mutex_lock (&fx->lock);
+  for (Entry & e : fx->log)
+    if (e.object)
+      gst_mini_object_unref (e.object);
+  fx->log.clear ();
+  g_mutex_unlock (&fx->lock);
+}
+
+guint
+uint_prop (GstElement * e, const char *name)
+{
+  guint v = 0;
+  g_object_get (e, name, &v, nullptr);
+  return v;
+}
+
+guint64
+uint64_prop (GstElement * e, const char *name)
+{
+  guint64 v = 0;
+  g_object_get (e, name, &v, nullptr);
+  return v;
+}
+
+/* A counter from the `stats` structure. */
+guint64
+stat (GstElement * e, const char *field)
+{
+  GstStructure *st = nullptr;
+  g_object_get (e, "stats", &st, nullptr);
+  fail_unless (st != nullptr, "st != nullptr");
+  guint64 v = 0;
+  fail_unless (gst_structure_get_uint64 (st, field, &v), "no %s in stats", field);
+  gst_structure_free (st);
+  return v;
+}
+
+/* ---- signal counting ---- */
+
+struct Signals
+{
+  std::atomic<int> underrun {0};
+  std::atomic<int> running {0};
+  std::atomic<int> overrun {0};
+  std::atomic<int> pushing {0};
+};
+
+void
+on_underrun (GstElement *, Signals * s)
+{
+  s->underrun++;
+}
+
+void
+on_running (GstElement *, Signals * s)
+{
+  s->running++;
+}
+
+void
+on_overrun (GstElement *, Signals * s)
+{
+  s->overrun++;
+}
+
+void
+on_pushing (GstElement *, Signals * s)
+{
+  s->pushing++;
+}
+
+void
+count_signals (GstElement * e, Signals * s)
+{
+  g_signal_connect (e, "underrun", G_CALLBACK (on_underrun), s);
+  g_signal_connect (e, "running", G_CALLBACK (on_running), s);
+  g_signal_connect (e, "overrun", G_CALLBACK (on_overrun), s);
+  g_signal_connect (e, "pushing", G_CALLBACK (on_pushing), s);
+}
+
+}  // namespace
+
+/* ======================= signals ======================= */
+
+/* The task finds the queue empty once when it starts; that is one underrun,
+ * and nothing else happens until data arrives. Data then brings running and
+ * pushing, and draining it another underrun. */
+GST_START_TEST (test_underrun_once_on_playing)
+{
+  Fixture *fx = fixture_new ();
+  Signals sig;
+  count_signals (fx->queue, &sig);
+
+  set_state (fx, GST_STATE_PLAYING);
+  fail_unless (wait_until ([&] { return sig.underrun.load () >= 1; }), "timed out");
+  g_usleep (kSettleUs);
+  fail_unless_equals_int (sig.underrun.load (), 1);
+  fail_unless_equals_int (sig.running.load (), 0);
+  fail_unless_equals_int (sig.pushing.load (), 0);
+  fail_unless_equals_int (sig.overrun.load (), 0);
+
+  push_initial_events (fx);
+  fail_unless_equals_int (push (fx, 0), GST_FLOW_OK);
+  fail_unless (wait_until ([&] { return received_buffers (fx) == 1; }), "timed out");
+  /* Once idle again: every wake-up followed an underrun and was followed by
+   * one. */
+  fail_unless (wait_until ([&] {
+            return sig.underrun.load () == sig.running.load () + 1;
+          }), "underrun %d, running %d", sig.underrun.load (), sig.running.load ());
+  fail_unless (sig.running.load () >= 1, "sig.running.load () >= 1");
+  fail_unless_equals_int (sig.pushing.load (), sig.running.load ());
+  fail_unless_equals_int (sig.overrun.load (), 0);
+  if (testing_adaptivequeue ())
+    fail_unless_equals_uint64 (stat (fx->queue, "underruns"),
+        static_cast<guint64> (sig.underrun.load ()));
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* A queue holding max-size-buffers is full: the next push emits overrun and
+ * waits; once downstream consumes, everything arrives in order, untouched. */
+GST_START_TEST (test_overrun_at_capacity)
+{
+  constexpr guint N = 3;
+  Fixture *fx = fixture_new ();
+  g_object_set (fx->queue, "max-size-buffers", N, nullptr);
+  Signals sig;
+  count_signals (fx->queue, &sig);
+  start (fx);
+
+  std::vector<GstBuffer *> sent;
+  close_gate (fx);
+  GstBuffer *head = make_buffer (0);
+  sent.push_back (head);
+  fail_unless_equals_int (gst_pad_push (fx->up, head), GST_FLOW_OK);
+  fail_unless (wait_until ([fx] { return held (fx) == 1; }), "timed out");
+
+  for (guint i = 1; i <= N; i++) {
+    GstBuffer *b = make_buffer (i);
+    sent.push_back (b);
+    fail_unless_equals_int (gst_pad_push (fx->up, b), GST_FLOW_OK);
+  }
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), N);
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-bytes"),
+      N * kBufferSize);
+  fail_unless_equals_int (sig.overrun.load (), 0);
+
+  GstBuffer *last = make_buffer (N + 1);
+  sent.push_back (last);
+  GstFlowReturn last_ret = GST_FLOW_ERROR;
+  Worker pusher ([&] { last_ret = gst_pad_push (fx->up, last); });
+  fail_unless (wait_until ([&] { return sig.overrun.load () == 1; }), "timed out");
+  fail_if (pusher.wait (kSettleUs), "a push into a full queue did not wait");
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), N);
+
+  open_gate (fx);
+  fail_unless (pusher.wait (kWaitUs), "timed out");
+  fail_unless_equals_int (last_ret, GST_FLOW_OK);
+  fail_unless (wait_until ([&] { return received_buffers (fx) == N + 2; }), "timed out");
+  assert_sequence (fx,
+      "stream-start segment 0 1 2 3 4");
+  /* The very buffers pushed, not copies. */
+  const std::vector<GstBuffer *> got = received_buffer_pointers (fx);
+  fail_unless_equals_int (got.size (), sent.size ());
+  for (size_t i = 0; i < sent.size (); i++)
+    fail_unless (got[i] == sent[i], "buffer %u was replaced", (guint) i);
+  fail_unless_equals_int (sig.overrun.load (), 1);
+  fail_unless (sig.running.load () >= 1, "sig.running.load () >= 1");
+  if (testing_adaptivequeue ()) {
+    fail_unless_equals_uint64 (stat (fx->queue, "overruns"), 1);
+    fail_unless_equals_uint64 (stat (fx->queue, "drops"), 0);
+  }
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* ======================= leaky modes ======================= */
+
+/* leaky=downstream drops the oldest queued buffer; the buffer that then
+ * leaves first carries DISCONT. Pushes never wait. */
+GST_START_TEST (test_leaky_downstream_drops_oldest)
+{
+  Fixture *fx = fixture_new ();
+  g_object_set (fx->queue, "max-size-buffers", 2, nullptr);
+  gst_util_set_object_arg (G_OBJECT (fx->queue), "leaky", "downstream");
+  Signals sig;
+  count_signals (fx->queue, &sig);
+  start (fx);
+
+  block_downstream (fx, 0);
+  fail_unless_equals_int (push (fx, 1), GST_FLOW_OK);
+  fail_unless_equals_int (push (fx, 2), GST_FLOW_OK);
+  /* Full: 1 goes, then 2 goes. */
+  fail_unless_equals_int (push (fx, 3), GST_FLOW_OK);
+  fail_unless_equals_int (push (fx, 4), GST_FLOW_OK);
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 2);
+  fail_unless_equals_int (sig.overrun.load (), 2);
+  if (testing_adaptivequeue ())
+    fail_unless_equals_uint64 (stat (fx->queue, "drops"), 2);
+
+  open_gate (fx);
+  fail_unless (wait_until ([&] { return received_buffers (fx) == 3; }), "timed out");
+  g_usleep (kSettleUs);
+  assert_sequence (fx,
+      "stream-start segment 0 3D 4");
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* leaky=upstream drops the incoming buffer; the next buffer accepted carries
+ * DISCONT. */
+GST_START_TEST (test_leaky_upstream_drops_incoming)
+{
+  Fixture *fx = fixture_new ();
+  g_object_set (fx->queue, "max-size-buffers", 2, "leaky",
+      GST_ADAPTIVE_QUEUE_LEAK_UPSTREAM, nullptr);
+  start (fx);
+
+  block_downstream (fx, 0);
+  fail_unless_equals_int (push (fx, 1), GST_FLOW_OK);
+  fail_unless_equals_int (push (fx, 2), GST_FLOW_OK);
+  fail_unless_equals_int (push (fx, 3), GST_FLOW_OK);
+  fail_unless_equals_int (push (fx, 4), GST_FLOW_OK);
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 2);
+  if (testing_adaptivequeue ())
+    fail_unless_equals_uint64 (stat (fx->queue, "drops"), 2);
+
+  open_gate (fx);
+  fail_unless (wait_until ([&] { return received_buffers (fx) == 3; }), "timed out");
+  fail_unless_equals_int (push (fx, 5), GST_FLOW_OK);
+  fail_unless_equals_int (push (fx, 6), GST_FLOW_OK);
+  fail_unless (wait_until ([&] { return received_buffers (fx) == 5; }), "timed out");
+  assert_sequence (fx,
+      "stream-start segment 0 1 2 5D 6");
+  if (testing_adaptivequeue ())
+    fail_unless_equals_uint64 (stat (fx->queue, "drops"), 2);
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* `leaky` is an enum of its own type with queue's values and nicks, set
+ * from numbers or nicks alike. */
+GST_START_TEST (test_leaky_enum)
+{
+  GstElement *q = gst_element_factory_make (factory_name (), nullptr);
+  fail_unless (q != nullptr, "q != nullptr");
+  GParamSpec *pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (q), "leaky");
+  fail_unless (pspec != nullptr && G_IS_PARAM_SPEC_ENUM (pspec), "pspec != nullptr && G_IS_PARAM_SPEC_ENUM (pspec)");
+  if (testing_adaptivequeue ())
+    fail_unless_equals_string (g_type_name (pspec->value_type),
+        "GstAdaptiveQueueLeaky");
+
+  guint leaky = 99;
+  g_object_get (q, "leaky", &leaky, nullptr);
+  fail_unless_equals_int (leaky, 0);
+
+  g_object_set (q, "leaky", 2, nullptr);
+  g_object_get (q, "leaky", &leaky, nullptr);
+  fail_unless_equals_int (leaky, GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM);
+
+  const struct
+  {
+    const char *text;
+    guint value;
+  } args[] = {
+    {"upstream", 1}, {"0", 0}, {"2", 2}, {"no", 0}, {"1", 1}, {"downstream", 2},
+  };
+  for (const auto & a : args) {
+    gst_util_set_object_arg (G_OBJECT (q), "leaky", a.text);
+    g_object_get (q, "leaky", &leaky, nullptr);
+    fail_unless_equals_int (leaky, a.value);
+  }
+
+  /* Same values and nicks as queue's own enum. */
+  GstElement *ref = gst_element_factory_make ("queue", nullptr);
+  if (ref) {
+    GParamSpec *ref_spec = g_object_class_find_property (G_OBJECT_GET_CLASS (ref),
+        "leaky");
+    GEnumClass *ours = G_ENUM_CLASS (g_type_class_ref (pspec->value_type));
+    GEnumClass *theirs = G_ENUM_CLASS (g_type_class_ref (ref_spec->value_type));
+    fail_unless_equals_int (ours->n_values, theirs->n_values);
+    for (guint i = 0; i < theirs->n_values; i++) {
+      GEnumValue *v = g_enum_get_value (ours, theirs->values[i].value);
+      fail_unless (v != nullptr, "v != nullptr");
+      fail_unless_equals_string (v->value_nick, theirs->values[i].value_nick);
+    }
+    g_type_class_unref (ours);
+    g_type_class_unref (theirs);
+    gst_object_unref (ref);
+  }
+  gst_object_unref (q);
+
+  /* And from a launch line. */
+  GError *error = nullptr;
+  gchar *line = g_strdup_printf ("%s leaky=downstream", factory_name ());
+  GstElement *parsed = gst_parse_launch (line, &error);
+  g_free (line);
+  fail_unless (parsed != nullptr && error == nullptr, "parsed != nullptr && error == nullptr");
+  g_object_get (parsed, "leaky", &leaky, nullptr);
+  fail_unless_equals_int (leaky, 2);
+  gst_object_unref (parsed);
+}
+
+GST_END_TEST;
+
+/* ======================= levels ======================= */
+
+/* current-level-time is the sink running time minus the src running time,
+ * so it does not depend on durations being set; a sum of durations would
+ * give 30 ms here (three 10 ms buffers, 20 ms apart) instead of 60 ms. */
+GST_START_TEST (test_level_time)
+{
+  const bool with_durations = __i__ == 0;
+  const bool with_timestamps = __i__ != 2;
+  Fixture *fx = fixture_new ();
+  g_object_set (fx->queue, "max-size-buffers", 100, nullptr);
+  start (fx);
+
+  auto pts = [&] (guint i) {
+    return with_timestamps ? i * 20 * kMs : GST_CLOCK_TIME_NONE;
+  };
+  const GstClockTime dur = with_durations ? 10 * kMs : GST_CLOCK_TIME_NONE;
+
+  block_downstream (fx, 0, pts (0), dur);
+  for (guint i = 1; i <= 3; i++)
+    fail_unless_equals_int (push (fx, i, pts (i), dur), GST_FLOW_OK);
+
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 3);
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-bytes"),
+      3 * kBufferSize);
+  /* The task took buffer 0, so the src side stands at its end. */
+  const guint64 expected = with_timestamps ? 60 * kMs : 0;
+  fail_unless_equals_uint64 (uint64_prop (fx->queue, "current-level-time"),
+      expected);
+
+  open_gate (fx);
+  fail_unless (wait_until ([&] { return received_buffers (fx) == 4; }), "timed out");
+  fail_unless (wait_until ([&] {
+            return uint64_prop (fx->queue, "current-level-time") == 0 &&
+                uint_prop (fx->queue, "current-level-buffers") == 0 &&
+                uint_prop (fx->queue, "current-level-bytes") == 0;
+          }), "timed out");
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* A buffer list counts as its length, its bytes as theirs, and its time runs
+ * from its first to its last timestamp; buffers without a timestamp
+ * continue from the previous one. */
+GST_START_TEST (test_level_buffer_lists)
+{
+  Fixture *fx = fixture_new ();
+  g_object_set (fx->queue, "max-size-buffers", 100, nullptr);
+  start (fx);
+
+  block_downstream (fx, 0, 0, 10 * kMs);
+
+  GstBufferList *list = gst_buffer_list_new ();
+  for (guint i = 1; i <= 4; i++)
+    gst_buffer_list_add (list, make_buffer (i, i * 20 * kMs, 10 * kMs));
+  fail_unless_equals_int (gst_pad_push_list (fx->up, list), GST_FLOW_OK);
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 4);
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-bytes"),
+      4 * kBufferSize);
+  /* Sink side at 80 + 10 ms, src side at 0 + 10 ms. */
+  fail_unless_equals_uint64 (uint64_prop (fx->queue, "current-level-time"),
+      80 * kMs);
+
+  list = gst_buffer_list_new ();
+  gst_buffer_list_add (list, make_buffer (5, 100 * kMs, 10 * kMs, 8));
+  gst_buffer_list_add (list, make_buffer (6, GST_CLOCK_TIME_NONE, 10 * kMs, 8));
+  fail_unless_equals_int (gst_pad_push_list (fx->up, list), GST_FLOW_OK);
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 6);
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-bytes"),
+      4 * kBufferSize + 16);
+  /* 100 ms + 10 ms, then the untimed buffer's 10 ms: 120 ms - 10 ms. */
+  fail_unless_equals_uint64 (uint64_prop (fx->queue, "current-level-time"),
+      110 * kMs);
+
+  open_gate (fx);
+  fail_unless (wait_until ([&] { return received_buffers (fx) == 7; }), "timed out");
+  assert_sequence (fx,
+      "stream-start segment 0 [1 2 3 4] [5 6]");
+  fail_unless (wait_until ([&] {
+            return uint_prop (fx->queue, "current-level-buffers") == 0 &&
+                uint64_prop (fx->queue, "current-level-time") == 0;
+          }), "timed out");
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* A list fills the queue by its length: with room for 5, a list of 4 fits,
+ * the next list still enters (the queue was not full), and then it is. */
+GST_START_TEST (test_buffer_list_fills_by_length)
+{
+  Fixture *fx = fixture_new ();
+  g_object_set (fx->queue, "max-size-buffers", 5, "leaky",
+      GST_ADAPTIVE_QUEUE_LEAK_UPSTREAM, nullptr);
+  start (fx);
+  block_downstream (fx, 0);
+
+  GstBufferList *list = gst_buffer_list_new ();
+  for (guint i = 1; i <= 4; i++)
+    gst_buffer_list_add (list, make_buffer (i));
+  fail_unless_equals_int (gst_pad_push_list (fx->up, list), GST_FLOW_OK);
+  list = gst_buffer_list_new ();
+  for (guint i = 5; i <= 6; i++)
+    gst_buffer_list_add (list, make_buffer (i));
+  fail_unless_equals_int (gst_pad_push_list (fx->up, list), GST_FLOW_OK);
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 6);
+  /* Full now: this one leaks. */
+  fail_unless_equals_int (push (fx, 7), GST_FLOW_OK);
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 6);
+
+  open_gate (fx);
+  fail_unless (wait_until ([&] { return received_buffers (fx) == 7; }), "timed out");
+  assert_sequence (fx,
+      "stream-start segment 0 [1 2 3 4] [5 6]");
+  if (testing_adaptivequeue ())
+    fail_unless_equals_uint64 (stat (fx->queue, "drops"), 1);
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* ======================= events ======================= */
+
+/* Sticky events reach downstream without waiting for a buffer. */
+GST_START_TEST (test_initial_events_without_buffers)
+{
+  Fixture *fx = fixture_new ();
+  set_state (fx, GST_STATE_PLAYING);
+  GstCaps *caps = gst_caps_from_string ("audio/x-opus, channels=(int)2");
+  push_initial_events (fx, caps);
+
+  fail_unless (wait_until ([&] {
+            return received_events (fx, GST_EVENT_SEGMENT) == 1;
+          }), "initial events held back: %s", sequence (fx).c_str ());
+  assert_sequence (fx, "stream-start caps segment");
+  GstCaps *current = gst_pad_get_current_caps (fx->down);
+  fail_unless (current != nullptr && gst_caps_is_equal (current, caps), "current != nullptr && gst_caps_is_equal (current, caps)");
+  gst_caps_unref (current);
+  gst_caps_unref (caps);
+  fail_unless_equals_int (received_buffers (fx), 0);
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* With the src pad unlinked, sticky events are accepted; the first buffer is
+ * accepted too, and once the task has failed to push it the next ones
+ * return NOT_LINKED. Linking and RECONFIGURE make data flow again, sticky
+ * events first. */
+GST_START_TEST (test_sticky_events_not_linked)
+{
+  Fixture *fx = fixture_new (false);
+  set_state (fx, GST_STATE_PLAYING);
+  fail_unless (gst_pad_push_event (fx->up, gst_event_new_stream_start ("aq")), "event refused");
+  push_segment (fx);
+
+  fail_unless_equals_int (push (fx, 0), GST_FLOW_OK);
+  GstFlowReturn ret = GST_FLOW_OK;
+  fail_unless (wait_until ([&] {
+            ret = push (fx, 1);
+            return ret != GST_FLOW_OK;
+          }), "timed out");
+  fail_unless_equals_int (ret, GST_FLOW_NOT_LINKED);
+
+  /* Still not linked: sticky events are kept, other serialized ones are
+   * refused. */
+  GstTagList *tags = gst_tag_list_new (GST_TAG_TITLE, "aq", nullptr);
+  fail_unless (gst_pad_push_event (fx->up, gst_event_new_tag (tags)), "event refused");
+  fail_if (gst_pad_push_event (fx->up, gst_event_new_custom
+          (GST_EVENT_CUSTOM_DOWNSTREAM, gst_structure_new_empty ("aq-test"))), "event accepted");
+  fail_unless_equals_int (push (fx, 2), GST_FLOW_NOT_LINKED);
+
+  link_down (fx);
+  fail_unless (gst_pad_push_event (fx->down, gst_event_new_reconfigure ()), "event refused");
+  fail_unless (wait_until ([&] {
+            ret = push (fx, 3);
+            return ret == GST_FLOW_OK;
+          }), "still %s after relinking", gst_flow_get_name (ret));
+  fail_unless (wait_until ([&] { return received_buffers (fx) >= 1; }), "timed out");
+  fail_unless_equals_int (received_events (fx, GST_EVENT_STREAM_START), 1);
+  fail_unless_equals_int (received_events (fx, GST_EVENT_SEGMENT), 1);
+  fail_unless_equals_int (received_events (fx, GST_EVENT_TAG), 1);
+  /* The sticky events stored while unlinked come before the data. */
+  const std::string seq = sequence (fx);
+  fail_unless (g_str_has_prefix (seq.c_str (), "stream-start segment "),
+      "%s", seq.c_str ());
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* EOS with nothing able to take it is an error, as for queue. */
+GST_START_TEST (test_eos_not_linked_is_an_error)
+{
+  Fixture *fx = fixture_new (false);
+  set_state (fx, GST_STATE_PLAYING);
+  fail_unless (gst_pad_push_event (fx->up, gst_event_new_stream_start ("aq")), "event refused");
+  push_segment (fx);
+  GstFlowReturn ret = push (fx, 0);
+  fail_unless (wait_until ([&] {
+            ret = push (fx, 1);
+            return ret != GST_FLOW_OK;
+          }), "timed out");
+  fail_unless_equals_int (ret, GST_FLOW_NOT_LINKED);
+
+  fail_if (gst_pad_push_event (fx->up, gst_event_new_eos ()), "event accepted");
+  GstMessage *msg = gst_bus_timed_pop_filtered (fx->bus, 5 * GST_SECOND,
+      GST_MESSAGE_ERROR);
+  fail_unless (msg != nullptr, "no error posted");
+  GError *error = nullptr;
+  gst_message_parse_error (msg, &error, nullptr);
+  fail_unless (g_error_matches (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED), "g_error_matches (error, GST_STREAM_ERROR, GST_STREAM_ERROR_FAILED)");
+  g_error_free (error);
+  gst_message_unref (msg);
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* Data before EOS is delivered, then EOS; after EOS the element refuses
+ * data with EOS. */
+GST_START_TEST (test_eos_after_data)
+{
+  Fixture *fx = fixture_new ();
+  start (fx);
+  for (guint i = 0; i < 3; i++)
+    fail_unless_equals_int (push (fx, i), GST_FLOW_OK);
+  fail_unless (gst_pad_push_event (fx->up, gst_event_new_eos ()), "event refused");
+  fail_unless (wait_until ([&] { return received_events (fx, GST_EVENT_EOS) == 1; }), "timed out");
+  assert_sequence (fx,
+      "stream-start segment 0 1 2 eos");
+
+  /* Through the pad, and straight into the element (the pad refuses by
+   * itself after EOS, the element must too). */
+  fail_unless_equals_int (push (fx, 3), GST_FLOW_EOS);
+  GstPad *sink = gst_element_get_static_pad (fx->queue, "sink");
+  GstPadChainFunction chain = GST_PAD_CHAINFUNC (sink);
+  fail_unless_equals_int (chain (sink, GST_OBJECT (fx->queue), make_buffer (4)),
+      GST_FLOW_EOS);
+  GstPadEventFunction event = GST_PAD_EVENTFUNC (sink);
+  fail_if (event (sink, GST_OBJECT (fx->queue), gst_event_new_custom
+          (GST_EVENT_CUSTOM_DOWNSTREAM, gst_structure_new_empty ("aq-test"))), "event (sink, GST_OBJECT (fx->queue), gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM, gst_structure_new_empty ('aq-test')))");
+  gst_object_unref (sink);
+  g_usleep (kSettleUs);
+  fail_unless_equals_int (received_buffers (fx), 3);
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* EOS clears the min thresholds, so data held back by them drains. */
+GST_START_TEST (test_eos_drains_below_threshold)
+{
+  Fixture *fx = fixture_new ();
+  g_object_set (fx->queue, "min-threshold-buffers", 10, nullptr);
+  start (fx);
+  for (guint i = 0; i < 3; i++)
+    fail_unless_equals_int (push (fx, i), GST_FLOW_OK);
+  g_usleep (kSettleUs);
+  fail_unless_equals_int (received_buffers (fx), 0);
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 3);
+
+  fail_unless (gst_pad_push_event (fx->up, gst_event_new_eos ()), "event refused");
+  fail_unless (wait_until ([&] { return received_events (fx, GST_EVENT_EOS) == 1; }), "timed out");
+  assert_sequence (fx,
+      "stream-start segment 0 1 2 eos");
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* flush-on-eos=true drops what is queued at EOS, and EOS passes at once. */
+GST_START_TEST (test_flush_on_eos)
+{
+  Fixture *fx = fixture_new ();
+  g_object_set (fx->queue, "flush-on-eos", TRUE, nullptr);
+  start (fx);
+  block_downstream (fx, 0);
+  fail_unless_equals_int (push (fx, 1), GST_FLOW_OK);
+  fail_unless_equals_int (push (fx, 2), GST_FLOW_OK);
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 2);
+
+  bool eos_ok = false;
+  Worker eos ([&] { eos_ok = gst_pad_push_event (fx->up, gst_event_new_eos ()); });
+  fail_unless (eos.wait (kWaitUs), "EOS waited for the queue");
+  fail_unless (eos_ok, "eos_ok");
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 0);
+
+  open_gate (fx);
+  fail_unless (wait_until ([&] { return received_events (fx, GST_EVENT_EOS) == 1; }), "timed out");
+  assert_sequence (fx,
+      "stream-start segment 0 eos");
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* After EOS, a flush makes the element accept data again. */
+GST_START_TEST (test_flush_stop_after_eos)
+{
+  Fixture *fx = fixture_new ();
+  start (fx);
+  fail_unless_equals_int (push (fx, 0), GST_FLOW_OK);
+  fail_unless (gst_pad_push_event (fx->up, gst_event_new_eos ()), "event refused");
+  fail_unless (wait_until ([&] { return received_events (fx, GST_EVENT_EOS) == 1; }), "timed out");
+  fail_unless_equals_int (push (fx, 1), GST_FLOW_EOS);
+
+  fail_unless (gst_pad_push_event (fx->up, gst_event_new_flush_start ()), "event refused");
+  fail_unless (gst_pad_push_event (fx->up, gst_event_new_flush_stop (TRUE)), "event refused");
+  push_segment (fx);
+  fail_unless_equals_int (push (fx, 2), GST_FLOW_OK);
+  fail_unless (wait_until ([&] { return received_buffers (fx) == 2; }), "timed out");
+  assert_sequence (fx,
+      "stream-start segment 0 eos flush-start flush-stop segment 2");
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* After EOS, a new stream (STREAM_START, then SEGMENT) is accepted and data
+ * flows again, as queue restarts its task for it. */
+GST_START_TEST (test_new_stream_after_eos)
+{
+  Fixture *fx = fixture_new ();
+  start (fx);
+  fail_unless_equals_int (push (fx, 0), GST_FLOW_OK);
+  fail_unless (gst_pad_push_event (fx->up, gst_event_new_eos ()), "event refused");
+  fail_unless (wait_until ([&] { return received_events (fx, GST_EVENT_EOS) == 1; }), "timed out");
+
+  fail_unless (gst_pad_push_event (fx->up, gst_event_new_stream_start ("aq-2")), "event refused");
+  push_segment (fx);
+  fail_unless_equals_int (push (fx, 1), GST_FLOW_OK);
+  fail_unless (wait_until ([&] { return received_buffers (fx) == 2; }),
+      "%s", sequence (fx).c_str ());
+  assert_sequence (fx,
+      "stream-start segment 0 eos stream-start segment 1");
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* FLUSH_START releases an upstream waiting for space; FLUSH_STOP empties the
+ * queue, keeps the caps, and data flows again. */
+GST_START_TEST (test_flush_wakes_and_resets)
+{
+  Fixture *fx = fixture_new ();
+  g_object_set (fx->queue, "max-size-buffers", 2, nullptr);
+  set_state (fx, GST_STATE_PLAYING);
+  GstCaps *caps = gst_caps_from_string ("audio/x-opus");
+  push_initial_events (fx, caps);
+  block_downstream (fx, 0);
+  fail_unless_equals_int (push (fx, 1), GST_FLOW_OK);
+  fail_unless_equals_int (push (fx, 2), GST_FLOW_OK);
+  GstFlowReturn blocked_ret = GST_FLOW_OK;
+  Worker pusher ([&] { blocked_ret = push (fx, 3); });
+  fail_if (pusher.wait (kSettleUs), "returned too early");
+
+  fail_unless (gst_pad_push_event (fx->up, gst_event_new_flush_start ()), "event refused");
+  fail_unless (pusher.wait (kWaitUs), "FLUSH_START did not wake upstream");
+  fail_unless_equals_int (blocked_ret, GST_FLOW_FLUSHING);
+  fail_unless (gst_pad_push_event (fx->up, gst_event_new_flush_stop (TRUE)), "event refused");
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 0);
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-bytes"), 0);
+  fail_unless_equals_uint64 (uint64_prop (fx->queue, "current-level-time"), 0);
+
+  open_gate (fx);
+  push_segment (fx);
+  fail_unless_equals_int (push (fx, 4), GST_FLOW_OK);
+  fail_unless (wait_until ([&] { return received_buffers (fx) == 2; }), "timed out");
+  assert_sequence (fx,
+      "stream-start caps segment 0 flush-start flush-stop segment 4");
+  GstCaps *current = gst_pad_get_current_caps (fx->down);
+  fail_unless (current != nullptr && gst_caps_is_equal (current, caps), "current != nullptr && gst_caps_is_equal (current, caps)");
+  gst_caps_unref (current);
+  gst_caps_unref (caps);
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* A full queue (leaky=no, downstream blocked) still takes serialized events
+ * at once, more of them than it has room for buffers, in order. */
+GST_START_TEST (test_serialized_events_never_block)
+{
+  constexpr guint kEvents = 40;
+  Fixture *fx = fixture_new ();
+  g_object_set (fx->queue, "max-size-buffers", 2, nullptr);
+  start (fx);
+  block_downstream (fx, 0);
+  fail_unless_equals_int (push (fx, 1), GST_FLOW_OK);
+  fail_unless_equals_int (push (fx, 2), GST_FLOW_OK);
+
+  guint accepted = 0;
+  Worker events ([&] {
+        for (guint i = 0; i < kEvents; i++)
+          if (gst_pad_push_event (fx->up, gst_event_new_custom
+                  (GST_EVENT_CUSTOM_DOWNSTREAM, gst_structure_new_empty ("aq-ev"))))
+            accepted++;
+      });
+  fail_unless (events.wait (kWaitUs), "a serialized event waited for space");
+  fail_unless_equals_int (accepted, kEvents);
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 2);
+
+  open_gate (fx);
+  fail_unless_equals_int (push (fx, 3), GST_FLOW_OK);
+  fail_unless (wait_until ([&] { return received_buffers (fx) == 4; }), "timed out");
+  std::string expected = "stream-start segment 0 1 2";
+  for (guint i = 0; i < kEvents; i++)
+    expected += " custom-downstream";
+  expected += " 3";
+  assert_sequence (fx, expected.c_str ());
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* Out-of-band events and non-serialized queries go through at once, in both
+ * directions, while the queue is full and downstream is blocked. */
+GST_START_TEST (test_non_serialized_pass_through)
+{
+  Fixture *fx = fixture_new ();
+  fx->down_caps = gst_caps_from_string ("audio/x-raw, rate=(int)48000");
+  g_object_set (fx->queue, "max-size-buffers", 2, nullptr);
+  start (fx);
+  block_downstream (fx, 0);
+  fail_unless_equals_int (push (fx, 1), GST_FLOW_OK);
+  fail_unless_equals_int (push (fx, 2), GST_FLOW_OK);
+
+  bool oob_ok = false;
+  GstCaps *caps = nullptr;
+  bool upstream_ok = false;
+  Worker worker ([&] {
+        oob_ok = gst_pad_push_event (fx->up, gst_event_new_custom
+            (GST_EVENT_CUSTOM_DOWNSTREAM_OOB, gst_structure_new_empty ("aq-oob")));
+        caps = gst_pad_peer_query_caps (fx->up, nullptr);
+        upstream_ok = gst_pad_push_event (fx->down, gst_event_new_custom
+            (GST_EVENT_CUSTOM_UPSTREAM, gst_structure_new_empty ("aq-up")));
+      });
+  fail_unless (worker.wait (kWaitUs), "a non-serialized event or query waited");
+  fail_unless (oob_ok && upstream_ok, "oob_ok && upstream_ok");
+  fail_unless (caps != nullptr && gst_caps_is_equal (caps, fx->down_caps), "caps != nullptr && gst_caps_is_equal (caps, fx->down_caps)");
+  gst_caps_unref (caps);
+  /* Delivered ahead of the queued buffers. */
+  assert_sequence (fx,
+      "stream-start segment 0 custom-downstream-oob");
+  g_mutex_lock (&fx->lock);
+  const bool upstream_seen = !fx->upstream_events.empty () &&
+      fx->upstream_events.back () == GST_EVENT_CUSTOM_UPSTREAM;
+  g_mutex_unlock (&fx->lock);
+  fail_unless (upstream_seen, "upstream_seen");
+
+  open_gate (fx);
+  fail_unless (wait_until ([&] { return received_buffers (fx) == 3; }), "timed out");
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* ======================= queries ======================= */
+
+/* The element's sink pad answers CAPS and ACCEPT_CAPS with downstream's
+ * answer, and an ALLOCATION query comes back with downstream's proposal. */
+GST_START_TEST (test_caps_and_allocation_proxied)
+{
+  Fixture *fx = fixture_new ();
+  fx->down_caps = gst_caps_from_string ("audio/x-raw, format=(string)S16LE, "
+      "rate=(int)48000, channels=(int)2, layout=(string)interleaved");
+  GstBufferPool *pool = gst_buffer_pool_new ();
+  fx->on_allocation = [pool] (GstQuery * query) {
+    GstAllocationParams params;
+    gst_allocation_params_init (&params);
+    params.align = 63;
+    gst_query_add_allocation_param (query, nullptr, &params);
+    gst_query_add_allocation_pool (query, pool, 4096, 2, 8);
+    gst_query_add_allocation_meta (query, GST_PARENT_BUFFER_META_API_TYPE, nullptr);
+    return TRUE;
+  };
+  set_state (fx, GST_STATE_PLAYING);
+
+  GstCaps *caps = gst_pad_peer_query_caps (fx->up, nullptr);
+  fail_unless (gst_caps_is_equal (caps, fx->down_caps), "got %" GST_PTR_FORMAT, caps);
+  gst_caps_unref (caps);
+  GstCaps *other = gst_caps_from_string ("audio/x-raw, rate=(int)44100");
+  caps = gst_pad_peer_query_caps (fx->up, other);
+  fail_unless (gst_caps_is_empty (caps), "gst_caps_is_empty (caps)");
+  gst_caps_unref (caps);
+  fail_unless (gst_pad_peer_query_accept_caps (fx->up, fx->down_caps), "gst_pad_peer_query_accept_caps (fx->up, fx->down_caps)");
+  fail_if (gst_pad_peer_query_accept_caps (fx->up, other), "gst_pad_peer_query_accept_caps (fx->up, other)");
+  gst_caps_unref (other);
+
+  push_initial_events (fx, fx->down_caps);
+  GstQuery *query = gst_query_new_allocation (fx->down_caps, TRUE);
+  fail_unless (gst_pad_peer_query (fx->up, query), "gst_pad_peer_query (fx->up, query)");
+  fail_unless_equals_int (gst_query_get_n_allocation_params (query), 1);
+  GstAllocator *allocator = nullptr;
+  GstAllocationParams params;
+  gst_query_parse_nth_allocation_param (query, 0, &allocator, &params);
+  fail_unless_equals_int (params.align, 63);
+  if (allocator)
+    gst_object_unref (allocator);
+  fail_unless_equals_int (gst_query_get_n_allocation_pools (query), 1);
+  GstBufferPool *got = nullptr;
+  guint size = 0, min = 0, max = 0;
+  gst_query_parse_nth_allocation_pool (query, 0, &got, &size, &min, &max);
+  fail_unless (got == pool, "got == pool");
+  fail_unless_equals_int (size, 4096);
+  fail_unless_equals_int (min, 2);
+  fail_unless_equals_int (max, 8);
+  gst_object_unref (got);
+  fail_unless (gst_query_find_allocation_meta (query,
+          GST_PARENT_BUFFER_META_API_TYPE, nullptr), "gst_query_find_allocation_meta (query, GST_PARENT_BUFFER_META_API_TYPE, nullptr)");
+  gst_query_unref (query);
+
+  fixture_free (fx);
+  gst_object_unref (pool);
+}
+
+GST_END_TEST;
+
+/* A serialized query waits for the data ahead of it, but min thresholds
+ * must not hold it (and that data) back. */
+GST_START_TEST (test_serialized_query_with_min_threshold)
+{
+  Fixture *fx = fixture_new ();
+  switch (__i__) {
+    case 0:
+      g_object_set (fx->queue, "min-threshold-buffers", 5, nullptr);
+      break;
+    case 1:
+      g_object_set (fx->queue, "min-threshold-time", GST_SECOND, nullptr);
+      break;
+    default:
+      g_object_set (fx->queue, "min-threshold-bytes", 1000, nullptr);
+      break;
+  }
+  const bool drain = __i__ == 2;
+  start (fx);
+  fail_unless_equals_int (push (fx, 0, 0, 10 * kMs), GST_FLOW_OK);
+  g_usleep (kSettleUs);
+  fail_unless_equals_int (received_buffers (fx), 0);
+
+  gboolean answered = FALSE;
+  Worker worker ([&] {
+        GstQuery *query = drain ? gst_query_new_drain ()
+            : gst_query_new_allocation (nullptr, FALSE);
+        answered = gst_pad_peer_query (fx->up, query);
+        gst_query_unref (query);
+      });
+  fail_unless (worker.wait (kWaitUs), "the serialized query blocked");
+  fail_unless (answered, "answered");
+  assert_sequence (fx, drain
+      ? "stream-start segment 0 Q:drain" : "stream-start segment 0 Q:allocation");
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* A serialized query must not be handed back to its caller while the
+ * element is still passing it downstream: here FLUSH_START arrives while
+ * downstream is answering it. */
+GST_START_TEST (test_flush_waits_for_query_in_flight)
+{
+  Fixture *fx = fixture_new ();
+  std::atomic<bool> caller_returned {false};
+  std::atomic<bool> overlapped {false};
+  fx->on_allocation = [&] (GstQuery * query) {
+    /* Hold the query until the flush has reached downstream, then give the
+     * caller time to return if it (wrongly) could. */
+    wait_until ([&] {
+          g_mutex_lock (&fx->lock);
+          const bool f = fx->flushing;
+          g_mutex_unlock (&fx->lock);
+          return f;
+        });
+    wait_until ([&] { return caller_returned.load (); }, kSettleUs * 2);
+    overlapped = caller_returned.load ();
+    if (!overlapped) {
+      GstAllocationParams params;
+      gst_allocation_params_init (&params);
+      gst_query_add_allocation_param (query, nullptr, &params);
+    }
+    return TRUE;
+  };
+  start (fx);
+
+  Worker query_thread ([&] {
+        GstQuery *query = gst_query_new_allocation (nullptr, FALSE);
+        gst_pad_peer_query (fx->up, query);
+        caller_returned = true;
+        gst_query_unref (query);
+      });
+  fail_unless (wait_until ([&] {
+            g_mutex_lock (&fx->lock);
+            const guint n = fx->allocation_queries;
+            g_mutex_unlock (&fx->lock);
+            return n == 1;
+          }), "timed out");
+  Worker flush ([&] {
+        gst_pad_push_event (fx->up, gst_event_new_flush_start ());
+      });
+  fail_unless (flush.wait (kWaitUs), "FLUSH_START deadlocked");
+  fail_unless (query_thread.wait (kWaitUs), "the query never returned");
+  fail_if (overlapped.load (),
+      "the query was answered while downstream still held it");
+  fail_unless (gst_pad_push_event (fx->up, gst_event_new_flush_stop (TRUE)), "event refused");
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* A serialized query the caller has given up on (the task stopped on
+ * NOT_LINKED before reaching it) must not be sent downstream later, when
+ * the task restarts: the caller may have freed it by then. */
+GST_START_TEST (test_abandoned_query_not_pushed_later)
+{
+  if (!testing_adaptivequeue ())
+    return;                     /* queue 1.22 sends it anyway */
+  Fixture *fx = fixture_new ();
+  start (fx);
+  block_downstream (fx, 0);
+  fail_unless_equals_int (push (fx, 1), GST_FLOW_OK);
+
+  /* The caller keeps its query alive, so a late use is seen, not a crash. */
+  GstQuery *query = gst_query_new_allocation (nullptr, FALSE);
+  gboolean answered = TRUE;
+  Worker query_thread ([&] { answered = gst_pad_peer_query (fx->up, query); });
+  fail_if (query_thread.wait (kSettleUs), "returned too early");
+
+  g_mutex_lock (&fx->lock);
+  fx->chain_return = GST_FLOW_NOT_LINKED;
+  g_mutex_unlock (&fx->lock);
+  open_gate (fx);
+  fail_unless (query_thread.wait (kWaitUs), "timed out");
+  fail_if (answered, "answered");
+
+  g_mutex_lock (&fx->lock);
+  fx->chain_return = GST_FLOW_OK;
+  g_mutex_unlock (&fx->lock);
+  fail_unless (gst_pad_push_event (fx->down, gst_event_new_reconfigure ()), "event refused");
+  fail_unless (wait_until ([&] { return received_buffers (fx) == 2; }), "timed out");
+  fail_unless_equals_int (push (fx, 2), GST_FLOW_OK);
+  fail_unless (wait_until ([&] { return received_buffers (fx) == 3; }), "timed out");
+  assert_sequence (fx,
+      "stream-start segment 0 1 2");
+  gst_query_unref (query);
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+namespace {
+
+struct Latency
+{
+  gboolean live;
+  GstClockTime min;
+  GstClockTime max;
+};
+
+Latency
+query_latency (Fixture * fx, gboolean up_live, GstClockTime up_min,
+    GstClockTime up_max)
+{
+  g_mutex_lock (&fx->lock);
+  fx->up_live = up_live;
+  fx->up_min = up_min;
+  fx->up_max = up_max;
+  g_mutex_unlock (&fx->lock);
+  GstQuery *query = gst_query_new_latency ();
+  fail_unless (gst_pad_peer_query (fx->down, query), "gst_pad_peer_query (fx->down, query)");
+  Latency l {FALSE, 0, 0};
+  gst_query_parse_latency (query, &l.live, &l.min, &l.max);
+  gst_query_unref (query);
+  return l;
+}
+
+}  // namespace
+
+#define assert_latency(expr, live_, min_, max_) G_STMT_START {               \
+    const Latency got_ = (expr);                                              \
+    fail_unless_equals_int (got_.live, (live_));                              \
+    fail_unless_equals_uint64 (got_.min, static_cast<guint64> (min_));        \
+    fail_unless_equals_uint64 (got_.max, static_cast<guint64> (max_));        \
+  } G_STMT_END
+
+/* Upstream's latency plus what the queue can hold: max grows by the time
+ * capacity (max-size-time, or max-size-buffers times the buffer duration),
+ * NONE when unknown; min grows by min-threshold-time. A leaky queue never
+ * blocks upstream, so as queue does it reports the larger of upstream's max
+ * and its own capacity instead of their sum. */
+GST_START_TEST (test_latency_query)
+{
+  constexpr GstClockTime NONE = GST_CLOCK_TIME_NONE;
+  Fixture *fx = fixture_new ();
+  start (fx);
+
+  g_object_set (fx->queue, "max-size-time", 100 * kMs, nullptr);
+  assert_latency (query_latency (fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs,
+      120 * kMs);
+  /* A non-live upstream adds no latency, so there is nothing to adjust. */
+  assert_latency (query_latency (fx, FALSE, 5 * kMs, 20 * kMs), FALSE, 0, NONE);
+  /* Unbounded upstream stays unbounded. */
+  assert_latency (query_latency (fx, TRUE, 5 * kMs, NONE), TRUE, 5 * kMs, NONE);
+
+  g_object_set (fx->queue, "min-threshold-time", 10 * kMs, nullptr);
+  assert_latency (query_latency (fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 15 * kMs,
+      120 * kMs);
+  g_object_set (fx->queue, "min-threshold-time", G_GUINT64_CONSTANT (0), nullptr);
+
+  for (const char *leaky : {"upstream", "downstream"}) {
+    gst_util_set_object_arg (G_OBJECT (fx->queue), "leaky", leaky);
+    assert_latency (query_latency (fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs,
+        100 * kMs);
+    assert_latency (query_latency (fx, TRUE, 5 * kMs, 300 * kMs), TRUE, 5 * kMs,
+        300 * kMs);
+    assert_latency (query_latency (fx, TRUE, 5 * kMs, NONE), TRUE, 5 * kMs, NONE);
+  }
+  gst_util_set_object_arg (G_OBJECT (fx->queue), "leaky", "no");
+
+  /* No time limit and no buffer duration seen: the capacity in time is
+   * unknown. */
+  g_object_set (fx->queue, "max-size-time", G_GUINT64_CONSTANT (0),
+      "max-size-buffers", 4, nullptr);
+  assert_latency (query_latency (fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs, NONE);
+
+  if (testing_adaptivequeue ()) {
+    /* The adaptive capacity in time: 4 buffers of 10 ms. */
+    fail_unless_equals_int (push (fx, 0, 0, 10 * kMs), GST_FLOW_OK);
+    fail_unless (wait_until ([&] { return received_buffers (fx) == 1; }), "timed out");
+    assert_latency (query_latency (fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs,
+        60 * kMs);
+    gst_util_set_object_arg (G_OBJECT (fx->queue), "leaky", "downstream");
+    assert_latency (query_latency (fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs,
+        40 * kMs);
+    assert_latency (query_latency (fx, TRUE, 5 * kMs, 300 * kMs), TRUE, 5 * kMs,
+        300 * kMs);
+    gst_util_set_object_arg (G_OBJECT (fx->queue), "leaky", "no");
+    /* max-size-time, when set, is the limit. */
+    g_object_set (fx->queue, "max-size-time", 30 * kMs, nullptr);
+    assert_latency (query_latency (fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs,
+        50 * kMs);
+    g_object_set (fx->queue, "max-size-time", G_GUINT64_CONSTANT (0), nullptr);
+  }
+
+  /* No limit at all. */
+  g_object_set (fx->queue, "max-size-buffers", 0, nullptr);
+  assert_latency (query_latency (fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs, NONE);
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* ======================= signals and the lock ======================= */
+
+namespace {
+
+struct OverrunProbe
+{
+  std::atomic<int> calls {0};
+  std::atomic<guint> level_seen {0};
+  std::atomic<bool> stats_read {false};
+};
+
+void
+on_overrun_grow (GstElement * e, OverrunProbe * p)
+{
+  /* Both need the element's lock: a handler called with it held would
+   * deadlock here. */
+  p->level_seen = uint_prop (e, "current-level-buffers");
+  if (g_object_class_find_property (G_OBJECT_GET_CLASS (e), "stats")) {
+    GstStructure *st = nullptr;
+    g_object_get (e, "stats", &st, nullptr);
+    p->stats_read = st != nullptr;
+    if (st)
+      gst_structure_free (st);
+  }
+  if (p->calls++ == 0)
+    g_object_set (e, "max-size-buffers", 10, nullptr);
+}
+
+struct UnderrunProbe
+{
+  std::atomic<int> calls {0};
+  std::atomic<guint> level_seen {99};
+};
+
+void
+on_underrun_read (GstElement * e, UnderrunProbe * p)
+{
+  p->level_seen = uint_prop (e, "current-level-buffers");
+  p->calls++;
+}
+
+}  // namespace
+
+/* Signal handlers run with the lock released: they can read and change
+ * properties, and the element re-checks the queue after them (here the
+ * handler makes room, so the push that overran does not wait). */
+GST_START_TEST (test_signals_emitted_unlocked)
+{
+  Fixture *fx = fixture_new ();
+  g_object_set (fx->queue, "max-size-buffers", 2, nullptr);
+  OverrunProbe over;
+  UnderrunProbe under;
+  g_signal_connect (fx->queue, "overrun", G_CALLBACK (on_overrun_grow), &over);
+  g_signal_connect (fx->queue, "underrun", G_CALLBACK (on_underrun_read), &under);
+  start (fx);
+  fail_unless (wait_until ([&] { return under.calls.load () >= 1; }),
+      "underrun handler never returned");
+  fail_unless_equals_int (under.level_seen.load (), 0);
+
+  block_downstream (fx, 0);
+  fail_unless_equals_int (push (fx, 1), GST_FLOW_OK);
+  fail_unless_equals_int (push (fx, 2), GST_FLOW_OK);
+  GstFlowReturn ret = GST_FLOW_ERROR;
+  Worker pusher ([&] { ret = push (fx, 3); });
+  fail_unless (pusher.wait (kWaitUs),
+      "the overrun handler deadlocked, or its new limit was not re-checked");
+  fail_unless_equals_int (ret, GST_FLOW_OK);
+  fail_unless_equals_int (over.calls.load (), 1);
+  fail_unless_equals_int (over.level_seen.load (), 2);
+  if (testing_adaptivequeue ())
+    fail_unless (over.stats_read.load (), "over.stats_read.load ()");
+  fail_unless_equals_int (uint_prop (fx->queue, "max-size-buffers"), 10);
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 3);
+
+  open_gate (fx);
+  fail_unless (wait_until ([&] { return received_buffers (fx) == 4; }), "timed out");
+  assert_sequence (fx,
+      "stream-start segment 0 1 2 3");
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* ======================= races ======================= */
+
+/* ALLOCATION queries racing FLUSH_START/FLUSH_STOP: every round ends, with
+ * either answer, and downstream never holds a query its caller has already
+ * got back. */
+GST_START_TEST (test_allocation_query_vs_flush)
+{
+  constexpr int kRounds = 500;
+  Fixture *fx = fixture_new ();
+  std::atomic<int> round {0};
+  std::atomic<int> returned_round {-1};
+  std::atomic<int> overlaps {0};
+  fx->on_allocation = [&] (GstQuery * query) {
+    const int r = round.load ();
+    /* Vary how long downstream takes, so that the flush lands before,
+     * during and after it. */
+    g_usleep (static_cast<gulong> ((r * 37) % 200));
+    if (returned_round.load () == r)
+      overlaps++;
+    GstAllocationParams params;
+    gst_allocation_params_init (&params);
+    gst_query_add_allocation_param (query, nullptr, &params);
+    return TRUE;
+  };
+  start (fx);
+  GstCaps *caps = gst_caps_from_string ("audio/x-opus");
+
+  int answered = 0;
+  for (int r = 0; r < kRounds; r++) {
+    round = r;
+    gboolean res = FALSE;
+    Worker query_thread ([&] {
+          GstQuery *query = gst_query_new_allocation (caps, TRUE);
+          res = gst_pad_peer_query (fx->up, query);
+          returned_round = r;
+          gst_query_unref (query);
+        });
+    g_usleep (static_cast<gulong> ((r * 53) % 300));
+    bool flushed = false;
+    Worker flush ([&] {
+          flushed = gst_pad_push_event (fx->up, gst_event_new_flush_start ()) &&
+              gst_pad_push_event (fx->up, gst_event_new_flush_stop (TRUE));
+        });
+    fail_unless (flush.wait (kWaitUs), "flush deadlocked in round %d", r);
+    fail_unless (query_thread.wait (kWaitUs), "query deadlocked in round %d", r);
+    fail_unless (flushed, "flush refused in round %d", r);
+    if (res)
+      answered++;
+  }
+  gst_caps_unref (caps);
+  fail_unless_equals_int (overlaps.load (), 0);
+  GST_INFO ("%d of %d queries answered", answered, kRounds);
+
+  /* And the element still works. */
+  push_segment (fx);
+  fail_unless_equals_int (push (fx, 0), GST_FLOW_OK);
+  fail_unless (wait_until ([&] { return received_buffers (fx) == 1; }), "timed out");
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* FLUSH_STOP racing PAUSED -> READY, many times over: no deadlock, no
+ * crash, and the element ends in READY every time. */
+GST_START_TEST (test_flush_stop_vs_paused_to_ready)
+{
+  constexpr int kRounds = 200;
+  Fixture *fx = fixture_new ();
+  for (int r = 0; r < kRounds; r++) {
+    set_state (fx, GST_STATE_PAUSED);
+    fail_unless (gst_pad_push_event (fx->up, gst_event_new_stream_start ("aq")),
+        "stream-start refused in round %d", r);
+    push_segment (fx);
+    fail_unless_equals_int (push (fx, static_cast<guint64> (r)), GST_FLOW_OK);
+    fail_unless (gst_pad_push_event (fx->up, gst_event_new_flush_start ()), "event refused");
+
+    GstStateChangeReturn change = GST_STATE_CHANGE_FAILURE;
+    Worker stopper ([&] {
+          gst_pad_push_event (fx->up, gst_event_new_flush_stop (TRUE));
+          /* Data right behind the flush, as a source would send. */
+          GstSegment segment;
+          gst_segment_init (&segment, GST_FORMAT_TIME);
+          gst_pad_push_event (fx->up, gst_event_new_segment (&segment));
+          push (fx, 1000);
+        });
+    if (r % 2)
+      g_usleep (static_cast<gulong> (r % 50));
+    Worker state ([&] {
+          change = gst_element_set_state (fx->queue, GST_STATE_READY);
+        });
+    fail_unless (state.wait (kWaitUs), "PAUSED->READY deadlocked in round %d", r);
+    fail_unless (stopper.wait (kWaitUs), "FLUSH_STOP deadlocked in round %d", r);
+    fail_unless_equals_int (change, GST_STATE_CHANGE_SUCCESS);
+    GstState current = GST_STATE_VOID_PENDING;
+    gst_element_get_state (fx->queue, &current, nullptr, 0);
+    fail_unless_equals_int (current, GST_STATE_READY);
+    /* Reset both neighbours, as their elements would be on going to
+     * READY: the flush-stop may have met a deactivated element and never
+     * reached downstream. */
+    gst_pad_push_event (fx->up, gst_event_new_flush_stop (TRUE));
+    fail_unless (gst_pad_set_active (fx->down, FALSE), "cannot deactivate pad");
+    fail_unless (gst_pad_set_active (fx->down, TRUE), "cannot activate pad");
+    g_mutex_lock (&fx->lock);
+    fx->flushing = false;
+    g_mutex_unlock (&fx->lock);
+  }
+  clear_log (fx);
+
+  /* It still works afterwards. */
+  start (fx);
+  fail_unless_equals_int (push (fx, 0), GST_FLOW_OK);
+  fail_unless (wait_until ([&] { return received_buffers (fx) == 1; }), "timed out");
+
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+static Suite *
+queue_semantics_suite (void)
+{
+  Suite *s = suite_create ("adaptivequeue-queue-semantics");
+
+  TCase *tc = tcase_create ("signals");
+  tcase_set_timeout (tc, 60);
+  tcase_add_test (tc, test_underrun_once_on_playing);
+  tcase_add_test (tc, test_overrun_at_capacity);
+  tcase_add_test (tc, test_signals_emitted_unlocked);
+  suite_add_tcase (s, tc);
+
+  tc = tcase_create ("leaky");
+  tcase_set_timeout (tc, 60);
+  tcase_add_test (tc, test_leaky_downstream_drops_oldest);
+  tcase_add_test (tc, test_leaky_upstream_drops_incoming);
+  tcase_add_test (tc, test_leaky_enum);
+  suite_add_tcase (s, tc);
+
+  tc = tcase_create ("levels");
+  tcase_set_timeout (tc, 60);
+  tcase_add_loop_test (tc, test_level_time, 0, 3);
+  tcase_add_test (tc, test_level_buffer_lists);
+  tcase_add_test (tc, test_buffer_list_fills_by_length);
+  suite_add_tcase (s, tc);
+
+  tc = tcase_create ("events");
+  tcase_set_timeout (tc, 60);
+  tcase_add_test (tc, test_initial_events_without_buffers);
+  tcase_add_test (tc, test_sticky_events_not_linked);
+  tcase_add_test (tc, test_eos_not_linked_is_an_error);
+  tcase_add_test (tc, test_eos_after_data);
+  tcase_add_test (tc, test_eos_drains_below_threshold);
+  tcase_add_test (tc, test_flush_on_eos);
+  tcase_add_test (tc, test_flush_stop_after_eos);
+  tcase_add_test (tc, test_new_stream_after_eos);
+  tcase_add_test (tc, test_flush_wakes_and_resets);
+  tcase_add_test (tc, test_serialized_events_never_block);
+  tcase_add_test (tc, test_non_serialized_pass_through);
+  suite_add_tcase (s, tc);
+
+  tc = tcase_create ("queries");
+  tcase_set_timeout (tc, 60);
+  tcase_add_test (tc, test_caps_and_allocation_proxied);
+  tcase_add_loop_test (tc, test_serialized_query_with_min_threshold, 0, 3);
+  tcase_add_test (tc, test_flush_waits_for_query_in_flight);
+  tcase_add_test (tc, test_abandoned_query_not_pushed_later);
+  tcase_add_test (tc, test_latency_query);
+  suite_add_tcase (s, tc);
+
+  tc = tcase_create ("races");
+  tcase_set_timeout (tc, 120);
+  tcase_add_test (tc, test_allocation_query_vs_flush);
+  tcase_add_test (tc, test_flush_stop_vs_paused_to_ready);
+  suite_add_tcase (s, tc);
+
+  return s;
+}
+
+GST_CHECK_MAIN (queue_semantics);
