@@ -1,13 +1,13 @@
 #include "load_sampler.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace aq {
 
@@ -19,18 +19,40 @@ int64_t monotonic_now_ns() {
 
 bool DirProcFiles::read(const std::string& name, std::string& out, std::string& error) {
   const std::string path = root_ + "/" + name;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  // Non-blocking and regular files only: a FIFO or device under a bad root
+  // must not hang the sampler thread, and the read is capped for the same
+  // reason (procfs files report size 0, so the size cannot be trusted).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
     error = path + ": " + std::strerror(errno);
     return false;
   }
-  std::ostringstream buf;
-  buf << in.rdbuf();
-  if (in.bad()) {
-    error = path + ": read error";
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    error = path + ": not a regular file";
     return false;
   }
-  out = buf.str();
+  constexpr size_t kMaxBytes = 1 << 20;
+  out.clear();
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      error = path + ": " + std::strerror(errno);
+      ::close(fd);
+      return false;
+    }
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > kMaxBytes) {
+      ::close(fd);
+      error = path + ": larger than 1 MiB";
+      return false;
+    }
+  }
+  ::close(fd);
   return true;
 }
 

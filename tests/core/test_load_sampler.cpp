@@ -270,6 +270,26 @@ START_TEST(missing_root_gives_no_sample) {
 }
 END_TEST
 
+// A FIFO or an endless device under a bad root must fail at once: the
+// sampler thread must never block on open or read without end.
+START_TEST(fifo_and_endless_files_fail_fast) {
+  char dir[] = "/tmp/aq-core-fifo-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  const std::string root = dir;
+  ck_assert_int_eq(mkfifo((root + "/meminfo").c_str(), 0600), 0);
+  ck_assert_int_eq(symlink("/dev/zero", (root + "/stat").c_str()), 0);
+  DirProcFiles files(root);
+  std::string out, error;
+  ck_assert(!files.read("meminfo", out, error));
+  ck_assert_msg(error.find("not a regular file") != std::string::npos, "%s", error.c_str());
+  ck_assert(!files.read("stat", out, error));
+  ck_assert_msg(error.find("not a regular file") != std::string::npos, "%s", error.c_str());
+  unlink((root + "/meminfo").c_str());
+  unlink((root + "/stat").c_str());
+  rmdir(dir);
+}
+END_TEST
+
 struct BadFileCase {
   const char* name;
   LoadScope scope;
@@ -722,6 +742,7 @@ Suite* load_sampler_suite() {
 
   TCase* bad = tcase_create("bad");
   tcase_add_test(bad, missing_root_gives_no_sample);
+  tcase_add_test(bad, fifo_and_endless_files_fail_fast);
   tcase_add_loop_test(bad, bad_file_table, 0, aqtest::count(kBadFiles));
   tcase_add_test(bad, system_counter_going_backwards);
   tcase_add_test(bad, process_counter_or_clock_going_backwards);
