@@ -168,6 +168,9 @@ struct QueueState
   guint64 overruns = 0;
   guint64 underruns = 0;
   guint64 pushed = 0;
+  /* Bumped by every flush, so a push that was in flight across one (a
+   * FLUSH_STOP without FLUSH_START) can tell its result is stale. */
+  guint64 flushes = 0;
 };
 
 /* The adaptation state, guarded by the tick lock. */
@@ -496,7 +499,11 @@ segment_running_time (const GstSegment * segment, GstClockTime position)
 {
   if (!GST_CLOCK_TIME_IS_VALID (position))
     return GST_CLOCK_STIME_NONE;
-  guint64 rt;
+  /* Reverse playback needs a stop (GStreamer asserts it); a non-TIME segment
+   * tracked as an open TIME segment has none. */
+  if (segment->rate < 0.0 && !GST_CLOCK_TIME_IS_VALID (segment->stop))
+    return GST_CLOCK_STIME_NONE;
+  guint64 rt = 0;
   int sign = gst_segment_to_running_time_full (segment, GST_FORMAT_TIME,
       position, &rt);
   /* Saturate to +-(2^63 - 1): a wider value would wrap, and -2^63 is
@@ -781,6 +788,7 @@ flush_locked (GstAdaptiveQueue * self, bool full)
 {
   QueueState & q = *self->q;
   Item item;
+  q.flushes++;
   while (q.items.pop (item)) {
     GstMiniObject *obj = item.object;
     if (GST_IS_QUERY (obj)) {
@@ -899,12 +907,15 @@ next:
     if (GstBuffer * first = first_buffer (obj))
       sample_latency (self, first);
     q.pushed += item.buffers;
+    const guint64 flushes = q.flushes;
     QUNLOCK (self);
     result = is_list ? gst_pad_push_list (self->srcpad, GST_BUFFER_LIST_CAST (obj))
         : gst_pad_push (self->srcpad, GST_BUFFER_CAST (obj));
     QLOCK (self);
     if (q.srcresult != GST_FLOW_OK)
       return q.srcresult;
+    if (q.flushes != flushes)
+      return GST_FLOW_OK;
     if (result == GST_FLOW_EOS) {
       GST_DEBUG_OBJECT (self, "downstream returned EOS, dropping until a new segment");
       /* Drop data until an item downstream can take again: EOS, SEGMENT
@@ -914,8 +925,11 @@ next:
         if (GST_IS_EVENT (obj)) {
           GstEventType type = GST_EVENT_TYPE (obj);
           if (type == GST_EVENT_EOS || type == GST_EVENT_SEGMENT ||
-              type == GST_EVENT_STREAM_START)
+              type == GST_EVENT_STREAM_START) {
+            /* The EOS was the dropped buffer's, not this event's. */
+            result = GST_FLOW_OK;
             goto next;
+          }
           gst_mini_object_unref (obj);
         } else if (GST_IS_QUERY (obj)) {
           abandon_query (q, GST_QUERY_CAST (obj), &self->query_handled);
@@ -932,11 +946,15 @@ next:
   } else if (GST_IS_EVENT (obj)) {
     GstEvent *event = GST_EVENT_CAST (obj);
     const GstEventType type = GST_EVENT_TYPE (event);
+    const guint64 flushes = q.flushes;
     QUNLOCK (self);
     gst_pad_push_event (self->srcpad, event);
     QLOCK (self);
     if (q.srcresult != GST_FLOW_OK)
       return q.srcresult;
+    /* Flushed meanwhile: an EOS of the old stream must not end the new one. */
+    if (q.flushes != flushes)
+      return GST_FLOW_OK;
     if (type == GST_EVENT_EOS)
       result = GST_FLOW_EOS;
   } else if (GST_IS_QUERY (obj)) {

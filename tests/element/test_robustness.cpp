@@ -18,6 +18,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <functional>
 #include <mutex>
@@ -1028,6 +1030,14 @@ GST_START_TEST (test_out_of_range_values)
   gint leaky = -1;
   g_object_get (q, "leaky", &leaky, nullptr);
   fail_unless_equals_int (leaky, 0);
+  /* An empty or unset procfs root means the default. */
+  for (const char *root : {"", static_cast<const char *> (nullptr)}) {
+    g_object_set (q, "proc-root", root, nullptr);
+    gchar *now = nullptr;
+    g_object_get (q, "proc-root", &now, nullptr);
+    fail_unless_equals_string (now, "/proc");
+    g_free (now);
+  }
 
   push_pull (h, 0, 10);
   gst_harness_teardown (h);
@@ -1137,6 +1147,43 @@ GST_START_TEST (test_non_time_segments)
   gst_segment_init (&segment, GST_FORMAT_TIME);
   ck_assert (gst_harness_push_event (h, gst_event_new_segment (&segment)));
   push_pull (h, 5, 5);
+
+  gst_harness_teardown (h);
+  gst_object_unref (q);
+}
+GST_END_TEST;
+
+/* A reverse BYTES segment (valid: it has a stop) becomes an open TIME
+ * segment for level tracking; an open segment cannot be played backwards, so
+ * it gives no running time instead of tripping GStreamer's assertion (a
+ * g_critical, which fails this test). */
+GST_START_TEST (test_reverse_non_time_segment)
+{
+  GstElement *q = make_queue ("/nonexistent");
+  g_object_set (q, "adaptive", FALSE, nullptr);
+  GstHarness *h = start (q);
+  GstSegment segment;
+  gst_segment_init (&segment, GST_FORMAT_BYTES);
+  segment.rate = -1.0;
+  segment.start = 0;
+  segment.stop = 100000;
+  segment.position = 100000;
+  ck_assert (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  {
+    Blocker block (q);
+    for (guint i = 0; i < 5; i++)
+      fail_unless_equals_int (gst_harness_push (h, timed_buffer (5 - i)), GST_FLOW_OK);
+    block.wait_held ();
+    fail_unless_equals_uint64 (uint64_prop (q, "current-level-time"), 0);
+  }
+  for (guint i = 0; i < 5; i++) {
+    GstBuffer *b = gst_harness_pull (h);
+    fail_unless_equals_uint64 (GST_BUFFER_OFFSET (b), 5 - i);
+    gst_buffer_unref (b);
+  }
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  ck_assert (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  push_pull (h, 10, 3);
 
   gst_harness_teardown (h);
   gst_object_unref (q);
@@ -1470,6 +1517,61 @@ GST_START_TEST (test_downstream_flow_returns)
 }
 GST_END_TEST;
 
+/* Downstream returns EOS for a buffer; the element drops what follows until
+ * an item that starts something new (here a STREAM_START already queued)
+ * and passes that on. It must then keep running: the EOS result belongs to
+ * the dropped buffer, not to the new stream, or data and serialized queries
+ * would wait forever on a paused task. */
+GST_START_TEST (test_downstream_eos_then_queued_stream_start)
+{
+  GstElement *q = make_queue ("/nonexistent");
+  /* Held back until three buffers are in, so all is queued first. */
+  g_object_set (q, "adaptive", FALSE, "min-threshold-buffers", 3u, nullptr);
+  GstHarness *h = gst_harness_new_with_element (q, "sink", nullptr);
+  gst_harness_set_src_caps_str (h, "application/x-aq-test");
+  Downstream down (q);
+  down.fail_at (0, GST_FLOW_EOS);
+
+  fail_unless_equals_int (gst_harness_push (h, timed_buffer (0)), GST_FLOW_OK);
+  fail_unless_equals_int (gst_harness_push (h, timed_buffer (1)), GST_FLOW_OK);
+  ck_assert (gst_harness_push_event (h, gst_event_new_stream_start ("next")));
+  g_object_set (q, "min-threshold-buffers", 0u, nullptr);
+  /* Buffer 0 gets EOS, buffer 1 is dropped, STREAM_START goes through. */
+  ck_assert (wait_until ([&] { return Stats (q).u64 ("drops") == 1; }));
+  g_usleep (20000);
+
+  GstSegment segment;
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  ck_assert (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  for (guint64 i = 10; i < 15; i++)
+    fail_unless_equals_int (gst_harness_push (h, timed_buffer (i)), GST_FLOW_OK);
+  fail_unless (wait_until ([&] { return down.received ().size () == 5; }),
+      "%zu buffers of the new stream came out", down.received ().size ());
+  const auto got = down.received ();
+  for (guint64 i = 0; i < 5; i++)
+    fail_unless_equals_uint64 (got[i], 10 + i);
+
+  /* A serialized query is answered, not left waiting. */
+  std::atomic<bool> answered {false};
+  std::thread asker ([&] {
+    GstQuery *drain = gst_query_new_drain ();
+    gst_pad_peer_query (h->srcpad, drain);
+    gst_query_unref (drain);
+    answered = true;
+  });
+  const bool in_time = wait_until ([&] { return answered.load (); });
+  if (!in_time) {
+    /* Unblock the asker before failing, so the test can end. */
+    ck_assert (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  }
+  asker.join ();
+  fail_unless (in_time, "serialized query never answered");
+
+  gst_harness_teardown (h);
+  gst_object_unref (q);
+}
+GST_END_TEST;
+
 /* ---- EOS and flushing ---- */
 
 /* EOS between FLUSH_START and FLUSH_STOP is refused without an error; after
@@ -1553,6 +1655,80 @@ GST_START_TEST (test_flush_discards_queued_eos)
 }
 GST_END_TEST;
 
+/* FLUSH_STOP without FLUSH_START (a misbehaving upstream) while the task is
+ * pushing EOS downstream: once the flush has reset the element, the result
+ * of that old push must not pause the task again, or the queue stalls with
+ * data in it and a full queue would block upstream forever. */
+GST_START_TEST (test_lone_flush_stop_during_eos_push)
+{
+  GstElement *q = make_queue ("/nonexistent");
+  g_object_set (q, "adaptive", FALSE, "max-size-buffers", 4u, nullptr);
+  GstHarness *h = start (q);
+  push_pull (h, 0, 2);
+
+  /* Holds the EOS event inside the task's push until released. */
+  struct Gate
+  {
+    std::mutex mutex;
+    std::condition_variable cond;
+    bool entered = false;
+    bool open = false;
+  } gate;
+  GstPad *src = gst_element_get_static_pad (q, "src");
+  const gulong probe = gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+      [](GstPad *, GstPadProbeInfo * info, gpointer data) {
+        if (GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) == GST_EVENT_EOS) {
+          auto *g = static_cast<Gate *> (data);
+          std::unique_lock<std::mutex> lock (g->mutex);
+          g->entered = true;
+          g->cond.notify_all ();
+          g->cond.wait (lock, [g] { return g->open; });
+        }
+        return GST_PAD_PROBE_OK;
+      }, &gate, nullptr);
+
+  ck_assert (gst_harness_push_event (h, gst_event_new_eos ()));
+  {
+    std::unique_lock<std::mutex> lock (gate.mutex);
+    ck_assert (gate.cond.wait_for (lock, std::chrono::seconds (30),
+            [&] { return gate.entered; }));
+  }
+  ck_assert (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  {
+    std::lock_guard<std::mutex> lock (gate.mutex);
+    gate.open = true;
+    gate.cond.notify_all ();
+  }
+  gst_pad_remove_probe (src, probe);
+  gst_object_unref (src);
+  /* Drop what the harness got before and around the flush. */
+  while (GstBuffer * b = gst_harness_try_pull (h))
+    gst_buffer_unref (b);
+
+  /* A new stream flows, and keeps flowing past the queue's capacity. (The
+   * old EOS reached downstream after the flush, so downstream needs the
+   * new STREAM_START as much as the element does.) */
+  ck_assert (gst_harness_push_event (h, gst_event_new_stream_start ("again")));
+  GstSegment segment;
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  ck_assert (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  {
+    Pusher pusher (h, 10, 20);
+    for (guint i = 0; i < 20; i++) {
+      GstBuffer *b = nullptr;
+      wait_until ([&] { return (b = gst_harness_try_pull (h)) != nullptr; });
+      fail_unless (b != nullptr, "stalled after %u buffers of the new stream", i);
+      fail_unless_equals_uint64 (GST_BUFFER_OFFSET (b), 10 + i);
+      gst_buffer_unref (b);
+    }
+    ck_assert (!pusher.failed ());
+  }
+
+  gst_harness_teardown (h);
+  gst_object_unref (q);
+}
+GST_END_TEST;
+
 static Suite *
 robustness_suite (void)
 {
@@ -1584,6 +1760,7 @@ robustness_suite (void)
   tcase_set_timeout (tc, 120);
   tcase_add_test (tc, test_untimestamped_buffers);
   tcase_add_loop_test (tc, test_non_time_segments, 0, 4);
+  tcase_add_test (tc, test_reverse_non_time_segment);
   tcase_add_test (tc, test_unmappable_timestamps);
   tcase_add_loop_test (tc, test_extreme_segments, 0, 3);
   tcase_add_loop_test (tc, test_pipeline_without_clock, 0, 2);
@@ -1592,8 +1769,10 @@ robustness_suite (void)
   tc = tcase_create ("flow");
   tcase_set_timeout (tc, 120);
   tcase_add_loop_test (tc, test_downstream_flow_returns, 0, G_N_ELEMENTS (kFlows));
+  tcase_add_test (tc, test_downstream_eos_then_queued_stream_start);
   tcase_add_test (tc, test_eos_during_flush);
   tcase_add_test (tc, test_flush_discards_queued_eos);
+  tcase_add_test (tc, test_lone_flush_stop_during_eos_push);
   suite_add_tcase (s, tc);
 
   return s;
