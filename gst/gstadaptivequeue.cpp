@@ -955,7 +955,9 @@ next:
     /* Flushed meanwhile: an EOS of the old stream must not end the new one. */
     if (q.flushes != flushes)
       return GST_FLOW_OK;
-    if (type == GST_EVENT_EOS)
+    /* Pause after EOS only when nothing follows it: a new stream
+     * (STREAM_START or SEGMENT after EOS) may already be queued behind. */
+    if (type == GST_EVENT_EOS && q.items.empty ())
       result = GST_FLOW_EOS;
   } else if (GST_IS_QUERY (obj)) {
     GstQuery *query = GST_QUERY_CAST (obj);

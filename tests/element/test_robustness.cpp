@@ -1729,6 +1729,75 @@ GST_START_TEST (test_lone_flush_stop_during_eos_push)
 }
 GST_END_TEST;
 
+/* A new stream (STREAM_START after EOS) arriving while the task is still
+ * pushing the old stream's EOS downstream: the element restarts for the new
+ * stream, so the old push's EOS result must not pause the task again, or
+ * the new stream's data would be refused or stuck (and a serialized query
+ * would wait for ever). */
+GST_START_TEST (test_new_stream_during_eos_push)
+{
+  GstElement *q = make_queue ("/nonexistent");
+  g_object_set (q, "adaptive", FALSE, "max-size-buffers", 4u, nullptr);
+  GstHarness *h = start (q);
+  push_pull (h, 0, 2);
+
+  struct Gate
+  {
+    std::mutex mutex;
+    std::condition_variable cond;
+    bool entered = false;
+    bool open = false;
+  } gate;
+  GstPad *src = gst_element_get_static_pad (q, "src");
+  const gulong probe = gst_pad_add_probe (src, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+      [](GstPad *, GstPadProbeInfo * info, gpointer data) {
+        if (GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) == GST_EVENT_EOS) {
+          auto *g = static_cast<Gate *> (data);
+          std::unique_lock<std::mutex> lock (g->mutex);
+          g->entered = true;
+          g->cond.notify_all ();
+          g->cond.wait (lock, [g] { return g->open; });
+        }
+        return GST_PAD_PROBE_OK;
+      }, &gate, nullptr);
+
+  ck_assert (gst_harness_push_event (h, gst_event_new_eos ()));
+  {
+    std::unique_lock<std::mutex> lock (gate.mutex);
+    ck_assert (gate.cond.wait_for (lock, std::chrono::seconds (30),
+            [&] { return gate.entered; }));
+  }
+  ck_assert (gst_harness_push_event (h, gst_event_new_stream_start ("again")));
+  GstSegment segment;
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  ck_assert (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  fail_unless_equals_int (gst_harness_push (h, timed_buffer (10)), GST_FLOW_OK);
+  {
+    std::lock_guard<std::mutex> lock (gate.mutex);
+    gate.open = true;
+    gate.cond.notify_all ();
+  }
+  gst_pad_remove_probe (src, probe);
+  gst_object_unref (src);
+
+  /* The new stream flows, past the queue's capacity. */
+  {
+    Pusher pusher (h, 11, 19);
+    for (guint i = 0; i < 20; i++) {
+      GstBuffer *b = nullptr;
+      wait_until ([&] { return (b = gst_harness_try_pull (h)) != nullptr; });
+      fail_unless (b != nullptr, "stalled after %u buffers of the new stream", i);
+      fail_unless_equals_uint64 (GST_BUFFER_OFFSET (b), 10 + i);
+      gst_buffer_unref (b);
+    }
+    ck_assert (!pusher.failed ());
+  }
+
+  gst_harness_teardown (h);
+  gst_object_unref (q);
+}
+GST_END_TEST;
+
 static Suite *
 robustness_suite (void)
 {
@@ -1773,6 +1842,7 @@ robustness_suite (void)
   tcase_add_test (tc, test_eos_during_flush);
   tcase_add_test (tc, test_flush_discards_queued_eos);
   tcase_add_test (tc, test_lone_flush_stop_during_eos_push);
+  tcase_add_test (tc, test_new_stream_during_eos_push);
   suite_add_tcase (s, tc);
 
   return s;
