@@ -48,6 +48,7 @@
 #include "load_sampler.h"
 #include "ring.h"
 #include "sizing_policy.h"
+#include "spin_backoff.h"
 
 GST_DEBUG_CATEGORY_STATIC (adaptive_queue_debug);
 #define GST_CAT_DEFAULT adaptive_queue_debug
@@ -152,6 +153,9 @@ struct QueueState
    * without taking the lock. */
   std::atomic < guint64 > adds {0};
   std::atomic < guint64 > dels {0};
+  /* Whether the task (add) and upstream (del) spin before sleeping. */
+  aq::SpinBackoff add_spin;
+  aq::SpinBackoff del_spin;
   guint queued_queries = 0;
   GstQuery *last_handled_query = nullptr;
   /* The query the task is passing downstream with the lock released: its
@@ -333,7 +337,8 @@ gst_adaptive_queue_latency_source_get_type (void)
 /* Before sleeping on a condition, a waiter spins briefly with the lock
  * released: on a multi-core machine the other side usually makes progress
  * within microseconds, which saves a futex sleep and wake per buffer. On
- * one core spinning would only delay the other side, so it is off. */
+ * one core spinning would only delay the other side, so it is off; on a
+ * loaded machine aq::SpinBackoff stops it while spins keep timing out. */
 constexpr gint64 SPIN_MICROSECONDS = 10;
 constexpr int LOCK_SPINS = 100;
 constexpr int PUSHES_PER_ITERATION = 64;
@@ -391,13 +396,25 @@ spin_unlocked (GstAdaptiveQueue * self, const std::atomic < guint64 > &counter,
   return moved || counter.load (std::memory_order_relaxed) != seen;
 }
 
+/* Spins, when the backoff allows, until `counter` moves; true if it did. */
+static bool
+spin_briefly (GstAdaptiveQueue * self, aq::SpinBackoff & backoff,
+    const std::atomic < guint64 > &counter)
+{
+  if (!spin_enabled () || !backoff.should_spin ())
+    return false;
+  const bool moved = spin_unlocked (self, counter,
+      counter.load (std::memory_order_relaxed));
+  backoff.record (moved);
+  return moved;
+}
+
 /* Waits for an item to be added; false when the pad is flushing. */
 static bool
 wait_add (GstAdaptiveQueue * self)
 {
   QueueState & q = *self->q;
-  if (spin_enabled () &&
-      spin_unlocked (self, q.adds, q.adds.load (std::memory_order_relaxed)))
+  if (spin_briefly (self, q.add_spin, q.adds))
     return q.srcresult == GST_FLOW_OK;
   if (q.srcresult != GST_FLOW_OK)
     return false;
@@ -413,8 +430,7 @@ static bool
 wait_del (GstAdaptiveQueue * self)
 {
   QueueState & q = *self->q;
-  if (spin_enabled () &&
-      spin_unlocked (self, q.dels, q.dels.load (std::memory_order_relaxed)))
+  if (spin_briefly (self, q.del_spin, q.dels))
     return q.srcresult == GST_FLOW_OK;
   if (q.srcresult != GST_FLOW_OK)
     return false;

@@ -1,0 +1,107 @@
+// Spin backoff: spins until one times out, then skips a doubling number of
+// waits (capped), and a spin that saw progress halves the skip.
+// SPDX-License-Identifier: LGPL-2.1-or-later
+
+#include <cstdint>
+
+#include "spin_backoff.h"
+#include "core_test.h"
+
+using aq::SpinBackoff;
+
+namespace {
+
+// Waits that sleep at once before should_spin() is true again.
+uint32_t skipped_waits(SpinBackoff& b) {
+  uint32_t n = 0;
+  while (!b.should_spin()) ++n;
+  return n;
+}
+
+START_TEST(spins_while_spins_succeed) {
+  SpinBackoff b;
+  for (int i = 0; i < 1000; ++i) {
+    ck_assert(b.should_spin());
+    b.record(true);
+  }
+  ck_assert_uint_eq(b.skipping(), 0);
+}
+END_TEST
+
+START_TEST(failures_double_the_skip_up_to_the_cap) {
+  SpinBackoff b;
+  const uint32_t expected[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 256, 256};
+  for (uint32_t want : expected) {
+    ck_assert(b.should_spin());
+    b.record(false);
+    ck_assert_uint_eq(b.skipping(), want);
+    ck_assert_uint_eq(skipped_waits(b), want);
+  }
+  ck_assert_uint_eq(SpinBackoff::kMaxSkip, 256);
+}
+END_TEST
+
+START_TEST(successes_halve_the_skip_back_to_zero) {
+  SpinBackoff b;
+  for (int i = 0; i < 20; ++i) {
+    skipped_waits(b);
+    b.record(false);
+  }
+  ck_assert_uint_eq(b.skipping(), SpinBackoff::kMaxSkip);
+  const uint32_t expected[] = {128, 64, 32, 16, 8, 4, 2, 1, 0, 0};
+  for (uint32_t want : expected) {
+    skipped_waits(b);
+    b.record(true);
+    ck_assert_uint_eq(b.skipping(), want);
+  }
+  ck_assert(b.should_spin());
+}
+END_TEST
+
+// Alternating outcomes keep the skip small: a third of the waits or more
+// still spin, so a machine where half the spins pay keeps spinning.
+START_TEST(alternating_outcomes_stay_bounded) {
+  SpinBackoff b;
+  uint32_t spins = 0, waits = 0;
+  bool outcome = false;
+  for (int i = 0; i < 10000; ++i) {
+    ++waits;
+    if (!b.should_spin()) continue;
+    ++spins;
+    b.record(outcome);
+    outcome = !outcome;
+    ck_assert_uint_le(b.skipping(), 2);
+  }
+  ck_assert_uint_ge(spins * 3, waits);
+}
+END_TEST
+
+// Mostly failing spins end up skipping nearly every wait.
+START_TEST(mostly_failing_spins_are_rare) {
+  SpinBackoff b;
+  uint32_t spins = 0, waits = 0;
+  for (int i = 0; i < 100000; ++i) {
+    ++waits;
+    if (!b.should_spin()) continue;
+    ++spins;
+    b.record(spins % 4 == 0);  // one spin in four succeeds
+  }
+  ck_assert_uint_lt(spins * 50, waits);
+}
+END_TEST
+
+Suite* spin_backoff_suite() {
+  Suite* s = suite_create("spin_backoff");
+  TCase* tc = tcase_create("backoff");
+  tcase_add_test(tc, spins_while_spins_succeed);
+  tcase_add_test(tc, failures_double_the_skip_up_to_the_cap);
+  tcase_add_test(tc, successes_halve_the_skip_back_to_zero);
+  tcase_add_test(tc, alternating_outcomes_stay_bounded);
+  tcase_add_test(tc, mostly_failing_spins_are_rare);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+}  // namespace
+
+int main() { return aqtest::run_suite(spin_backoff_suite()); }
