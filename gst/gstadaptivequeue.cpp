@@ -440,22 +440,44 @@ wait_del (GstAdaptiveQueue * self)
   return q.srcresult == GST_FLOW_OK;
 }
 
-static void
-signal_add (GstAdaptiveQueue * self)
+/* Records an addition; returns the condition to signal, or nullptr when
+ * nobody waits. The streaming path signals it after releasing the lock, so
+ * the woken thread does not wake into a held lock, and the futex call is
+ * not made under it. A waiter registered itself under the lock before it
+ * slept, so the late signal still reaches it. */
+static GCond *
+note_add (GstAdaptiveQueue * self)
 {
   QueueState & q = *self->q;
   q.adds.fetch_add (1, std::memory_order_relaxed);
-  if (q.waiting_add)
-    g_cond_signal (&self->item_add);
+  return q.waiting_add ? &self->item_add : nullptr;
+}
+
+static GCond *
+note_del (GstAdaptiveQueue * self)
+{
+  QueueState & q = *self->q;
+  q.dels.fetch_add (1, std::memory_order_relaxed);
+  return q.waiting_del ? &self->item_del : nullptr;
+}
+
+static inline void
+wake (GCond * waiter)
+{
+  if (waiter)
+    g_cond_signal (waiter);
+}
+
+static void
+signal_add (GstAdaptiveQueue * self)
+{
+  wake (note_add (self));
 }
 
 static void
 signal_del (GstAdaptiveQueue * self)
 {
-  QueueState & q = *self->q;
-  q.dels.fetch_add (1, std::memory_order_relaxed);
-  if (q.waiting_del)
-    g_cond_signal (&self->item_del);
+  wake (note_del (self));
 }
 
 /* Wakes every waiter: used when flushing or when limits change. */
@@ -679,7 +701,8 @@ reserve_for_capacity (QueueState & q)
     q.items.set_capacity (want);
 }
 
-static void
+/* Queues data; returns the waiter to wake once the lock is released. */
+static GCond *
 enqueue_data (GstAdaptiveQueue * self, GstMiniObject * obj, guint buffers,
     guint bytes)
 {
@@ -695,7 +718,7 @@ enqueue_data (GstAdaptiveQueue * self, GstMiniObject * obj, guint buffers,
     apply_buffer (q, GST_BUFFER_CAST (obj), true);
   else
     apply_buffer_list (q, GST_BUFFER_LIST_CAST (obj), true);
-  signal_add (self);
+  return note_add (self);
 }
 
 static void
@@ -743,9 +766,10 @@ abandon_query (QueueState & q, GstQuery * query, GCond * handled)
   g_cond_broadcast (handled);
 }
 
-/* Takes the head item and updates the levels. Returns false when empty. */
+/* Takes the head item and updates the levels. Returns false when empty.
+ * With `waiter`, the caller wakes it after releasing the lock. */
 static bool
-dequeue (GstAdaptiveQueue * self, Item & item)
+dequeue (GstAdaptiveQueue * self, Item & item, GCond ** waiter = nullptr)
 {
   QueueState & q = *self->q;
   if (!q.items.pop (item))
@@ -770,7 +794,10 @@ dequeue (GstAdaptiveQueue * self, Item & item)
       apply_gap (q, event, false);
     }
   }
-  signal_del (self);
+  if (waiter)
+    *waiter = note_del (self);
+  else
+    signal_del (self);
   return true;
 }
 
@@ -900,6 +927,15 @@ sample_latency (GstAdaptiveQueue * self, GstBuffer * buffer)
 /* ---- the src pad task ---- */
 
 
+/* Releases the queue lock, then wakes `waiter` if set, once. */
+static inline void
+unlock_and_wake (GstAdaptiveQueue * self, GCond *& waiter)
+{
+  QUNLOCK (self);
+  wake (waiter);
+  waiter = nullptr;
+}
+
 /* Pushes the head item downstream. Called and returns with the lock held;
  * returns the flow result, or the flushing result when the lock check fails. */
 static GstFlowReturn
@@ -908,8 +944,9 @@ push_one (GstAdaptiveQueue * self)
   QueueState & q = *self->q;
   Item item;
   GstFlowReturn result = GST_FLOW_OK;
+  GCond *waiter = nullptr;
 
-  if (!dequeue (self, item))
+  if (!dequeue (self, item, &waiter))
     return GST_FLOW_OK;
 
 next:
@@ -924,7 +961,7 @@ next:
       sample_latency (self, first);
     q.pushed += item.buffers;
     const guint64 flushes = q.flushes;
-    QUNLOCK (self);
+    unlock_and_wake (self, waiter);
     result = is_list ? gst_pad_push_list (self->srcpad, GST_BUFFER_LIST_CAST (obj))
         : gst_pad_push (self->srcpad, GST_BUFFER_CAST (obj));
     QLOCK (self);
@@ -963,7 +1000,7 @@ next:
     GstEvent *event = GST_EVENT_CAST (obj);
     const GstEventType type = GST_EVENT_TYPE (event);
     const guint64 flushes = q.flushes;
-    QUNLOCK (self);
+    unlock_and_wake (self, waiter);
     gst_pad_push_event (self->srcpad, event);
     QLOCK (self);
     if (q.srcresult != GST_FLOW_OK)
@@ -978,7 +1015,7 @@ next:
   } else if (GST_IS_QUERY (obj)) {
     GstQuery *query = GST_QUERY_CAST (obj);
     q.query_in_flight = query;
-    QUNLOCK (self);
+    unlock_and_wake (self, waiter);
     const bool answered = gst_pad_peer_query (self->srcpad, query);
     QLOCK (self);
     q.query_in_flight = nullptr;
@@ -989,6 +1026,7 @@ next:
     if (q.srcresult != GST_FLOW_OK)
       return q.srcresult;
   }
+  wake (waiter);  /* no branch above released the lock */
   return result;
 }
 
@@ -1056,6 +1094,7 @@ chain_data (GstAdaptiveQueue * self, GstMiniObject * obj, guint buffers,
 {
   QueueState & q = *self->q;
   GstFlowReturn ret;
+  GCond *waiter;
 
   QLOCK (self);
   if (q.srcresult != GST_FLOW_OK)
@@ -1096,8 +1135,9 @@ chain_data (GstAdaptiveQueue * self, GstMiniObject * obj, guint buffers,
     mark_discont (&obj);
     q.tail_needs_discont = false;
   }
-  enqueue_data (self, obj, buffers, bytes);
+  waiter = enqueue_data (self, obj, buffers, bytes);
   QUNLOCK (self);
+  wake (waiter);
   return GST_FLOW_OK;
 
 out_flushing:
@@ -2015,8 +2055,6 @@ finalize (GObject * object)
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
 
-static constexpr GParamFlags RW = static_cast < GParamFlags >
-    (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
 static constexpr GParamFlags RW_PLAYING = static_cast < GParamFlags >
     (G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING);
 static constexpr GParamFlags RO = static_cast < GParamFlags >

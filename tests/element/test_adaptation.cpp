@@ -203,6 +203,9 @@ public:
   {
     for (GstStructure *s : adaptations)
       gst_structure_free (s);
+    /* Queued messages hold the element, which holds the bus: drop them, or
+     * the three keep each other alive. */
+    gst_bus_set_flushing (bus_, TRUE);
     gst_object_unref (bus_);
   }
   Bus (const Bus &) = delete;

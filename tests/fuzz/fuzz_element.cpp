@@ -455,6 +455,8 @@ struct Run {
     // refuse data, rightly, until a new stream. Only a proper pair resets.
     const bool paired = harness_flushing;
     harness_flushing = false;
+    // Data refused by an EOS downstream is dropped and counted.
+    if (!paired && down_dirty) may_drop = true;
     lossy();  // it discards what is queued
     epoch_first = next_id;
     if (active && paired) down_dirty = false;
