@@ -1551,7 +1551,10 @@ run_tick_locked (GstAdaptiveQueue * self, const Settings & s)
 static gboolean
 on_tick (GstClock *, GstClockTime, GstClockID id, gpointer user_data)
 {
-  auto *self = GST_ADAPTIVE_QUEUE (user_data);
+  auto *self = static_cast < GstAdaptiveQueue * >(g_weak_ref_get (
+          static_cast < GWeakRef * >(user_data)));
+  if (!self)
+    return TRUE;
   TickOutcome out;
 
   GST_OBJECT_LOCK (self);
@@ -1561,6 +1564,7 @@ on_tick (GstClock *, GstClockTime, GstClockID id, gpointer user_data)
   g_mutex_lock (&self->tick_lock);
   if (!self->tick->running || self->tick->id != id) {
     g_mutex_unlock (&self->tick_lock);
+    gst_object_unref (self);
     return TRUE;
   }
   out = run_tick_locked (self, settings);
@@ -1580,7 +1584,16 @@ on_tick (GstClock *, GstClockTime, GstClockID id, gpointer user_data)
   if (out.latency_changed)
     gst_element_post_message (GST_ELEMENT_CAST (self),
         gst_message_new_latency (GST_OBJECT_CAST (self)));
+  gst_object_unref (self);
   return TRUE;
+}
+
+static void
+free_weak_ref (gpointer data)
+{
+  auto *ref = static_cast < GWeakRef * >(data);
+  g_weak_ref_clear (ref);
+  g_free (ref);
 }
 
 static void
@@ -1591,8 +1604,11 @@ schedule_tick_locked (GstAdaptiveQueue * self, GstClockTime delay)
   if (t.id)
     gst_clock_id_unref (t.id);
   t.id = gst_clock_new_single_shot_id (clock, gst_clock_get_time (clock) + delay);
-  gst_clock_id_wait_async (t.id, on_tick, gst_object_ref (self),
-      (GDestroyNotify) gst_object_unref);
+  /* A weak reference: an unscheduled wait is released by the clock's
+   * thread some time later, and must not keep the element alive till then. */
+  GWeakRef *ref = g_new0 (GWeakRef, 1);
+  g_weak_ref_init (ref, self);
+  gst_clock_id_wait_async (t.id, on_tick, ref, free_weak_ref);
   gst_object_unref (clock);
 }
 

@@ -1798,6 +1798,52 @@ GST_START_TEST (test_new_stream_during_eos_push)
 }
 GST_END_TEST;
 
+/* Keeps the system clock's thread busy for a while, and says when. */
+static gboolean
+occupy_clock_thread (GstClock *, GstClockTime, GstClockID, gpointer data)
+{
+  auto *state = static_cast < gint * >(data);
+  g_atomic_int_set (state, 1);
+  g_usleep (300 * G_TIME_SPAN_MILLISECOND);
+  g_atomic_int_set (state, 2);
+  return TRUE;
+}
+
+/* A pending tick must not keep the element alive: the system clock releases
+ * an unscheduled wait on its own thread, later. With a strong reference in
+ * the wait, the element outlived its last unref until then (the leaks
+ * tracer caught it at exit). Here that thread is busy, so "later" is after
+ * the check. */
+GST_START_TEST (test_finalized_at_last_unref)
+{
+  GstElement *q = gst_element_factory_make ("adaptivequeue", nullptr);
+  ck_assert (q != nullptr);
+  gpointer alive = q;
+  g_object_add_weak_pointer (G_OBJECT (q), &alive);
+  fail_unless_equals_int (gst_element_set_state (q, GST_STATE_PLAYING),
+      GST_STATE_CHANGE_SUCCESS);
+
+  static gint clock_thread = 0;
+  GstClock *clock = gst_system_clock_obtain ();
+  GstClockID busy = gst_clock_new_single_shot_id (clock, gst_clock_get_time (clock));
+  gst_clock_id_wait_async (busy, occupy_clock_thread, &clock_thread, nullptr);
+  const gint64 deadline = g_get_monotonic_time () + 5 * G_TIME_SPAN_SECOND;
+  while (g_atomic_int_get (&clock_thread) == 0 && g_get_monotonic_time () < deadline)
+    g_usleep (1000);
+  fail_unless_equals_int (g_atomic_int_get (&clock_thread), 1);
+
+  fail_unless_equals_int (gst_element_set_state (q, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (q);
+  fail_unless (alive == nullptr, "%s", "element alive after its last unref");
+
+  while (g_atomic_int_get (&clock_thread) != 2)
+    g_usleep (1000);
+  gst_clock_id_unref (busy);
+  gst_object_unref (clock);
+}
+GST_END_TEST;
+
 static Suite *
 robustness_suite (void)
 {
@@ -1843,6 +1889,7 @@ robustness_suite (void)
   tcase_add_test (tc, test_flush_discards_queued_eos);
   tcase_add_test (tc, test_lone_flush_stop_during_eos_push);
   tcase_add_test (tc, test_new_stream_during_eos_push);
+  tcase_add_test (tc, test_finalized_at_last_unref);
   suite_add_tcase (s, tc);
 
   return s;
