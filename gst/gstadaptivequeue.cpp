@@ -1381,6 +1381,15 @@ time_capacity_locked (const QueueState & q)
   return GST_CLOCK_TIME_NONE;
 }
 
+/* a + b for valid latencies, saturated below GST_CLOCK_TIME_NONE: huge
+ * thresholds or limits must not wrap, or turn a latency into "none". */
+static GstClockTime
+add_latency (GstClockTime a, GstClockTime b)
+{
+  const GstClockTime largest = GST_CLOCK_TIME_NONE - 1;
+  return b > largest - a ? largest : a + b;
+}
+
 static gboolean
 src_query (GstPad * pad, GstObject * parent, GstQuery * query)
 {
@@ -1425,9 +1434,9 @@ src_query (GstPad * pad, GstObject * parent, GstQuery * query)
       else if (leaky)
         max = GST_CLOCK_TIME_IS_VALID (max) ? std::max (max, limit) : max;
       else if (GST_CLOCK_TIME_IS_VALID (max))
-        max += limit;
-      if (min_threshold > 0)
-        min += min_threshold;
+        max = add_latency (max, limit);
+      if (min_threshold > 0 && GST_CLOCK_TIME_IS_VALID (min))
+        min = add_latency (min, min_threshold);
       gst_query_set_latency (query, live, min, max);
       break;
     }

@@ -1599,6 +1599,17 @@ GST_START_TEST (test_latency_query)
   g_object_set (fx->queue, "min-threshold-time", G_GUINT64_CONSTANT (0),
       nullptr);
 
+  if (testing_adaptivequeue ()) {
+    /* Sums that would pass 2^64 - 1 saturate just below NONE instead of
+     * wrapping or turning into NONE (found by the element fuzz target). */
+    g_object_set (fx->queue, "min-threshold-time", G_MAXUINT64,
+        "max-size-time", G_MAXUINT64 - 1, nullptr);
+    assert_latency (query_latency (fx, TRUE, 5 * kMs, 20 * kMs), TRUE, NONE - 1,
+        NONE - 1);
+    g_object_set (fx->queue, "min-threshold-time", G_GUINT64_CONSTANT (0),
+        "max-size-time", 100 * kMs, nullptr);
+  }
+
   for (const char *leaky : {"upstream", "downstream"}) {
     gst_util_set_object_arg (G_OBJECT (fx->queue), "leaky", leaky);
     assert_latency (query_latency (fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs,
