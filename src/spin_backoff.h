@@ -3,8 +3,9 @@
 // When the other thread is preempted (a loaded machine) or idle (a slow or
 // live source), every spin times out and burns CPU the other thread may
 // need. So each timed-out spin doubles the number of waits that skip
-// spinning, and each spin that saw progress halves it: spinning continues
-// while more than about half of the spins succeed.
+// spinning, and a spin that saw progress ends the backoff: a few failures
+// among successes (an idle machine) cost little, while a run of failures
+// (a preempted or idle peer) soon leaves only one spin in 256 waits.
 #pragma once
 
 #include <algorithm>
@@ -28,7 +29,7 @@ class SpinBackoff {
   // The outcome of a spin that should_spin() allowed.
   void record(bool progressed) {
     if (progressed)
-      backoff_ /= 2;
+      backoff_ = 0;
     else
       backoff_ = std::min(backoff_ == 0 ? 1 : backoff_ * 2, kMaxSkip);
     skip_ = backoff_;
