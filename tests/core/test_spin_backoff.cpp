@@ -58,34 +58,41 @@ START_TEST(a_success_ends_the_backoff) {
 }
 END_TEST
 
+// `waits` waits on a fresh backoff; each allowed spin succeeds when
+// `succeeds(n)` says so for the n-th spin (from 1).
+struct Tally {
+  uint32_t waits = 0;
+  uint32_t spins = 0;
+  uint32_t max_skip = 0;
+};
+
+template <class Outcome>
+Tally run_waits(uint32_t waits, Outcome succeeds) {
+  SpinBackoff b;
+  Tally t;
+  for (; t.waits < waits; ++t.waits) {
+    if (!b.should_spin()) continue;
+    ++t.spins;
+    b.record(succeeds(t.spins));
+    if (b.skipping() > t.max_skip) t.max_skip = b.skipping();
+  }
+  return t;
+}
+
 // One failure in four (a machine with some noise) still spins on most
 // waits.
 START_TEST(occasional_failures_keep_spinning) {
-  SpinBackoff b;
-  uint32_t spins = 0, waits = 0;
-  for (int i = 0; i < 10000; ++i) {
-    ++waits;
-    if (!b.should_spin()) continue;
-    ++spins;
-    b.record(spins % 4 != 0);
-    ck_assert_uint_le(b.skipping(), 1);
-  }
-  ck_assert_uint_ge(spins * 4, waits * 3);
+  const Tally t = run_waits(10000, [](uint32_t n) { return n % 4 != 0; });
+  ck_assert_uint_le(t.max_skip, 1);
+  ck_assert_uint_ge(t.spins * 4, t.waits * 3);
 }
 END_TEST
 
 // When nearly every spin times out (one success in 20), nearly every wait
 // sleeps at once.
 START_TEST(mostly_failing_spins_are_rare) {
-  SpinBackoff b;
-  uint32_t spins = 0, waits = 0;
-  for (int i = 0; i < 100000; ++i) {
-    ++waits;
-    if (!b.should_spin()) continue;
-    ++spins;
-    b.record(spins % 20 == 0);
-  }
-  ck_assert_uint_lt(spins * 20, waits);
+  const Tally t = run_waits(100000, [](uint32_t n) { return n % 20 == 0; });
+  ck_assert_uint_lt(t.spins * 20, t.waits);
 }
 END_TEST
 

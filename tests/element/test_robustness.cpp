@@ -1823,7 +1823,9 @@ GST_START_TEST (test_finalized_at_last_unref)
   fail_unless_equals_int (gst_element_set_state (q, GST_STATE_PLAYING),
       GST_STATE_CHANGE_SUCCESS);
 
-  static gint clock_thread = 0;
+  /* Static: the clock thread writes it even if the test fails early. */
+  static gint clock_thread;
+  g_atomic_int_set (&clock_thread, 0);
   GstClock *clock = gst_system_clock_obtain ();
   GstClockID busy = gst_clock_new_single_shot_id (clock, gst_clock_get_time (clock));
   gst_clock_id_wait_async (busy, occupy_clock_thread, &clock_thread, nullptr);
