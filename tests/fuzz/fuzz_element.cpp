@@ -113,6 +113,7 @@ bool wait_for(F done, gint64 timeout_us) {
 
 // ---- the fixture /proc tree ----
 
+std::string base_dir;       // holds the three below
 std::string fixture_root;   // rewritten by the script
 std::string empty_root;     // an empty directory
 std::string missing_root;   // does not exist
@@ -159,6 +160,13 @@ const char* const kFixtureFiles[] = {"stat", "meminfo", "self/stat", "self/statm
 
 void reset_fixture() {
   for (int i = 0; i < 4; i++) write_file(kFixtureFiles[i], good_text(i));
+}
+
+// At a normal exit; after a finding the tree stays, for the replay.
+void remove_fixture() {
+  for (const char* name : kFixtureFiles) g_unlink((fixture_root + "/" + name).c_str());
+  for (const std::string& d : {fixture_root + "/self", fixture_root, empty_root, base_dir})
+    g_rmdir(d.c_str());
 }
 
 void load_op(Script& s) {
@@ -367,7 +375,10 @@ struct Run {
   bool down_dirty = false;
   bool leaky = false;
   bool may_drop = false;         // drops allowed: a leaky mode or downstream EOS
-  gint64 wait_budget_us = 300000;  // total sleeping an input may ask for
+  // Total sleeping an input may ask for: two ticks at the 10 ms interval
+  // the run starts with. Sleeping is most of an input's time, so this
+  // sets the executions per second.
+  gint64 wait_budget_us = 20000;
 
   void lossy() { lossless_from = G_MAXUINT64; }
 
@@ -863,16 +874,20 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
   g_log_set_default_handler(on_log, nullptr);
   FUZZ_CHECK(GST_ELEMENT_REGISTER(adaptivequeue, nullptr));
 
-  gchar* dir = g_dir_make_tmp("aq-fuzz-element-XXXXXX", nullptr);
-  FUZZ_CHECK(dir != nullptr);
-  const std::string base = dir;
+  // The fixture is rewritten by every input: in memory where there is a
+  // tmpfs, since a disk-backed /tmp costs a writeback per input.
+  const gchar* parent = g_file_test("/dev/shm", G_FILE_TEST_IS_DIR) ? "/dev/shm" : g_get_tmp_dir();
+  gchar* dir = g_build_filename(parent, "aq-fuzz-element-XXXXXX", nullptr);
+  FUZZ_CHECK(g_mkdtemp(dir) != nullptr);
+  base_dir = dir;
   g_free(dir);
-  fixture_root = base + "/proc";
-  empty_root = base + "/empty";
-  missing_root = base + "/missing";
+  fixture_root = base_dir + "/proc";
+  empty_root = base_dir + "/empty";
+  missing_root = base_dir + "/missing";
   FUZZ_CHECK(g_mkdir_with_parents((fixture_root + "/self").c_str(), 0755) == 0);
   FUZZ_CHECK(g_mkdir(empty_root.c_str(), 0755) == 0);
   reset_fixture();
+  std::atexit(remove_fixture);
 
   std::thread(watchdog).detach();
   return 0;
