@@ -1232,14 +1232,15 @@ sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
     return FALSE;
   }
   if (q.eos) {
-    /* The task paused after pushing EOS: restart it for the new stream. */
+    /* The task paused after pushing EOS: restart it for the new stream.
+     * Not when it paused on an error, which only a flush (or, for
+     * NOT_LINKED, a relink) ends: downstream has had our EOS, and would
+     * refuse what is still queued. */
     q.eos = false;
     q.unexpected = false;
-    if (GST_PAD_MODE (self->srcpad) == GST_PAD_MODE_PUSH) {
-      q.srcresult = GST_FLOW_OK;
+    if (q.srcresult == GST_FLOW_OK && GST_PAD_MODE (self->srcpad) == GST_PAD_MODE_PUSH)
       gst_pad_start_task (self->srcpad, (GstTaskFunction) loop, self->srcpad,
           nullptr);
-    }
   }
   enqueue_event (self, event);
   QUNLOCK (self);

@@ -598,12 +598,17 @@ GST_START_TEST (test_sequence_follows_formulas)
   for (guint i = 0; i < 10; i++)
     fail_unless_equals_int (gst_harness_push (h, make_buffer (i)), GST_FLOW_OK);
   pull_in_order (h, 0, 10);
+  /* Ticks that came while the data flowed (a slow machine, valgrind) saw
+   * some of it queued; every later one saw an empty queue. */
+  bus.drain ();
+  const size_t during_flow = bus.adaptations.size ();
 
   expect_steps (bus, steps, 0);
   const guint final_capacity = steps.back ().to;
   expect_settled (q, bus, final_capacity);
 
-  for (const GstStructure *s : bus.adaptations) {
+  for (size_t i = 0; i < bus.adaptations.size (); i++) {
+    const GstStructure *s = bus.adaptations[i];
     fail_unless_equals_float (msg_double (s, "cpu-percent"), sc.cpu);
     fail_unless_equals_float (msg_double (s, "mem-percent"), sc.mem);
     fail_unless_equals_float (msg_double (s, "cpu-factor"), cpu_f);
@@ -611,7 +616,10 @@ GST_START_TEST (test_sequence_follows_formulas)
     fail_unless_equals_float (msg_double (s, "latency-factor"), 0.0);
     fail_unless_equals_float (msg_double (s, "combined-factor"), f);
     fail_unless_equals_int64 (msg_int64 (s, "latency-average"), -1);
-    fail_unless_equals_int (msg_uint (s, "level-buffers"), 0);
+    if (i < during_flow)
+      ck_assert_uint_le (msg_uint (s, "level-buffers"), 10);
+    else
+      fail_unless_equals_int (msg_uint (s, "level-buffers"), 0);
   }
 
   const GstStructure *last = bus.adaptations.back ();
