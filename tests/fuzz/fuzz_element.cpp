@@ -679,6 +679,10 @@ struct Run {
         break;
       }
       default:
+        // A relink restarts a task stopped on NOT_LINKED, as queue does; if
+        // downstream has had an EOS (its own, or the one the element pushes
+        // after the error) it refuses what was queued, which is dropped.
+        if (down_dirty) may_drop = true;
         gst_pad_push_event(down.pad, gst_event_new_reconfigure());
         break;
     }
