@@ -1235,7 +1235,7 @@ sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
     /* The task paused after pushing EOS: restart it for the new stream.
      * Not when it paused on an error, which only a flush (or, for
      * NOT_LINKED, a relink) ends: downstream has had our EOS, and would
-     * refuse what is still queued. */
+     * refuse what is still queued. queue restarts here and so drops it. */
     q.eos = false;
     q.unexpected = false;
     if (q.srcresult == GST_FLOW_OK && GST_PAD_MODE (self->srcpad) == GST_PAD_MODE_PUSH)
