@@ -1523,11 +1523,14 @@ run_tick_locked (GstAdaptiveQueue * self, const Settings & s)
     const guint old_capacity = q.max.buffers;
     q.max.buffers = decision.new_capacity;
     reserve_for_capacity (q);
-    if (decision.new_capacity > old_capacity)
-      signal_del (self);
-    else if (q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM)
+    if (decision.new_capacity < old_capacity &&
+        q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM)
       leak_downstream (self, true);
-    /* With leaky=no upstream simply waits; leaky=upstream drops on entry. */
+    /* With leaky=no upstream simply waits; leaky=upstream drops on entry.
+     * Both sides re-check: growing makes room upstream, and shrinking can
+     * make the queue full, which overrides a min threshold the task is
+     * waiting on. */
+    wake_all (self);
   }
   const guint level = q.cur.buffers;
   out.latency_changed = time_capacity_locked (q) != limit_before;

@@ -1100,6 +1100,40 @@ GST_START_TEST (test_grow_wakes_upstream)
 }
 GST_END_TEST;
 
+/* Shrinking wakes a task held back by a min threshold: at the new capacity
+ * the queue is full, which overrides the threshold, so the task must push.
+ * Left asleep, it would wait for an add that a full queue never gets,
+ * while upstream waits for room. */
+GST_START_TEST (test_shrink_wakes_held_back_task)
+{
+  LoadFixture load (40, 50);
+  GstElement *q = make_stepping_queue (load, "no");
+  g_object_set (q, "min-threshold-buffers", 12u, nullptr);
+  GstHarness *h = start (q);
+
+  /* 8 queued, below the threshold and the capacity 16: held back. */
+  for (guint i = 0; i < 8; i++)
+    fail_unless_equals_int (gst_harness_push (h, make_buffer (i)), GST_FLOW_OK);
+  wait_ticks (q, 2);
+  fail_unless_equals_int (gst_harness_buffers_received (h), 0);
+  fail_unless_equals_int (capacity (q), 16);
+
+  load.set (90, 50);
+  fail_unless (wait_until ([&] { return capacity (q) == 4; }),
+      "capacity %u did not fall to 4", capacity (q));
+  /* Full at 4: pushed down to 3, then held back again. */
+  fail_unless (wait_until ([&] { return gst_harness_buffers_received (h) == 5; }),
+      "%u buffers came out, capacity %u, level %u", gst_harness_buffers_received (h),
+      capacity (q), Stats (q).u ("current-level-buffers"));
+  pull_in_order (h, 0, 5);
+  fail_unless_equals_int (Stats (q).u ("current-level-buffers"), 3);
+  fail_unless_equals_uint64 (Stats (q).u64 ("drops"), 0);
+
+  gst_harness_teardown (h);
+  gst_object_unref (q);
+}
+GST_END_TEST;
+
 /* ---- latency samples ---- */
 
 static guint64
@@ -1236,6 +1270,7 @@ adaptation_suite (void)
   tcase_add_test (tc, test_shrink_leaky_downstream_drops_oldest);
   tcase_add_test (tc, test_shrink_leaky_upstream_drops_new);
   tcase_add_test (tc, test_grow_wakes_upstream);
+  tcase_add_test (tc, test_shrink_wakes_held_back_task);
   suite_add_tcase (s, tc);
 
   tc = tcase_create ("latency-samples");

@@ -856,16 +856,19 @@ GST_START_TEST (test_contradictory_config)
   fail_unless (wait_until ([&] { return uint_prop (q, "max-size-buffers") >= 29; }),
       "%s: capacity %u did not grow", c.name, uint_prop (q, "max-size-buffers"));
   push_pull (h, 0, 20);
-  /* Only the first tick, before the sampler's second reading, is skipped. */
-  const guint64 skipped = Stats (q).u64 ("skipped-ticks");
-  wait_ticks (q, 5);
+  /* Ticks are not skipped for the configuration: three in a row sample and
+   * decide. (One may be skipped when the fixture thread did not run between
+   * two reads, on a loaded machine.) */
+  fail_unless (wait_until ([&] {
+            Stats a (q);
+            wait_ticks (q, 3);
+            Stats b (q);
+            return b.u64 ("skipped-ticks") == a.u64 ("skipped-ticks") &&
+                b.u64 ("ticks") >= a.u64 ("ticks") + 3;
+          }), "%s: ticks are skipped", c.name);
   const guint capacity = uint_prop (q, "max-size-buffers");
   fail_unless (capacity >= 29 && capacity <= 32, "%s: capacity %u", c.name, capacity);
-  {
-    Stats st (q);
-    fail_unless_equals_uint64 (st.u64 ("skipped-ticks"), skipped);
-    ck_assert (st.u64 ("adaptations") >= 5);
-  }
+  ck_assert (Stats (q).u64 ("adaptations") >= 5);
   bus.drain ();
   fail_unless_equals_int (bus.warnings_in (settings_domain ()), 1);
   fail_unless_equals_int (bus.errors.size (), 0);
