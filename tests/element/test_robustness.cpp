@@ -386,6 +386,17 @@ wait_ticks (GstElement * q, guint64 n)
       "ticks stopped");
 }
 
+/* Waits for `n` ticks; true if none of them was skipped. */
+bool
+unskipped_ticks (GstElement * q, guint64 n)
+{
+  Stats a (q);
+  wait_ticks (q, n);
+  Stats b (q);
+  return b.u64 ("skipped-ticks") == a.u64 ("skipped-ticks") &&
+      b.u64 ("ticks") >= a.u64 ("ticks") + n;
+}
+
 GstElement *
 make_queue (const char *proc_root)
 {
@@ -765,14 +776,7 @@ GST_START_TEST (test_counters_backwards)
   load.backwards (false);
   load.set (90, 20);
   /* Sampling resumes: ticks stop being skipped. */
-  fail_unless (wait_until ([&] {
-            Stats a (q);
-            const guint64 skipped = a.u64 ("skipped-ticks");
-            const guint64 ticks = a.u64 ("ticks");
-            wait_ticks (q, 3);
-            Stats b (q);
-            return b.u64 ("skipped-ticks") == skipped && b.u64 ("ticks") >= ticks + 3;
-          }), "ticks still skipped");
+  fail_unless (wait_until ([&] { return unskipped_ticks (q, 3); }), "ticks still skipped");
   if (__i__ == 0)
     fail_unless (wait_until ([&] { return Stats (q).d ("cpu-percent") == 90.0; }),
         "cpu %% is %f, not 90", Stats (q).d ("cpu-percent"));
@@ -859,13 +863,8 @@ GST_START_TEST (test_contradictory_config)
   /* Ticks are not skipped for the configuration: three in a row sample and
    * decide. (One may be skipped when the fixture thread did not run between
    * two reads, on a loaded machine.) */
-  fail_unless (wait_until ([&] {
-            Stats a (q);
-            wait_ticks (q, 3);
-            Stats b (q);
-            return b.u64 ("skipped-ticks") == a.u64 ("skipped-ticks") &&
-                b.u64 ("ticks") >= a.u64 ("ticks") + 3;
-          }), "%s: ticks are skipped", c.name);
+  fail_unless (wait_until ([&] { return unskipped_ticks (q, 3); }),
+      "%s: ticks are skipped", c.name);
   const guint capacity = uint_prop (q, "max-size-buffers");
   fail_unless (capacity >= 29 && capacity <= 32, "%s: capacity %u", c.name, capacity);
   ck_assert (Stats (q).u64 ("adaptations") >= 5);
