@@ -1,0 +1,1080 @@
+/* adaptivequeue dataflow: the sink pad's chain, the src pad's task, events
+ * and queries. It follows queue's data flow (gstqueue.c) closely; the
+ * differences are the wait/notify protocol and the adaptive capacity.
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstadaptivequeue-private.h"
+
+#include <algorithm>
+
+#define GST_CAT_DEFAULT adaptive_queue_debug
+
+namespace aq::element {
+
+/* ---- the wait/notify protocol: signal only when someone waits ---- */
+
+/* Before sleeping on a condition, a waiter spins briefly with the lock
+ * released: on a multi-core machine the other side usually makes progress
+ * within microseconds, which saves a futex sleep and wake per buffer. On
+ * one core spinning would only delay the other side, so it is off; on a
+ * loaded machine aq::SpinBackoff stops it while spins keep timing out. */
+constexpr gint64 SPIN_MICROSECONDS = 10;
+constexpr int PUSHES_PER_ITERATION = 64;
+
+/* Spins, unlocked, until `counter` moves away from `seen`. Queue lock held
+ * on entry and exit; true if the counter moved. */
+static bool
+spin_releasing_qlock (GstAdaptiveQueue * self, const std::atomic < guint64 > &counter,
+    guint64 seen)
+{
+  bool moved = false;
+  qunlock (self);
+  const gint64 deadline = g_get_monotonic_time () + SPIN_MICROSECONDS;
+  for (int i = 1; !moved; i++) {
+    cpu_relax ();
+    moved = counter.load (std::memory_order_relaxed) != seen;
+    /* A pause costs from one cycle to over a hundred depending on the
+     * CPU, so the spin is bounded in time, checked now and then. */
+    if (i % 64 == 0 && g_get_monotonic_time () >= deadline)
+      break;
+  }
+  qlock (self);
+  return moved || counter.load (std::memory_order_relaxed) != seen;
+}
+
+/* Spins, when the backoff allows, until `counter` moves; true if it did. */
+static bool
+spin_briefly_releasing_qlock (GstAdaptiveQueue * self, aq::SpinBackoff & backoff,
+    const std::atomic < guint64 > &counter)
+{
+  if (!spin_enabled () || !backoff.should_spin ())
+    return false;
+  const bool moved = spin_releasing_qlock (self, counter,
+      counter.load (std::memory_order_relaxed));
+  backoff.record (moved);
+  return moved;
+}
+
+/* Waits for an item to be added; false when the pad is flushing. */
+static bool
+wait_add_releasing_qlock (GstAdaptiveQueue * self)
+{
+  QueueState & q = *self->q;
+  if (spin_briefly_releasing_qlock (self, q.add_spin, q.adds))
+    return q.srcresult == GST_FLOW_OK;
+  if (q.srcresult != GST_FLOW_OK)
+    return false;
+  q.waiting_add = true;
+  g_cond_wait (&self->item_add, &self->qlock);
+  q.waiting_add = false;
+  return q.srcresult == GST_FLOW_OK;
+}
+
+/* Waits for an item to be removed or the limits to change; false when the
+ * pad is flushing. */
+static bool
+wait_del_releasing_qlock (GstAdaptiveQueue * self)
+{
+  QueueState & q = *self->q;
+  if (spin_briefly_releasing_qlock (self, q.del_spin, q.dels))
+    return q.srcresult == GST_FLOW_OK;
+  if (q.srcresult != GST_FLOW_OK)
+    return false;
+  q.waiting_del = true;
+  g_cond_wait (&self->item_del, &self->qlock);
+  q.waiting_del = false;
+  return q.srcresult == GST_FLOW_OK;
+}
+
+/* Records an addition; returns the condition to signal, or nullptr when
+ * nobody waits. The streaming path signals it after releasing the lock, so
+ * the woken thread does not wake into a held lock, and the futex call is
+ * not made under it. A waiter registered itself under the lock before it
+ * slept, so the late signal still reaches it. */
+static GCond *
+note_add_qlocked (GstAdaptiveQueue * self)
+{
+  QueueState & q = *self->q;
+  q.adds.fetch_add (1, std::memory_order_relaxed);
+  return q.waiting_add ? &self->item_add : nullptr;
+}
+
+static GCond *
+note_del_qlocked (GstAdaptiveQueue * self)
+{
+  QueueState & q = *self->q;
+  q.dels.fetch_add (1, std::memory_order_relaxed);
+  return q.waiting_del ? &self->item_del : nullptr;
+}
+
+static inline void
+wake (GCond * waiter)
+{
+  if (waiter)
+    g_cond_signal (waiter);
+}
+
+static void
+signal_add_qlocked (GstAdaptiveQueue * self)
+{
+  wake (note_add_qlocked (self));
+}
+
+static void
+signal_del_qlocked (GstAdaptiveQueue * self)
+{
+  wake (note_del_qlocked (self));
+}
+
+void
+wake_all_qlocked (GstAdaptiveQueue * self)
+{
+  QueueState & q = *self->q;
+  q.adds.fetch_add (1, std::memory_order_relaxed);
+  q.dels.fetch_add (1, std::memory_order_relaxed);
+  g_cond_signal (&self->item_add);
+  g_cond_signal (&self->item_del);
+  g_cond_broadcast (&self->query_handled);
+}
+
+/* Emits a signal with the queue lock released; false if flushing after. */
+static bool
+emit_releasing_qlock (GstAdaptiveQueue * self, guint signal_id)
+{
+  qunlock (self);
+  g_signal_emit (self, signals[signal_id], 0);
+  qlock (self);
+  return self->q->srcresult == GST_FLOW_OK;
+}
+
+/* ---- levels ---- */
+
+static bool
+is_filled (const QueueState & q)
+{
+  return (q.max.buffers > 0 && q.cur.buffers >= q.max.buffers) ||
+      (q.max.bytes > 0 && q.cur.bytes >= q.max.bytes) ||
+      (q.max.time > 0 && q.cur.time >= q.max.time);
+}
+
+static bool
+is_empty (const QueueState & q)
+{
+  if (q.items.empty ())
+    return true;
+  /* Min thresholds hold back buffers only; an event or query at the head,
+   * or a query waiting behind buffers, must get through. */
+  GstMiniObject *head = q.items.front ().object;
+  if (!GST_IS_BUFFER (head) && !GST_IS_BUFFER_LIST (head))
+    return false;
+  if (q.queued_queries > 0)
+    return false;
+  const bool below_threshold =
+      (q.min_threshold.buffers > 0 && q.cur.buffers < q.min_threshold.buffers)
+      || (q.min_threshold.bytes > 0 && q.cur.bytes < q.min_threshold.bytes)
+      || (q.min_threshold.time > 0 && q.cur.time < q.min_threshold.time);
+  /* A max limit can be hit before the min thresholds are. */
+  return below_threshold && !is_filled (q);
+}
+
+gint64
+segment_running_time (const GstSegment * segment, GstClockTime position)
+{
+  if (!GST_CLOCK_TIME_IS_VALID (position))
+    return GST_CLOCK_STIME_NONE;
+  /* Reverse playback needs a stop (GStreamer asserts it); a non-TIME segment
+   * tracked as an open TIME segment has none. */
+  if (segment->rate < 0.0 && !GST_CLOCK_TIME_IS_VALID (segment->stop))
+    return GST_CLOCK_STIME_NONE;
+  guint64 rt = 0;
+  int sign = gst_segment_to_running_time_full (segment, GST_FORMAT_TIME,
+      position, &rt);
+  /* Saturate to +-(2^63 - 1): a wider value would wrap, and -2^63 is
+   * GST_CLOCK_STIME_NONE. */
+  const gint64 magnitude = rt > G_MAXINT64 ? G_MAXINT64 : static_cast < gint64 > (rt);
+  if (sign > 0)
+    return magnitude;
+  if (sign < 0)
+    return -magnitude;
+  return GST_CLOCK_STIME_NONE;
+}
+
+static void
+update_time_level (QueueState & q)
+{
+  if (q.sink_tainted) {
+    q.sinktime = segment_running_time (&q.sink_segment, q.sink_segment.position);
+    q.sink_tainted = false;
+  }
+  if (q.src_tainted) {
+    q.srctime = segment_running_time (&q.src_segment, q.src_segment.position);
+    q.src_tainted = false;
+  }
+  if (GST_CLOCK_STIME_IS_VALID (q.sinktime) && GST_CLOCK_STIME_IS_VALID (q.srctime)
+      && q.sinktime >= q.srctime)
+    /* Unsigned: the difference may exceed G_MAXINT64 but never G_MAXUINT64. */
+    q.cur.time = static_cast < guint64 > (q.sinktime) - static_cast < guint64 > (q.srctime);
+  else
+    q.cur.time = 0;
+}
+
+static void
+set_position (QueueState & q, bool sink, GstClockTime position)
+{
+  GstSegment & segment = sink ? q.sink_segment : q.src_segment;
+  segment.position = position;
+  (sink ? q.sink_tainted : q.src_tainted) = true;
+  update_time_level (q);
+}
+
+/* Advances a segment position past a buffer; a buffer without timestamp
+ * continues from the previous position. */
+static void
+apply_buffer (QueueState & q, GstBuffer * buffer, bool sink)
+{
+  GstSegment & segment = sink ? q.sink_segment : q.src_segment;
+  GstClockTime ts = GST_BUFFER_DTS_OR_PTS (buffer);
+  if (!GST_CLOCK_TIME_IS_VALID (ts))
+    ts = segment.position;
+  if (GST_BUFFER_DURATION_IS_VALID (buffer) && GST_CLOCK_TIME_IS_VALID (ts))
+    ts += GST_BUFFER_DURATION (buffer);
+  set_position (q, sink, ts);
+}
+
+static void
+apply_buffer_list (QueueState & q, GstBufferList * list, bool sink)
+{
+  GstSegment & segment = sink ? q.sink_segment : q.src_segment;
+  GstClockTime ts = segment.position;
+  guint n = gst_buffer_list_length (list);
+  for (guint i = 0; i < n; i++) {
+    GstBuffer *b = gst_buffer_list_get (list, i);
+    GstClockTime bts = GST_BUFFER_DTS_OR_PTS (b);
+    if (GST_CLOCK_TIME_IS_VALID (bts))
+      ts = bts;
+    if (GST_BUFFER_DURATION_IS_VALID (b) && GST_CLOCK_TIME_IS_VALID (ts))
+      ts += GST_BUFFER_DURATION (b);
+  }
+  set_position (q, sink, ts);
+}
+
+static void
+apply_segment (QueueState & q, GstEvent * event, bool sink)
+{
+  GstSegment & segment = sink ? q.sink_segment : q.src_segment;
+  gst_event_copy_segment (event, &segment);
+  const bool is_time = segment.format == GST_FORMAT_TIME;
+  if (!is_time) {
+    /* Levels are tracked in time: treat other formats as an open time
+     * segment from 0, as queue does. */
+    segment.format = GST_FORMAT_TIME;
+    segment.start = 0;
+    segment.stop = GST_CLOCK_TIME_NONE;
+    segment.time = 0;
+  }
+  if (!sink)
+    q.src_segment_is_time = is_time;
+  (sink ? q.sink_tainted : q.src_tainted) = true;
+  update_time_level (q);
+}
+
+static void
+apply_gap (QueueState & q, GstEvent * event, bool sink)
+{
+  GstClockTime ts, duration;
+  gst_event_parse_gap (event, &ts, &duration);
+  if (!GST_CLOCK_TIME_IS_VALID (ts))
+    return;
+  if (GST_CLOCK_TIME_IS_VALID (duration))
+    ts += duration;
+  set_position (q, sink, ts);
+}
+
+/* ---- enqueue / dequeue_qlocked ---- */
+
+static void flush_qlocked (GstAdaptiveQueue * self, bool full);
+
+/* Sets DISCONT on a buffer, or on the first buffer of a list. */
+static void
+mark_discont (GstMiniObject ** obj)
+{
+  if (GST_IS_BUFFER (*obj)) {
+    GstBuffer *buffer = gst_buffer_make_writable (GST_BUFFER_CAST (*obj));
+    GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_DISCONT);
+    *obj = GST_MINI_OBJECT_CAST (buffer);
+  } else {
+    GstBufferList *list = gst_buffer_list_make_writable (GST_BUFFER_LIST_CAST (*obj));
+    if (gst_buffer_list_length (list) > 0)
+      GST_BUFFER_FLAG_SET (gst_buffer_list_get_writable (list, 0),
+          GST_BUFFER_FLAG_DISCONT);
+    *obj = GST_MINI_OBJECT_CAST (list);
+  }
+}
+
+/* The buffer a list's timing comes from; null for an empty list. */
+static GstBuffer *
+first_buffer (GstMiniObject * obj)
+{
+  if (GST_IS_BUFFER (obj))
+    return GST_BUFFER_CAST (obj);
+  GstBufferList *list = GST_BUFFER_LIST_CAST (obj);
+  return gst_buffer_list_length (list) > 0 ? gst_buffer_list_get (list, 0) : nullptr;
+}
+
+
+static void
+push_item (QueueState & q, const Item & item)
+{
+  /* Buffers never get here while full, so the ring only grows for events
+   * and queries, or when no buffer limit is set. */
+  if (q.items.full ())
+    q.items.set_capacity (q.items.capacity () * 2 + EVENT_HEADROOM);
+  Item copy = item;
+  q.items.push (std::move (copy));
+}
+
+/* Sizes the ring for the capacity so buffer pushes never allocate. A fixed
+ * limit above the adaptive range (up to G_MAXUINT, as queue allows) is not
+ * reserved up front: that would allocate gigabytes for an "unlimited" queue.
+ * Beyond the reserve the ring grows as buffers actually arrive. */
+void
+reserve_for_capacity (QueueState & q)
+{
+  size_t want = static_cast < size_t > (std::min (q.max.buffers,
+          MAX_BOUND_BUFFERS)) + EVENT_HEADROOM;
+  if (q.max.buffers > 0 && q.items.capacity () < want)
+    q.items.set_capacity (want);
+}
+
+/* Queues data; returns the waiter to wake once the lock is released. */
+static GCond *
+enqueue_data_qlocked (GstAdaptiveQueue * self, GstMiniObject * obj, guint buffers,
+    guint bytes)
+{
+  QueueState & q = *self->q;
+  push_item (q, Item {obj, buffers, bytes});
+  q.cur.buffers += buffers;
+  q.cur.bytes += bytes;
+  q.max_level_buffers = std::max (q.max_level_buffers, q.cur.buffers);
+  GstBuffer *first = first_buffer (obj);
+  if (first && GST_BUFFER_DURATION_IS_VALID (first))
+    q.buffer_duration = GST_BUFFER_DURATION (first);
+  if (GST_IS_BUFFER (obj))
+    apply_buffer (q, GST_BUFFER_CAST (obj), true);
+  else
+    apply_buffer_list (q, GST_BUFFER_LIST_CAST (obj), true);
+  return note_add_qlocked (self);
+}
+
+static void
+enqueue_event_qlocked (GstAdaptiveQueue * self, GstEvent * event)
+{
+  QueueState & q = *self->q;
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_EOS:
+      q.eos = true;
+      if (q.flush_on_eos) {
+        flush_qlocked (self, false);
+      } else {
+        /* Drain everything: the thresholds no longer hold data back. */
+        q.min_threshold = Level {};
+      }
+      break;
+    case GST_EVENT_SEGMENT:
+      apply_segment (q, event, true);
+      if (q.items.empty ()) {
+        apply_segment (q, event, false);
+        q.newseg_applied_to_src = true;
+      }
+      q.unexpected = false;
+      break;
+    case GST_EVENT_STREAM_START:
+      q.unexpected = false;
+      break;
+    case GST_EVENT_GAP:
+      apply_gap (q, event, true);
+      break;
+    default:
+      break;
+  }
+  push_item (q, Item {GST_MINI_OBJECT_CAST (event), 0, 0});
+  signal_add_qlocked (self);
+}
+
+/* Answers a queued query that will never reach downstream. */
+static void
+abandon_query (QueueState & q, GstQuery * query, GCond * handled)
+{
+  q.queued_queries--;
+  q.last_handled_query = query;
+  q.last_query = false;
+  g_cond_broadcast (handled);
+}
+
+/* Takes the head item and updates the levels. Returns false when empty.
+ * With `waiter`, the caller wakes it after releasing the lock. */
+static bool
+dequeue_qlocked (GstAdaptiveQueue * self, Item & item, GCond ** waiter = nullptr)
+{
+  QueueState & q = *self->q;
+  if (!q.items.pop (item))
+    return false;
+  GstMiniObject *obj = item.object;
+  if (GST_IS_BUFFER (obj)) {
+    q.cur.buffers -= item.buffers;
+    q.cur.bytes -= item.bytes;
+    apply_buffer (q, GST_BUFFER_CAST (obj), false);
+  } else if (GST_IS_BUFFER_LIST (obj)) {
+    q.cur.buffers -= item.buffers;
+    q.cur.bytes -= item.bytes;
+    apply_buffer_list (q, GST_BUFFER_LIST_CAST (obj), false);
+  } else if (GST_IS_EVENT (obj)) {
+    GstEvent *event = GST_EVENT_CAST (obj);
+    if (GST_EVENT_TYPE (event) == GST_EVENT_SEGMENT) {
+      if (!q.newseg_applied_to_src)
+        apply_segment (q, event, false);
+      else
+        q.newseg_applied_to_src = false;
+    } else if (GST_EVENT_TYPE (event) == GST_EVENT_GAP) {
+      apply_gap (q, event, false);
+    }
+  }
+  if (waiter)
+    *waiter = note_del_qlocked (self);
+  else
+    signal_del_qlocked (self);
+  return true;
+}
+
+/* Drops items from the head until the buffer limits are met again. Sticky
+ * events are stored on the src pad so they are not lost. A buffer waiting to
+ * enter needs room for itself; a shrinking capacity only needs the level
+ * brought down to it (`to_capacity`), so no more is dropped than necessary. */
+void
+leak_downstream_qlocked (GstAdaptiveQueue * self, bool to_capacity)
+{
+  QueueState & q = *self->q;
+  Item item;
+  while ((to_capacity ? q.cur.buffers > q.max.buffers : is_filled (q)) &&
+      dequeue_qlocked (self, item)) {
+    GstMiniObject *obj = item.object;
+    GST_LOG_OBJECT (self, "queue is full, leaking %" GST_PTR_FORMAT, (gpointer) obj);
+    if (GST_IS_QUERY (obj)) {
+      abandon_query (q, GST_QUERY_CAST (obj), &self->query_handled);
+      continue;
+    }
+    if (GST_IS_EVENT (obj) && GST_EVENT_IS_STICKY (obj))
+      gst_pad_store_sticky_event (self->srcpad, GST_EVENT_CAST (obj));
+    q.drops += item.buffers;
+    gst_mini_object_unref (obj);
+    q.head_needs_discont = true;
+  }
+}
+
+static void
+flush_qlocked (GstAdaptiveQueue * self, bool full)
+{
+  QueueState & q = *self->q;
+  Item item;
+  q.flushes++;
+  while (q.items.pop (item)) {
+    GstMiniObject *obj = item.object;
+    if (GST_IS_QUERY (obj)) {
+      abandon_query (q, GST_QUERY_CAST (obj), &self->query_handled);
+      continue;
+    }
+    /* Keep sticky events (not segment or EOS) across a flush. */
+    if (!full && GST_IS_EVENT (obj) && GST_EVENT_IS_STICKY (obj) &&
+        GST_EVENT_TYPE (obj) != GST_EVENT_SEGMENT &&
+        GST_EVENT_TYPE (obj) != GST_EVENT_EOS)
+      gst_pad_store_sticky_event (self->srcpad, GST_EVENT_CAST (obj));
+    gst_mini_object_unref (obj);
+  }
+  q.queued_queries = 0;
+  q.last_query = false;
+  g_cond_broadcast (&self->query_handled);
+  q.cur = Level {};
+  q.min_threshold = q.orig_min_threshold;
+  gst_segment_init (&q.sink_segment, GST_FORMAT_TIME);
+  gst_segment_init (&q.src_segment, GST_FORMAT_TIME);
+  q.src_segment_is_time = true;
+  q.newseg_applied_to_src = false;
+  q.head_needs_discont = q.tail_needs_discont = false;
+  q.sinktime = q.srctime = GST_CLOCK_STIME_NONE;
+  q.sink_tainted = q.src_tainted = true;
+  signal_del_qlocked (self);
+}
+
+/* ---- the src pad task ---- */
+
+/* Releases the queue lock, then wakes `waiter` if set, once. */
+static inline void
+qunlock_and_wake (GstAdaptiveQueue * self, GCond *& waiter)
+{
+  qunlock (self);
+  wake (waiter);
+  waiter = nullptr;
+}
+
+/* Pushes the head item downstream. Called and returns with the lock held;
+ * returns the flow result, or the flushing result when the lock check fails. */
+static GstFlowReturn
+push_one_qlocked (GstAdaptiveQueue * self)
+{
+  QueueState & q = *self->q;
+  Item item;
+  GstFlowReturn result = GST_FLOW_OK;
+  GCond *waiter = nullptr;
+
+  if (!dequeue_qlocked (self, item, &waiter))
+    return GST_FLOW_OK;
+
+next:
+  GstMiniObject *obj = item.object;
+  if (GST_IS_BUFFER (obj) || GST_IS_BUFFER_LIST (obj)) {
+    const bool is_list = GST_IS_BUFFER_LIST (obj);
+    if (q.head_needs_discont) {
+      mark_discont (&obj);
+      q.head_needs_discont = false;
+    }
+    if (GstBuffer * first = first_buffer (obj))
+      sample_latency_qlocked (self, first);
+    q.pushed += item.buffers;
+    const guint64 flushes = q.flushes;
+    qunlock_and_wake (self, waiter);
+    result = is_list ? gst_pad_push_list (self->srcpad, GST_BUFFER_LIST_CAST (obj))
+        : gst_pad_push (self->srcpad, GST_BUFFER_CAST (obj));
+    qlock (self);
+    if (q.srcresult != GST_FLOW_OK)
+      return q.srcresult;
+    if (q.flushes != flushes)
+      return GST_FLOW_OK;
+    if (result == GST_FLOW_EOS) {
+      GST_DEBUG_OBJECT (self, "downstream returned EOS, dropping until a new segment");
+      /* Drop data until an item downstream can take again: EOS, SEGMENT
+       * or STREAM_START. */
+      while (dequeue_qlocked (self, item)) {
+        obj = item.object;
+        if (GST_IS_EVENT (obj)) {
+          GstEventType type = GST_EVENT_TYPE (obj);
+          if (type == GST_EVENT_EOS || type == GST_EVENT_SEGMENT ||
+              type == GST_EVENT_STREAM_START) {
+            /* The EOS was the dropped buffer's, not this event's. */
+            result = GST_FLOW_OK;
+            goto next;
+          }
+          gst_mini_object_unref (obj);
+        } else if (GST_IS_QUERY (obj)) {
+          abandon_query (q, GST_QUERY_CAST (obj), &self->query_handled);
+        } else {
+          q.drops += item.buffers;
+          gst_mini_object_unref (obj);
+        }
+      }
+      /* Refuse buffers at the sink pad until a new segment arrives, but keep
+       * the task running so that EOS and SEGMENT still pass. */
+      q.unexpected = true;
+      result = GST_FLOW_OK;
+    }
+  } else if (GST_IS_EVENT (obj)) {
+    GstEvent *event = GST_EVENT_CAST (obj);
+    const GstEventType type = GST_EVENT_TYPE (event);
+    const guint64 flushes = q.flushes;
+    qunlock_and_wake (self, waiter);
+    gst_pad_push_event (self->srcpad, event);
+    qlock (self);
+    if (q.srcresult != GST_FLOW_OK)
+      return q.srcresult;
+    /* Flushed meanwhile: an EOS of the old stream must not end the new one. */
+    if (q.flushes != flushes)
+      return GST_FLOW_OK;
+    /* Pause after EOS only when nothing follows it: a new stream
+     * (STREAM_START or SEGMENT after EOS) may already be queued behind. */
+    if (type == GST_EVENT_EOS && q.items.empty ())
+      result = GST_FLOW_EOS;
+  } else if (GST_IS_QUERY (obj)) {
+    GstQuery *query = GST_QUERY_CAST (obj);
+    q.query_in_flight = query;
+    qunlock_and_wake (self, waiter);
+    const bool answered = gst_pad_peer_query (self->srcpad, query);
+    qlock (self);
+    q.query_in_flight = nullptr;
+    q.queued_queries--;
+    q.last_query = answered;
+    q.last_handled_query = query;
+    g_cond_broadcast (&self->query_handled);
+    if (q.srcresult != GST_FLOW_OK)
+      return q.srcresult;
+  }
+  wake (waiter);  /* no branch above released the lock */
+  return result;
+}
+
+static void
+loop (GstPad * pad)
+{
+  auto *self = GST_ADAPTIVE_QUEUE (GST_PAD_PARENT (pad));
+  QueueState & q = *self->q;
+  GstFlowReturn ret;
+
+  qlock (self);
+  if (q.srcresult != GST_FLOW_OK)
+    goto out_flushing;
+
+  while (is_empty (q)) {
+    q.underruns++;
+    if (!q.silent && !emit_releasing_qlock (self, SIGNAL_UNDERRUN))
+      goto out_flushing;
+    /* A handler may have changed the thresholds. */
+    while (is_empty (q)) {
+      if (!wait_add_releasing_qlock (self))
+        goto out_flushing;
+    }
+    if (!q.silent && (!emit_releasing_qlock (self, SIGNAL_RUNNING) ||
+            !emit_releasing_qlock (self, SIGNAL_PUSHING)))
+      goto out_flushing;
+  }
+
+  /* Keep pushing while data is ready: one lock round and one task
+   * iteration fewer per item. Bounded so the task still cycles. */
+  for (int n = 1;; n++) {
+    ret = push_one_qlocked (self);
+    if (q.srcresult != GST_FLOW_OK)
+      goto out_flushing;
+    q.srcresult = ret;
+    if (ret != GST_FLOW_OK)
+      goto out_flushing;
+    if (n == PUSHES_PER_ITERATION || is_empty (q))
+      break;
+  }
+  qunlock (self);
+  return;
+
+out_flushing:
+  {
+    const bool eos = q.eos;
+    const GstFlowReturn result = q.srcresult;
+    GST_DEBUG_OBJECT (self, "pausing task, reason %s", gst_flow_get_name (result));
+    gst_pad_pause_task (self->srcpad);
+    wake_all_qlocked (self);
+    qunlock (self);
+    /* Upstream has finished, so nobody else will report the error. */
+    if (eos && (result == GST_FLOW_NOT_LINKED || result < GST_FLOW_EOS)) {
+      GST_ELEMENT_FLOW_ERROR (self, result);
+      gst_pad_push_event (self->srcpad, gst_event_new_eos ());
+    }
+  }
+}
+
+/* ---- sink pad ---- */
+
+static GstFlowReturn
+chain_data (GstAdaptiveQueue * self, GstMiniObject * obj, guint buffers,
+    guint bytes)
+{
+  QueueState & q = *self->q;
+  GstFlowReturn ret;
+  GCond *waiter;
+
+  qlock (self);
+  if (q.srcresult != GST_FLOW_OK)
+    goto out_flushing;
+  if (q.eos || q.unexpected) {
+    ret = GST_FLOW_EOS;
+    goto out_unref;
+  }
+
+  while (is_filled (q)) {
+    q.overruns++;
+    if (!q.silent && !emit_releasing_qlock (self, SIGNAL_OVERRUN))
+      goto out_flushing;
+    /* A handler may have changed the limits. */
+    if (!is_filled (q))
+      break;
+    if (q.leaky == GST_ADAPTIVE_QUEUE_LEAK_UPSTREAM) {
+      GST_LOG_OBJECT (self, "queue is full, leaking incoming %" GST_PTR_FORMAT,
+          (gpointer) obj);
+      q.tail_needs_discont = true;
+      q.drops += buffers;
+      ret = GST_FLOW_OK;
+      goto out_unref;
+    }
+    if (q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM) {
+      leak_downstream_qlocked (self);
+      continue;
+    }
+    do {
+      if (!wait_del_releasing_qlock (self))
+        goto out_flushing;
+    } while (is_filled (q));
+    if (!q.silent && !emit_releasing_qlock (self, SIGNAL_RUNNING))
+      goto out_flushing;
+  }
+
+  if (q.tail_needs_discont) {
+    mark_discont (&obj);
+    q.tail_needs_discont = false;
+  }
+  waiter = enqueue_data_qlocked (self, obj, buffers, bytes);
+  qunlock (self);
+  wake (waiter);
+  return GST_FLOW_OK;
+
+out_flushing:
+  ret = q.srcresult;
+  GST_LOG_OBJECT (self, "refusing data, task paused: %s", gst_flow_get_name (ret));
+out_unref:
+  qunlock (self);
+  gst_mini_object_unref (obj);
+  return ret;
+}
+
+static GstFlowReturn
+sink_chain (GstPad *, GstObject * parent, GstBuffer * buffer)
+{
+  return chain_data (GST_ADAPTIVE_QUEUE (parent), GST_MINI_OBJECT_CAST (buffer),
+      1, static_cast < guint > (gst_buffer_get_size (buffer)));
+}
+
+static GstFlowReturn
+sink_chain_list (GstPad *, GstObject * parent, GstBufferList * list)
+{
+  return chain_data (GST_ADAPTIVE_QUEUE (parent), GST_MINI_OBJECT_CAST (list),
+      gst_buffer_list_length (list),
+      static_cast < guint > (gst_buffer_list_calculate_size (list)));
+}
+
+static gboolean
+sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
+{
+  auto *self = GST_ADAPTIVE_QUEUE (parent);
+  QueueState & q = *self->q;
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_FLUSH_START:
+    {
+      gboolean res = gst_pad_push_event (self->srcpad, event);
+      qlock (self);
+      q.srcresult = GST_FLOW_FLUSHING;
+      q.last_query = false;
+      wake_all_qlocked (self);
+      qunlock (self);
+      /* Downstream is flushing too, so the task returns promptly. */
+      gst_pad_pause_task (self->srcpad);
+      return res;
+    }
+    case GST_EVENT_FLUSH_STOP:
+    {
+      gboolean res = gst_pad_push_event (self->srcpad, event);
+      qlock (self);
+      flush_qlocked (self, false);
+      q.srcresult = GST_FLOW_OK;
+      q.eos = false;
+      q.unexpected = false;
+      if (gst_pad_is_active (self->srcpad))
+        gst_pad_start_task (self->srcpad, (GstTaskFunction) loop, self->srcpad,
+            nullptr);
+      qunlock (self);
+      return res;
+    }
+    default:
+      break;
+  }
+
+  if (!GST_EVENT_IS_SERIALIZED (event))
+    return gst_pad_push_event (self->srcpad, event);
+
+  qlock (self);
+  /* STREAM_START and SEGMENT end an EOS: a new stream may follow. */
+  const bool new_stream = GST_EVENT_TYPE (event) == GST_EVENT_STREAM_START ||
+      GST_EVENT_TYPE (event) == GST_EVENT_SEGMENT;
+  if (new_stream && q.srcresult == GST_FLOW_EOS)
+    q.srcresult = GST_FLOW_OK;
+  if (q.srcresult != GST_FLOW_OK) {
+    const GstFlowReturn result = q.srcresult;
+    /* Sticky events are kept for when data flows again; EOS that no data
+     * follows reports the error now. */
+    if (!GST_EVENT_IS_STICKY (event) || GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
+      qunlock (self);
+      if (GST_EVENT_TYPE (event) == GST_EVENT_EOS &&
+          (result == GST_FLOW_NOT_LINKED || result < GST_FLOW_EOS))
+        GST_ELEMENT_FLOW_ERROR (self, result);
+      GST_LOG_OBJECT (pad, "refusing %" GST_PTR_FORMAT ": %s", (gpointer) event,
+          gst_flow_get_name (result));
+      gst_event_unref (event);
+      return FALSE;
+    }
+  }
+  if (q.eos && !new_stream) {
+    qunlock (self);
+    GST_LOG_OBJECT (pad, "refusing %" GST_PTR_FORMAT " after EOS", (gpointer) event);
+    gst_event_unref (event);
+    return FALSE;
+  }
+  if (q.eos) {
+    /* The task paused after pushing EOS: restart it for the new stream.
+     * Not when it paused on an error, which only a flush (or, for
+     * NOT_LINKED, a relink) ends: downstream has had our EOS, and would
+     * refuse what is still queued. queue restarts here and so drops it. */
+    q.eos = false;
+    q.unexpected = false;
+    if (q.srcresult == GST_FLOW_OK && GST_PAD_MODE (self->srcpad) == GST_PAD_MODE_PUSH)
+      gst_pad_start_task (self->srcpad, (GstTaskFunction) loop, self->srcpad,
+          nullptr);
+  }
+  enqueue_event_qlocked (self, event);
+  qunlock (self);
+  return TRUE;
+}
+
+/* Takes a query its caller gives up on out of the ring, keeping the order
+ * of the rest: once the caller returns, the query may be freed, so nothing
+ * may push, flush or even inspect it later. */
+static void
+forget_query (QueueState & q, GstQuery * query)
+{
+  const size_t n = q.items.size ();
+  for (size_t i = 0; i < n; i++) {
+    Item item;
+    q.items.pop (item);
+    if (item.object == GST_MINI_OBJECT_CAST (query))
+      q.queued_queries--;
+    else
+      q.items.push (std::move (item));
+  }
+}
+
+static gboolean
+sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
+{
+  auto *self = GST_ADAPTIVE_QUEUE (parent);
+  QueueState & q = *self->q;
+
+  if (!GST_QUERY_IS_SERIALIZED (query))
+    return gst_pad_query_default (pad, parent, query);
+
+  /* Serialized queries wait their turn behind the data, but never for
+   * space: they do not count towards the limits. */
+  qlock (self);
+  if (q.srcresult != GST_FLOW_OK) {
+    qunlock (self);
+    return FALSE;
+  }
+  GST_LOG_OBJECT (pad, "queuing %" GST_PTR_FORMAT, (gpointer) query);
+  push_item (q, Item {GST_MINI_OBJECT_CAST (query), 0, 0});
+  q.queued_queries++;
+  signal_add_qlocked (self);
+  /* Stop waiting when the task stops, but never while it still holds the
+   * query: the caller frees it once we return. */
+  while (q.last_handled_query != query &&
+      (q.srcresult == GST_FLOW_OK || q.query_in_flight == query))
+    g_cond_wait (&self->query_handled, &self->qlock);
+  const bool handled = q.last_handled_query == query;
+  if (handled)
+    q.last_handled_query = nullptr;
+  else
+    forget_query (q, query);
+  const gboolean res = handled && q.last_query;
+  qunlock (self);
+  return res;
+}
+
+static gboolean
+sink_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mode,
+    gboolean active)
+{
+  auto *self = GST_ADAPTIVE_QUEUE (parent);
+  QueueState & q = *self->q;
+  if (mode != GST_PAD_MODE_PUSH)
+    return FALSE;
+  if (active) {
+    qlock (self);
+    q.srcresult = GST_FLOW_OK;
+    q.eos = false;
+    q.unexpected = false;
+    qunlock (self);
+    return TRUE;
+  }
+  qlock (self);
+  q.srcresult = GST_FLOW_FLUSHING;
+  wake_all_qlocked (self);
+  qunlock (self);
+  /* Wait for the chain function to leave before dropping everything. */
+  GST_PAD_STREAM_LOCK (pad);
+  qlock (self);
+  flush_qlocked (self, true);
+  qunlock (self);
+  GST_PAD_STREAM_UNLOCK (pad);
+  return TRUE;
+}
+
+/* ---- src pad ---- */
+
+static gboolean
+src_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mode,
+    gboolean active)
+{
+  auto *self = GST_ADAPTIVE_QUEUE (parent);
+  QueueState & q = *self->q;
+  if (mode != GST_PAD_MODE_PUSH)
+    return FALSE;
+  qlock (self);
+  if (active) {
+    q.srcresult = GST_FLOW_OK;
+    q.eos = false;
+    q.unexpected = false;
+    gboolean started = gst_pad_start_task (pad, (GstTaskFunction) loop, pad,
+        nullptr);
+    qunlock (self);
+    return started;
+  }
+  q.srcresult = GST_FLOW_FLUSHING;
+  wake_all_qlocked (self);
+  qunlock (self);
+  return gst_pad_stop_task (pad);
+}
+
+static gboolean
+src_event (GstPad * pad, GstObject * parent, GstEvent * event)
+{
+  auto *self = GST_ADAPTIVE_QUEUE (parent);
+  if (GST_EVENT_TYPE (event) == GST_EVENT_RECONFIGURE) {
+    qlock (self);
+    /* Downstream may be linked again: try pushing once more. */
+    if (self->q->srcresult == GST_FLOW_NOT_LINKED) {
+      self->q->srcresult = GST_FLOW_OK;
+      gst_pad_start_task (pad, (GstTaskFunction) loop, pad, nullptr);
+    }
+    qunlock (self);
+  }
+  return gst_pad_push_event (self->sinkpad, event);
+}
+
+/* The time the buffer limit can hold: max-size-time when set, otherwise the
+ * adaptive capacity times the last buffer duration, or NONE if unknown. */
+GstClockTime
+time_capacity (const QueueState & q)
+{
+  if (q.max.time > 0)
+    return q.max.time;
+  if (q.max.buffers > 0 && GST_CLOCK_TIME_IS_VALID (q.buffer_duration))
+    return q.max.buffers * q.buffer_duration;
+  return GST_CLOCK_TIME_NONE;
+}
+
+/* a + b for valid latencies, saturated below GST_CLOCK_TIME_NONE: huge
+ * thresholds or limits must not wrap, or turn a latency into "none". */
+static GstClockTime
+add_latency (GstClockTime a, GstClockTime b)
+{
+  const GstClockTime largest = GST_CLOCK_TIME_NONE - 1;
+  return b > largest - a ? largest : a + b;
+}
+
+static gboolean
+src_query (GstPad * pad, GstObject * parent, GstQuery * query)
+{
+  auto *self = GST_ADAPTIVE_QUEUE (parent);
+  QueueState & q = *self->q;
+
+  if (!gst_pad_query_default (pad, parent, query))
+    return FALSE;
+
+  switch (GST_QUERY_TYPE (query)) {
+    case GST_QUERY_POSITION:
+    {
+      GstFormat format;
+      gint64 pos;
+      gst_query_parse_position (query, &format, &pos);
+      if (pos < 0 || (format != GST_FORMAT_BYTES && format != GST_FORMAT_TIME))
+        break;
+      qlock (self);
+      /* Upstream is ahead of us by what we hold. */
+      const gint64 held = format == GST_FORMAT_BYTES ? q.cur.bytes
+          : static_cast < gint64 > (q.cur.time);
+      qunlock (self);
+      gst_query_set_position (query, format, std::max < gint64 > (0, pos - held));
+      break;
+    }
+    case GST_QUERY_LATENCY:
+    {
+      gboolean live;
+      GstClockTime min, max;
+      gst_query_parse_latency (query, &live, &min, &max);
+      qlock (self);
+      const GstClockTime limit = time_capacity (q);
+      const bool leaky = q.leaky != GST_ADAPTIVE_QUEUE_NO_LEAK;
+      const guint64 min_threshold = q.min_threshold.time;
+      qunlock (self);
+      /* We can delay data by up to what the limit holds. A leaky queue
+       * never blocks upstream, so, as queue does, it reports the larger of
+       * upstream's max and its own capacity rather than their sum (NONE
+       * stays NONE). */
+      if (!GST_CLOCK_TIME_IS_VALID (limit))
+        max = GST_CLOCK_TIME_NONE;
+      else if (leaky)
+        max = GST_CLOCK_TIME_IS_VALID (max) ? std::max (max, limit) : max;
+      else if (GST_CLOCK_TIME_IS_VALID (max))
+        max = add_latency (max, limit);
+      if (min_threshold > 0 && GST_CLOCK_TIME_IS_VALID (min))
+        min = add_latency (min, min_threshold);
+      gst_query_set_latency (query, live, min, max);
+      break;
+    }
+    default:
+      break;
+  }
+  return TRUE;
+}
+
+void
+drop_all_items (QueueState & q)
+{
+  Item item;
+  while (q.items.pop (item))
+    if (!GST_IS_QUERY (item.object))
+      gst_mini_object_unref (item.object);
+}
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
+    GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+
+void
+add_pad_templates (GstElementClass * element_class)
+{
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+}
+
+void
+add_pads (GstAdaptiveQueue * self)
+{
+  self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
+  gst_pad_set_chain_function (self->sinkpad, sink_chain);
+  gst_pad_set_chain_list_function (self->sinkpad, sink_chain_list);
+  gst_pad_set_event_function (self->sinkpad, sink_event);
+  gst_pad_set_query_function (self->sinkpad, sink_query);
+  gst_pad_set_activatemode_function (self->sinkpad, sink_activate_mode);
+  GST_PAD_SET_PROXY_CAPS (self->sinkpad);
+  GST_PAD_SET_PROXY_ALLOCATION (self->sinkpad);
+  GST_PAD_SET_PROXY_SCHEDULING (self->sinkpad);
+  gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
+
+  self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
+  gst_pad_set_event_function (self->srcpad, src_event);
+  gst_pad_set_query_function (self->srcpad, src_query);
+  gst_pad_set_activatemode_function (self->srcpad, src_activate_mode);
+  GST_PAD_SET_PROXY_CAPS (self->srcpad);
+  GST_PAD_SET_PROXY_ALLOCATION (self->srcpad);
+  GST_PAD_SET_PROXY_SCHEDULING (self->srcpad);
+  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
+}
+
+}  // namespace aq::element

@@ -1,0 +1,283 @@
+/* adaptivequeue: the state the element's rooms share, and the lock order.
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The element lives in three rooms:
+ *   gstadaptivequeue.cpp           registration, properties, state changes
+ *   gstadaptivequeue-dataflow.cpp  chain, task loop, events, queries
+ *   gstadaptivequeue-adapt.cpp     latency readings, the tick, stats
+ *
+ * Locks, outermost first; a thread holding one may take only those below:
+ *   1. tick lock   (self->tick_lock)  TickState: the tick and its policy
+ *   2. queue lock  (self->qlock)      QueueState: items, levels, limits
+ *   3. object lock (GST_OBJECT_LOCK)  Settings: adaptation properties
+ * The object lock is only held to copy values in or out, never across a
+ * call. A function whose name ends in _tlocked, _qlocked or _olocked must be
+ * called with that lock held; one named *_releasing_qlock drops the queue
+ * lock for a while and holds it again on return.
+ */
+#pragma once
+
+#include <gst/gst.h>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "gstadaptivequeue.h"
+#include "latency_tracker.h"
+#include "load_sampler.h"
+#include "ring.h"
+#include "sizing_policy.h"
+#include "spin_backoff.h"
+
+GST_DEBUG_CATEGORY_EXTERN (adaptive_queue_debug);
+
+namespace aq::element {
+
+/* Property defaults, one name each; the param specs and reset code use
+ * these. The adaptation ones come from the core, which owns the algorithm. */
+constexpr guint DEFAULT_MAX_SIZE_BUFFERS = defaults::kInitialBuffers;
+constexpr guint DEFAULT_MAX_SIZE_BYTES = 0;
+constexpr guint64 DEFAULT_MAX_SIZE_TIME = 0;
+constexpr guint DEFAULT_MIN_THRESHOLD_BUFFERS = 0;
+constexpr guint DEFAULT_MIN_THRESHOLD_BYTES = 0;
+constexpr guint64 DEFAULT_MIN_THRESHOLD_TIME = 0;
+constexpr GstAdaptiveQueueLeaky DEFAULT_LEAKY = GST_ADAPTIVE_QUEUE_NO_LEAK;
+constexpr gboolean DEFAULT_SILENT = FALSE;
+constexpr gboolean DEFAULT_FLUSH_ON_EOS = FALSE;
+constexpr gboolean DEFAULT_ADAPTIVE = TRUE;
+constexpr guint DEFAULT_MIN_BUFFERS = defaults::kMinBuffers;
+constexpr guint DEFAULT_MAX_BUFFERS = defaults::kMaxBuffers;
+constexpr gdouble DEFAULT_CPU_LOW_THRESHOLD = defaults::kCpuLow;
+constexpr gdouble DEFAULT_CPU_HIGH_THRESHOLD = defaults::kCpuHigh;
+constexpr gdouble DEFAULT_MEM_LOW_THRESHOLD = defaults::kMemLow;
+constexpr gdouble DEFAULT_MEM_HIGH_THRESHOLD = defaults::kMemHigh;
+constexpr guint64 DEFAULT_TARGET_LATENCY = defaults::kTargetLatencyNs;
+constexpr guint64 DEFAULT_MAX_LATENCY = defaults::kMaxLatencyNs;
+constexpr gdouble DEFAULT_CPU_WEIGHT = defaults::kCpuWeight;
+constexpr gdouble DEFAULT_MEM_WEIGHT = defaults::kMemWeight;
+constexpr gdouble DEFAULT_LATENCY_WEIGHT = defaults::kLatencyWeight;
+constexpr gdouble DEFAULT_SMOOTHING = defaults::kSmoothing;
+constexpr guint64 DEFAULT_ADAPTATION_INTERVAL = defaults::kIntervalNs;
+constexpr GstAdaptiveQueueLoadScope DEFAULT_LOAD_SCOPE = GST_ADAPTIVE_QUEUE_SCOPE_SYSTEM;
+constexpr const char *DEFAULT_PROC_ROOT = "/proc";
+constexpr GstAdaptiveQueueLatencySource DEFAULT_LATENCY_SOURCE =
+    GST_ADAPTIVE_QUEUE_LATENCY_AUTO;
+
+/* The largest min-buffers / max-buffers, and the most the ring reserves. */
+constexpr guint MAX_BOUND_BUFFERS = 65535;
+/* Ring slots kept beyond the buffer capacity for serialized events. */
+constexpr size_t EVENT_HEADROOM = 16;
+
+/* One queued buffer, buffer list, event or query. Sizes are kept so the
+ * dequeue side need not recompute them. */
+struct Item
+{
+  GstMiniObject *object = nullptr;
+  guint buffers = 0;
+  guint bytes = 0;
+};
+
+struct Level
+{
+  guint buffers = 0;
+  guint bytes = 0;
+  guint64 time = 0;
+};
+
+/* Property values that only the tick reads, guarded by the object lock. */
+struct Settings
+{
+  bool adaptive = DEFAULT_ADAPTIVE;
+  aq::PolicyConfig policy;
+  /* The configuration ticks run on: the newest one that validated. */
+  aq::PolicyConfig last_valid;
+  guint64 interval = DEFAULT_ADAPTATION_INTERVAL;
+  aq::LoadScope scope = aq::LoadScope::System;
+  std::string proc_root = DEFAULT_PROC_ROOT;
+};
+
+/* The streaming state, guarded by the queue lock. */
+struct QueueState
+{
+  aq::Ring<Item> items;
+  Level cur;
+  Level max;          /* max.buffers is the adaptive capacity */
+  Level min_threshold;
+  Level orig_min_threshold;
+  GstAdaptiveQueueLeaky leaky = DEFAULT_LEAKY;
+  bool silent = DEFAULT_SILENT;
+  bool flush_on_eos = DEFAULT_FLUSH_ON_EOS;
+  GstAdaptiveQueueLatencySource latency_source = DEFAULT_LATENCY_SOURCE;
+
+  GstFlowReturn srcresult = GST_FLOW_FLUSHING;
+  bool eos = false;
+  /* Downstream returned EOS: refuse buffers until a new segment. */
+  bool unexpected = false;
+  bool head_needs_discont = false;
+  bool tail_needs_discont = false;
+
+  GstSegment sink_segment;
+  GstSegment src_segment;
+  bool src_segment_is_time = true;
+  bool newseg_applied_to_src = false;
+  gint64 sinktime = GST_CLOCK_STIME_NONE;
+  gint64 srctime = GST_CLOCK_STIME_NONE;
+  bool sink_tainted = true;
+  bool src_tainted = true;
+
+  bool waiting_add = false;
+  bool waiting_del = false;
+  /* Bumped on every add and removal, so spinning waiters see progress
+   * without taking the lock. */
+  std::atomic < guint64 > adds {0};
+  std::atomic < guint64 > dels {0};
+  /* Whether the task (add) and upstream (del) spin before sleeping. */
+  aq::SpinBackoff add_spin;
+  aq::SpinBackoff del_spin;
+  guint queued_queries = 0;
+  GstQuery *last_handled_query = nullptr;
+  /* The query the task is passing downstream with the lock released: its
+   * caller must not get it back before the task is done with it. */
+  GstQuery *query_in_flight = nullptr;
+  bool last_query = false;
+
+  GstClock *clock = nullptr;
+  GstClockTime buffer_duration = GST_CLOCK_TIME_NONE;
+  aq::LatencyTracker latency;
+
+  guint max_level_buffers = 0;
+  guint64 drops = 0;
+  guint64 overruns = 0;
+  guint64 underruns = 0;
+  guint64 pushed = 0;
+  /* Bumped by every flush, so a push that was in flight across one (a
+   * FLUSH_STOP without FLUSH_START) can tell its result is stale. */
+  guint64 flushes = 0;
+};
+
+/* The adaptation state, guarded by the tick lock. */
+struct TickState
+{
+  GstClockID id = nullptr;
+  bool running = false;
+  std::unique_ptr<aq::SharedSampler::Subscription> subscription;
+  std::string subscribed_root;
+  aq::LoadScope subscribed_scope = aq::LoadScope::System;
+  aq::SizingPolicy policy{DEFAULT_MAX_SIZE_BUFFERS};
+  aq::Decision last_decision;
+  std::optional<aq::LoadSample> last_sample;
+  guint64 ticks = 0;
+  guint64 skipped_ticks = 0;
+  /* Each warning is posted once until the condition clears. */
+  std::string warned_config;
+  std::set<std::string> warned_loads;
+  guint good_load_ticks = 0;
+};
+
+enum Signal
+{
+  SIGNAL_UNDERRUN,
+  SIGNAL_RUNNING,
+  SIGNAL_OVERRUN,
+  SIGNAL_PUSHING,
+  LAST_SIGNAL
+};
+
+extern guint signals[LAST_SIGNAL];
+
+}  // namespace aq::element
+
+struct _GstAdaptiveQueue
+{
+  GstElement parent;
+
+  GstPad *sinkpad;
+  GstPad *srcpad;
+
+  GMutex qlock;
+  GCond item_add;
+  GCond item_del;
+  GCond query_handled;
+  GMutex tick_lock;
+
+  /* C++ members, constructed in init and destroyed in finalize. */
+  aq::element::Settings *settings;
+  aq::element::QueueState *q;
+  aq::element::TickState *tick;
+};
+
+namespace aq::element {
+
+/* ---- the queue lock ---- */
+
+/* Spinning pays only when the other side runs on another CPU. */
+inline bool
+spin_enabled ()
+{
+  static const bool enabled = g_get_num_processors () > 1;
+  return enabled;
+}
+
+inline void
+cpu_relax ()
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause ();
+#elif defined(__aarch64__) || defined(__arm__)
+  asm volatile ("yield");
+#endif
+}
+
+/* The queue lock is held for very short sections, so a contended lock is
+ * usually free again within a few spins: try those before sleeping. */
+inline void
+qlock (GstAdaptiveQueue * self)
+{
+  constexpr int LOCK_SPINS = 100;
+  if (spin_enabled ()) {
+    for (int i = 0; i < LOCK_SPINS; i++) {
+      if (g_mutex_trylock (&self->qlock))
+        return;
+      cpu_relax ();
+    }
+  }
+  g_mutex_lock (&self->qlock);
+}
+
+inline void
+qunlock (GstAdaptiveQueue * self)
+{
+  g_mutex_unlock (&self->qlock);
+}
+
+/* ---- dataflow (gstadaptivequeue-dataflow.cpp) ---- */
+
+void add_pad_templates (GstElementClass * element_class);
+/* Creates both pads with their functions and adds them to the element. */
+void add_pads (GstAdaptiveQueue * self);
+/* Wakes every waiter: used when flushing or when limits change. */
+void wake_all_qlocked (GstAdaptiveQueue * self);
+/* Sizes the ring for the capacity so buffer pushes never allocate. */
+void reserve_for_capacity (QueueState & q);
+/* Drops the oldest items until a buffer fits, or with `to_capacity` until
+ * the level is within the buffer capacity. */
+void leak_downstream_qlocked (GstAdaptiveQueue * self, bool to_capacity = false);
+/* Running time of a position in a segment, saturated; NONE if it has none. */
+gint64 segment_running_time (const GstSegment * segment, GstClockTime position);
+/* The time the limits can hold, or NONE if unknown. */
+GstClockTime time_capacity (const QueueState & q);
+/* Releases every queued item; for finalize, when no thread is left. */
+void drop_all_items (QueueState & q);
+
+/* ---- adaptation (gstadaptivequeue-adapt.cpp) ---- */
+
+/* Feeds the latency tracker from a buffer leaving the queue. */
+void sample_latency_qlocked (GstAdaptiveQueue * self, GstBuffer * buffer);
+void start_ticks (GstAdaptiveQueue * self);
+void stop_ticks (GstAdaptiveQueue * self);
+GstStructure *build_stats (GstAdaptiveQueue * self);
+
+}  // namespace aq::element
