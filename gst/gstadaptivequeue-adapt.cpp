@@ -91,13 +91,34 @@ sample_latency_qlocked (GstAdaptiveQueue * self, GstBuffer * buffer)
 
 /* ---- adaptation tick ---- */
 
-static void schedule_tick_tlocked (GstAdaptiveQueue * self, GstClockTime delay);
+/* The pipeline must recompute its latency when the element's minimum
+ * changes, or when its maximum falls below the latency it configured;
+ * other changes (a capacity that grows, a maximum still above) need
+ * nothing, and posting for them would make every pipeline recompute. */
+bool
+latency_report_changed_qlocked (QueueState & q)
+{
+  if (!q.upstream_latency.known)
+    return false;
+  const LatencyAnswer now = add_own_latency (q, q.upstream_latency);
+  const LatencyAnswer before = q.reported_latency;
+  const bool min_changed = now.min != before.min;
+  const bool max_too_low = now.max != before.max &&
+      GST_CLOCK_TIME_IS_VALID (now.max) &&
+      GST_CLOCK_TIME_IS_VALID (q.configured_latency) &&
+      now.max < q.configured_latency;
+  if (!min_changed && !max_too_low)
+    return false;
+  q.reported_latency = now;
+  return true;
+}
+
+static void schedule_tick_tlocked (GstAdaptiveQueue * self, GstClockTime at);
 
 /* Posts what the tick decided, outside every lock. */
 struct TickOutcome
 {
   GstMessage *adaptation = nullptr;
-  std::string config_warning;
   std::string load_warning;
   bool latency_changed = false;
 };
@@ -118,7 +139,8 @@ ensure_subscription_tlocked (GstAdaptiveQueue * self, const Settings & s)
   t.subscribed_scope = s.scope;
 }
 
-/* One tick: validate, sample, decide, resize. Tick lock held. */
+/* One tick: sample, decide, resize. The configuration was validated when
+ * it was set; ticks run on the last valid one. Tick lock held. */
 static TickOutcome
 run_tick_tlocked (GstAdaptiveQueue * self, const Settings & s)
 {
@@ -127,14 +149,6 @@ run_tick_tlocked (GstAdaptiveQueue * self, const Settings & s)
   TickOutcome out;
 
   t.ticks++;
-  const auto errors = aq::validate (s.policy);
-  if (!errors.empty ()) {
-    std::string text = aq::describe (errors);
-    if (text != t.warned_config)
-      out.config_warning = t.warned_config = text;
-  } else {
-    t.warned_config.clear ();
-  }
   if (!s.adaptive)
     return out;
 
@@ -155,9 +169,13 @@ run_tick_tlocked (GstAdaptiveQueue * self, const Settings & s)
 
   const aq::PolicyConfig & config = s.last_valid;
   qlock (self);
+  if (q.max.buffers == 0) {
+    /* No buffer limit: there is nothing to size. */
+    qunlock (self);
+    return out;
+  }
   const std::optional<int64_t> latency = q.latency.average ();
   t.policy.set_capacity (q.max.buffers);
-  const GstClockTime limit_before = time_capacity (q);
   const aq::Decision decision = t.policy.step (config, *reading.sample, latency,
       static_cast < int64_t > (gst_util_get_timestamp ()));
   t.last_decision = decision;
@@ -175,7 +193,6 @@ run_tick_tlocked (GstAdaptiveQueue * self, const Settings & s)
     wake_all_qlocked (self);
   }
   const guint level = q.cur.buffers;
-  out.latency_changed = time_capacity (q) != limit_before;
   qunlock (self);
 
   GST_DEBUG_OBJECT (self, "tick: cpu %.1f%% mem %.1f%% latency %" G_GINT64_FORMAT
@@ -212,24 +229,28 @@ on_tick (GstClock *, GstClockTime, GstClockID id, gpointer user_data)
     return TRUE;
   TickOutcome out;
 
-  GST_OBJECT_LOCK (self);
-  const Settings settings = *self->settings;
-  GST_OBJECT_UNLOCK (self);
-
   g_mutex_lock (&self->tick_lock);
-  if (!self->tick->running || self->tick->id != id) {
+  TickState & t = *self->tick;
+  if (!t.running || t.id != id) {
     g_mutex_unlock (&self->tick_lock);
     gst_object_unref (self);
     return TRUE;
   }
+  /* Copied under the tick lock: setters that move the capacity hold it,
+   * so a tick never decides on values they are changing. */
+  GST_OBJECT_LOCK (self);
+  const Settings settings = *self->settings;
+  GST_OBJECT_UNLOCK (self);
+  GstClock *clock = gst_system_clock_obtain ();
+  t.last_tick_at = gst_clock_get_time (clock);
+  gst_object_unref (clock);
   out = run_tick_tlocked (self, settings);
-  schedule_tick_tlocked (self, settings.interval);
+  qlock (self);
+  out.latency_changed = latency_report_changed_qlocked (*self->q);
+  qunlock (self);
+  schedule_tick_tlocked (self, t.last_tick_at + settings.interval);
   g_mutex_unlock (&self->tick_lock);
 
-  if (!out.config_warning.empty ())
-    GST_ELEMENT_WARNING (self, LIBRARY, SETTINGS,
-        ("Invalid adaptive configuration, keeping the last valid one"),
-        ("%s", out.config_warning.c_str ()));
   if (!out.load_warning.empty ())
     GST_ELEMENT_WARNING (self, RESOURCE, READ,
         ("Cannot read system load, adaptation paused"),
@@ -251,14 +272,17 @@ free_weak_ref (gpointer data)
   g_free (ref);
 }
 
+/* Schedules the next tick at `at` on the system clock, replacing any. */
 static void
-schedule_tick_tlocked (GstAdaptiveQueue * self, GstClockTime delay)
+schedule_tick_tlocked (GstAdaptiveQueue * self, GstClockTime at)
 {
   TickState & t = *self->tick;
   GstClock *clock = gst_system_clock_obtain ();
-  if (t.id)
+  if (t.id) {
+    gst_clock_id_unschedule (t.id);
     gst_clock_id_unref (t.id);
-  t.id = gst_clock_new_single_shot_id (clock, gst_clock_get_time (clock) + delay);
+  }
+  t.id = gst_clock_new_single_shot_id (clock, at);
   /* A weak reference: an unscheduled wait is released by the clock's
    * thread some time later, and must not keep the element alive till then. */
   GWeakRef *ref = g_new0 (GWeakRef, 1);
@@ -275,12 +299,40 @@ start_ticks (GstAdaptiveQueue * self)
   GST_OBJECT_UNLOCK (self);
 
   g_mutex_lock (&self->tick_lock);
-  self->tick->running = true;
+  TickState & t = *self->tick;
+  t.running = true;
   /* Subscribing now gives the sampler an interval to take its first two
    * readings before the first tick. */
   if (settings.adaptive)
     ensure_subscription_tlocked (self, settings);
-  schedule_tick_tlocked (self, settings.interval);
+  GstClock *clock = gst_system_clock_obtain ();
+  t.last_tick_at = gst_clock_get_time (clock);
+  gst_object_unref (clock);
+  schedule_tick_tlocked (self, t.last_tick_at + settings.interval);
+  g_mutex_unlock (&self->tick_lock);
+  /* A problem found while the element had no bus is told now. */
+  post_config_problem (self);
+}
+
+/* A new interval applies to the pending tick at once: it fires one new
+ * interval after the last tick, or now if that is past. */
+void
+reschedule_tick (GstAdaptiveQueue * self)
+{
+  GST_OBJECT_LOCK (self);
+  const guint64 interval = self->settings->interval;
+  GST_OBJECT_UNLOCK (self);
+
+  g_mutex_lock (&self->tick_lock);
+  TickState & t = *self->tick;
+  if (t.running) {
+    GstClock *clock = gst_system_clock_obtain ();
+    const GstClockTime now = gst_clock_get_time (clock);
+    gst_object_unref (clock);
+    schedule_tick_tlocked (self, std::max (now, t.last_tick_at + interval));
+    if (t.subscription)
+      t.subscription->set_interval (static_cast < int64_t > (interval));
+  }
   g_mutex_unlock (&self->tick_lock);
 }
 

@@ -346,7 +346,7 @@ void
 reserve_for_capacity (QueueState & q)
 {
   size_t want = static_cast < size_t > (std::min (q.max.buffers,
-          MAX_BOUND_BUFFERS)) + EVENT_HEADROOM;
+          MAX_RESERVED_BUFFERS)) + EVENT_HEADROOM;
   if (q.max.buffers > 0 && q.items.capacity () < want)
     q.items.set_capacity (want);
 }
@@ -817,15 +817,16 @@ sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
     return FALSE;
   }
   if (q.eos) {
-    /* The task paused after pushing EOS: restart it for the new stream.
-     * Not when it paused on an error, which only a flush (or, for
-     * NOT_LINKED, a relink) ends: downstream has had our EOS, and would
-     * refuse what is still queued. queue restarts here and so drops it. */
+    /* The task paused after EOS: restart it for the new stream, as queue
+     * does, even when it paused on a fatal error. Downstream has had EOS
+     * then, so what is still queued of the old stream is dropped. */
     q.eos = false;
     q.unexpected = false;
-    if (q.srcresult == GST_FLOW_OK && GST_PAD_MODE (self->srcpad) == GST_PAD_MODE_PUSH)
+    if (GST_PAD_MODE (self->srcpad) == GST_PAD_MODE_PUSH) {
+      q.srcresult = GST_FLOW_OK;
       gst_pad_start_task (self->srcpad, (GstTaskFunction) loop, self->srcpad,
           nullptr);
+    }
   }
   enqueue_event_qlocked (self, event);
   qunlock (self);
@@ -951,13 +952,19 @@ src_event (GstPad * pad, GstObject * parent, GstEvent * event)
       gst_pad_start_task (pad, (GstTaskFunction) loop, pad, nullptr);
     }
     qunlock (self);
+  } else if (GST_EVENT_TYPE (event) == GST_EVENT_LATENCY) {
+    GstClockTime latency;
+    gst_event_parse_latency (event, &latency);
+    qlock (self);
+    self->q->configured_latency = latency;
+    qunlock (self);
   }
   return gst_pad_push_event (self->sinkpad, event);
 }
 
 /* The time the buffer limit can hold: max-size-time when set, otherwise the
  * adaptive capacity times the last buffer duration, or NONE if unknown. */
-GstClockTime
+static GstClockTime
 time_capacity (const QueueState & q)
 {
   if (q.max.time > 0)
@@ -974,6 +981,26 @@ add_latency (GstClockTime a, GstClockTime b)
 {
   const GstClockTime largest = GST_CLOCK_TIME_NONE - 1;
   return b > largest - a ? largest : a + b;
+}
+
+LatencyAnswer
+add_own_latency (const QueueState & q, const LatencyAnswer & upstream)
+{
+  LatencyAnswer answer = upstream;
+  const GstClockTime limit = time_capacity (q);
+  /* We can delay data by up to what the limit holds. A leaky queue never
+   * blocks upstream, so, as queue does, it reports the larger of upstream's
+   * max and its own capacity rather than their sum (NONE stays NONE). */
+  if (!GST_CLOCK_TIME_IS_VALID (limit))
+    answer.max = GST_CLOCK_TIME_NONE;
+  else if (q.leaky != GST_ADAPTIVE_QUEUE_NO_LEAK)
+    answer.max = GST_CLOCK_TIME_IS_VALID (answer.max) ?
+        std::max (answer.max, limit) : answer.max;
+  else if (GST_CLOCK_TIME_IS_VALID (answer.max))
+    answer.max = add_latency (answer.max, limit);
+  if (q.min_threshold.time > 0 && GST_CLOCK_TIME_IS_VALID (answer.min))
+    answer.min = add_latency (answer.min, q.min_threshold.time);
+  return answer;
 }
 
 static gboolean
@@ -1003,27 +1030,16 @@ src_query (GstPad * pad, GstObject * parent, GstQuery * query)
     }
     case GST_QUERY_LATENCY:
     {
+      LatencyAnswer upstream;
       gboolean live;
-      GstClockTime min, max;
-      gst_query_parse_latency (query, &live, &min, &max);
+      gst_query_parse_latency (query, &live, &upstream.min, &upstream.max);
+      upstream.known = true;
+      upstream.live = live;
       qlock (self);
-      const GstClockTime limit = time_capacity (q);
-      const bool leaky = q.leaky != GST_ADAPTIVE_QUEUE_NO_LEAK;
-      const guint64 min_threshold = q.min_threshold.time;
+      q.upstream_latency = upstream;
+      const LatencyAnswer answer = q.reported_latency = add_own_latency (q, upstream);
       qunlock (self);
-      /* We can delay data by up to what the limit holds. A leaky queue
-       * never blocks upstream, so, as queue does, it reports the larger of
-       * upstream's max and its own capacity rather than their sum (NONE
-       * stays NONE). */
-      if (!GST_CLOCK_TIME_IS_VALID (limit))
-        max = GST_CLOCK_TIME_NONE;
-      else if (leaky)
-        max = GST_CLOCK_TIME_IS_VALID (max) ? std::max (max, limit) : max;
-      else if (GST_CLOCK_TIME_IS_VALID (max))
-        max = add_latency (max, limit);
-      if (min_threshold > 0 && GST_CLOCK_TIME_IS_VALID (min))
-        min = add_latency (min, min_threshold);
-      gst_query_set_latency (query, live, min, max);
+      gst_query_set_latency (query, answer.live, answer.min, answer.max);
       break;
     }
     default:

@@ -39,8 +39,8 @@ namespace aq::element {
 /* Property defaults, one name each; the param specs and reset code use
  * these. The adaptation ones come from the core, which owns the algorithm. */
 constexpr guint DEFAULT_MAX_SIZE_BUFFERS = defaults::kInitialBuffers;
-constexpr guint DEFAULT_MAX_SIZE_BYTES = 0;
-constexpr guint64 DEFAULT_MAX_SIZE_TIME = 0;
+constexpr guint DEFAULT_MAX_SIZE_BYTES = 10 * 1024 * 1024;  /* as queue */
+constexpr guint64 DEFAULT_MAX_SIZE_TIME = GST_SECOND;       /* as queue */
 constexpr guint DEFAULT_MIN_THRESHOLD_BUFFERS = 0;
 constexpr guint DEFAULT_MIN_THRESHOLD_BYTES = 0;
 constexpr guint64 DEFAULT_MIN_THRESHOLD_TIME = 0;
@@ -66,8 +66,9 @@ constexpr const char *DEFAULT_PROC_ROOT = "/proc";
 constexpr GstAdaptiveQueueLatencySource DEFAULT_LATENCY_SOURCE =
     GST_ADAPTIVE_QUEUE_LATENCY_AUTO;
 
-/* The largest min-buffers / max-buffers, and the most the ring reserves. */
-constexpr guint MAX_BOUND_BUFFERS = 65535;
+/* The most buffer slots the ring reserves up front; beyond, it grows as
+ * buffers arrive. */
+constexpr guint MAX_RESERVED_BUFFERS = 65535;
 /* Ring slots kept beyond the buffer capacity for serialized events. */
 constexpr size_t EVENT_HEADROOM = 16;
 
@@ -78,6 +79,14 @@ struct Item
   GstMiniObject *object = nullptr;
   guint buffers = 0;
   guint bytes = 0;
+};
+
+struct LatencyAnswer
+{
+  bool known = false;
+  bool live = false;
+  GstClockTime min = 0;
+  GstClockTime max = GST_CLOCK_TIME_NONE;
 };
 
 struct Level
@@ -91,9 +100,18 @@ struct Level
 struct Settings
 {
   bool adaptive = DEFAULT_ADAPTIVE;
+  /* The adaptation properties as set; min-buffers and max-buffers as asked
+   * for, before an explicit max-size-buffers moves them. */
   aq::PolicyConfig policy;
-  /* The configuration ticks run on: the newest one that validated. */
+  /* The last max-size-buffers set by the user, if any (0: no limit). */
+  std::optional<guint> explicit_max_size_buffers;
+  /* The configuration ticks run on: the newest one that validated, with
+   * the bounds moved to an explicit max-size-buffers. */
   aq::PolicyConfig last_valid;
+  /* Why the configuration as set is invalid; empty when it is valid. */
+  std::string config_problem;
+  /* config_problem has been posted on the bus. */
+  bool config_problem_posted = false;
   guint64 interval = DEFAULT_ADAPTATION_INTERVAL;
   aq::LoadScope scope = aq::LoadScope::System;
   std::string proc_root = DEFAULT_PROC_ROOT;
@@ -146,6 +164,11 @@ struct QueueState
 
   GstClock *clock = nullptr;
   GstClockTime buffer_duration = GST_CLOCK_TIME_NONE;
+  /* Upstream's answer to the last LATENCY query through the element, and
+   * the element's own answer then; the latency the pipeline configured. */
+  LatencyAnswer upstream_latency;
+  LatencyAnswer reported_latency;
+  GstClockTime configured_latency = GST_CLOCK_TIME_NONE;
   aq::LatencyTracker latency;
 
   guint max_level_buffers = 0;
@@ -163,6 +186,8 @@ struct TickState
 {
   GstClockID id = nullptr;
   bool running = false;
+  /* System clock time of the last tick, or of the start. */
+  GstClockTime last_tick_at = 0;
   std::unique_ptr<aq::SharedSampler::Subscription> subscription;
   std::string subscribed_root;
   aq::LoadScope subscribed_scope = aq::LoadScope::System;
@@ -171,8 +196,7 @@ struct TickState
   std::optional<aq::LoadSample> last_sample;
   guint64 ticks = 0;
   guint64 skipped_ticks = 0;
-  /* Each warning is posted once until the condition clears. */
-  std::string warned_config;
+  /* Each load warning is posted once until the condition clears. */
   std::set<std::string> warned_loads;
   guint good_load_ticks = 0;
 };
@@ -267,16 +291,26 @@ void reserve_for_capacity (QueueState & q);
 void leak_downstream_qlocked (GstAdaptiveQueue * self, bool to_capacity = false);
 /* Running time of a position in a segment, saturated; NONE if it has none. */
 gint64 segment_running_time (const GstSegment * segment, GstClockTime position);
-/* The time the limits can hold, or NONE if unknown. */
-GstClockTime time_capacity (const QueueState & q);
+/* Upstream's latency with what the element adds: its answer to a LATENCY
+ * query. */
+LatencyAnswer add_own_latency (const QueueState & q, const LatencyAnswer & upstream);
+/* Whether the element's answer to a LATENCY query changed in a way the
+ * pipeline must act on since it last answered; records the new answer. */
+bool latency_report_changed_qlocked (QueueState & q);
 /* Releases every queued item; for finalize, when no thread is left. */
 void drop_all_items (QueueState & q);
+
+/* ---- properties (gstadaptivequeue.cpp) ---- */
+
+/* Posts the configuration problem, if any, once it can reach a bus. */
+void post_config_problem (GstAdaptiveQueue * self);
 
 /* ---- adaptation (gstadaptivequeue-adapt.cpp) ---- */
 
 /* Feeds the latency tracker from a buffer leaving the queue. */
 void sample_latency_qlocked (GstAdaptiveQueue * self, GstBuffer * buffer);
 void start_ticks (GstAdaptiveQueue * self);
+void reschedule_tick (GstAdaptiveQueue * self);
 void stop_ticks (GstAdaptiveQueue * self);
 GstStructure *build_stats (GstAdaptiveQueue * self);
 

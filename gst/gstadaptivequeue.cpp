@@ -14,8 +14,11 @@
  * low latency grow the capacity towards `max-buffers`; high load or high
  * latency shrink it towards `min-buffers`.
  *
- * `max-size-bytes` and `max-size-time` are optional hard ceilings and are off
- * (0) by default, so the adaptive count is the limit that applies.
+ * Every value a `queue` user sets means what it means on `queue`, at once:
+ * `max-size-buffers` 0 is no buffer limit, and a size outside
+ * `min-buffers`..`max-buffers` moves the nearer bound to it.
+ * `max-size-bytes` and `max-size-time` keep `queue`'s defaults (10 MiB, 1 s)
+ * and are hard ceilings over the adaptive count.
  *
  * Threading: like `queue`, the element starts a streaming thread on its
  * source pad. The load is read by one sampler thread per process, shared by
@@ -149,31 +152,125 @@ gst_adaptive_queue_latency_source_get_type (void)
 
 /* ---- properties ---- */
 
-/* Moves the capacity, clamped to the bounds while adapting. */
-static void
-set_max_size_buffers (GstAdaptiveQueue * self, guint requested)
+/* The policy ticks run on: the bounds as set, moved to an explicit
+ * max-size-buffers that lies outside them. 0 sets no size, so no bound. */
+static aq::PolicyConfig
+effective_policy (const Settings & s)
 {
-  GST_OBJECT_LOCK (self);
-  const bool adaptive = self->settings->adaptive;
-  const aq::PolicyConfig bounds = self->settings->last_valid;
-  GST_OBJECT_UNLOCK (self);
-  guint capacity = adaptive ? std::clamp (requested, bounds.min_buffers,
-      bounds.max_buffers) : requested;
-  qlock (self);
-  self->q->max.buffers = capacity;
-  reserve_for_capacity (*self->q);
-  wake_all_qlocked (self);
-  qunlock (self);
+  aq::PolicyConfig config = s.policy;
+  if (s.explicit_max_size_buffers && *s.explicit_max_size_buffers > 0) {
+    const guint size = *s.explicit_max_size_buffers;
+    config.min_buffers = std::min (config.min_buffers, size);
+    config.max_buffers = std::max (config.max_buffers, size);
+  }
+  return config;
 }
 
-/* Stores an adaptation setting; the configuration it completes becomes the
- * one ticks use if it validates. Object lock held. */
-static void
-policy_changed_olocked (GstAdaptiveQueue * self)
+/* Validates the configuration as set, once: a valid one becomes the one
+ * ticks use; an invalid one is kept as a problem to post. Returns the
+ * problem to post now, if any. Object lock held. */
+static std::string
+config_changed_olocked (Settings & s)
 {
+  const aq::PolicyConfig config = effective_policy (s);
+  const std::string problem = aq::describe (aq::validate (config));
+  if (problem.empty ())
+    s.last_valid = config;
+  if (problem == s.config_problem)
+    return {};
+  s.config_problem = problem;
+  s.config_problem_posted = false;
+  return problem;
+}
+
+/* Posts the configuration problem if it has not reached a bus yet: a
+ * property set before the element is in a pipeline has nobody to tell. */
+void
+aq::element::post_config_problem (GstAdaptiveQueue * self)
+{
+  GST_OBJECT_LOCK (self);
   Settings & s = *self->settings;
-  if (aq::validate (s.policy).empty ())
-    s.last_valid = s.policy;
+  std::string problem;
+  if (!s.config_problem.empty () && !s.config_problem_posted) {
+    GstBus *bus = GST_ELEMENT_BUS (self);
+    s.config_problem_posted = bus != nullptr;
+    problem = s.config_problem;
+  }
+  GST_OBJECT_UNLOCK (self);
+  if (problem.empty ())
+    return;
+  GST_WARNING_OBJECT (self, "invalid adaptive configuration: %s", problem.c_str ());
+  GST_ELEMENT_WARNING (self, LIBRARY, SETTINGS,
+      ("Invalid adaptive configuration, keeping the last valid one"),
+      ("%s", problem.c_str ()));
+}
+
+/* Sets max-size-buffers, min-buffers or max-buffers. An explicit
+ * max-size-buffers is the capacity at once, as on queue, and moves the
+ * nearer bound to it when it lies outside them; a new bound brings the
+ * capacity within it. Every value that moves is logged and notified. The
+ * tick lock keeps a tick from deciding on the old values meanwhile. */
+static void
+set_size_or_bound (GstAdaptiveQueue * self, guint prop_id, guint value)
+{
+  g_mutex_lock (&self->tick_lock);
+  GST_OBJECT_LOCK (self);
+  Settings & s = *self->settings;
+  const aq::PolicyConfig before = effective_policy (s);
+  if (prop_id == PROP_MAX_SIZE_BUFFERS)
+    s.explicit_max_size_buffers = value;
+  else if (prop_id == PROP_MIN_BUFFERS)
+    s.policy.min_buffers = value;
+  else
+    s.policy.max_buffers = value;
+  const aq::PolicyConfig after = effective_policy (s);
+  config_changed_olocked (s);
+  const bool valid = s.config_problem.empty ();
+  GST_OBJECT_UNLOCK (self);
+
+  qlock (self);
+  QueueState & q = *self->q;
+  const guint old_size = q.max.buffers;
+  guint size = old_size;
+  if (prop_id == PROP_MAX_SIZE_BUFFERS)
+    size = value;
+  else if (size > 0 && valid)
+    size = std::clamp (size, after.min_buffers, after.max_buffers);
+  q.max.buffers = size;
+  reserve_for_capacity (q);
+  if (size > 0 && size < old_size && q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM)
+    leak_downstream_qlocked (self);
+  wake_all_qlocked (self);
+  qunlock (self);
+  g_mutex_unlock (&self->tick_lock);
+
+  if (prop_id != PROP_MAX_SIZE_BUFFERS && size != old_size) {
+    GST_INFO_OBJECT (self, "max-size-buffers %u -> %u to stay within "
+        "min-buffers..max-buffers %u..%u", old_size, size, after.min_buffers,
+        after.max_buffers);
+    g_object_notify (G_OBJECT (self), "max-size-buffers");
+  }
+  if (prop_id != PROP_MIN_BUFFERS && after.min_buffers != before.min_buffers) {
+    GST_INFO_OBJECT (self, "min-buffers %u -> %u to follow max-size-buffers",
+        before.min_buffers, after.min_buffers);
+    g_object_notify (G_OBJECT (self), "min-buffers");
+  }
+  if (prop_id != PROP_MAX_BUFFERS && after.max_buffers != before.max_buffers) {
+    GST_INFO_OBJECT (self, "max-buffers %u -> %u to follow max-size-buffers",
+        before.max_buffers, after.max_buffers);
+    g_object_notify (G_OBJECT (self), "max-buffers");
+  }
+  post_config_problem (self);
+}
+
+/* A limit of the queue changed: with leaky=downstream the oldest items go
+ * at once, as on queue; either way both sides re-check. Queue lock held. */
+static void
+limits_changed_qlocked (GstAdaptiveQueue * self)
+{
+  if (self->q->leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM)
+    leak_downstream_qlocked (self);
+  wake_all_qlocked (self);
 }
 
 static void
@@ -186,7 +283,9 @@ set_property (GObject * object, guint prop_id, const GValue * value,
 
   switch (prop_id) {
     case PROP_MAX_SIZE_BUFFERS:
-      set_max_size_buffers (self, g_value_get_uint (value));
+    case PROP_MIN_BUFFERS:
+    case PROP_MAX_BUFFERS:
+      set_size_or_bound (self, prop_id, g_value_get_uint (value));
       return;
     case PROP_MAX_SIZE_BYTES:
     case PROP_MAX_SIZE_TIME:
@@ -201,9 +300,11 @@ set_property (GObject * object, guint prop_id, const GValue * value,
       switch (prop_id) {
         case PROP_MAX_SIZE_BYTES:
           q.max.bytes = g_value_get_uint (value);
+          limits_changed_qlocked (self);
           break;
         case PROP_MAX_SIZE_TIME:
           q.max.time = g_value_get_uint64 (value);
+          limits_changed_qlocked (self);
           break;
         case PROP_MIN_THRESHOLD_BUFFERS:
           q.min_threshold.buffers = q.orig_min_threshold.buffers =
@@ -237,10 +338,28 @@ set_property (GObject * object, guint prop_id, const GValue * value,
           break;
         }
       }
-      /* Limits changed: let both sides re-check. */
+      /* Thresholds changed: let both sides re-check. */
       wake_all_qlocked (self);
       qunlock (self);
       return;
+    case PROP_ADAPTATION_INTERVAL:
+      GST_OBJECT_LOCK (self);
+      s.interval = g_value_get_uint64 (value);
+      GST_OBJECT_UNLOCK (self);
+      reschedule_tick (self);
+      return;
+    case PROP_PROC_ROOT:
+    {
+      const gchar *root = g_value_get_string (value);
+      const bool unset = !root || !*root;
+      GST_OBJECT_LOCK (self);
+      s.proc_root = unset ? DEFAULT_PROC_ROOT : root;
+      GST_OBJECT_UNLOCK (self);
+      /* GObject notifies proc-root itself: say what it now holds. */
+      if (unset)
+        GST_INFO_OBJECT (self, "empty proc-root: reading %s", DEFAULT_PROC_ROOT);
+      return;
+    }
     default:
       break;
   }
@@ -249,12 +368,6 @@ set_property (GObject * object, guint prop_id, const GValue * value,
   switch (prop_id) {
     case PROP_ADAPTIVE:
       s.adaptive = g_value_get_boolean (value);
-      break;
-    case PROP_MIN_BUFFERS:
-      s.policy.min_buffers = g_value_get_uint (value);
-      break;
-    case PROP_MAX_BUFFERS:
-      s.policy.max_buffers = g_value_get_uint (value);
       break;
     case PROP_CPU_LOW_THRESHOLD:
       s.policy.cpu_low = g_value_get_double (value);
@@ -286,25 +399,17 @@ set_property (GObject * object, guint prop_id, const GValue * value,
     case PROP_SMOOTHING:
       s.policy.smoothing = g_value_get_double (value);
       break;
-    case PROP_ADAPTATION_INTERVAL:
-      s.interval = g_value_get_uint64 (value);
-      break;
     case PROP_LOAD_SCOPE:
       s.scope = g_value_get_enum (value) == GST_ADAPTIVE_QUEUE_SCOPE_PROCESS ?
           aq::LoadScope::Process : aq::LoadScope::System;
       break;
-    case PROP_PROC_ROOT:
-    {
-      const gchar *root = g_value_get_string (value);
-      s.proc_root = root && *root ? root : DEFAULT_PROC_ROOT;
-      break;
-    }
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
-  policy_changed_olocked (self);
+  config_changed_olocked (s);
   GST_OBJECT_UNLOCK (self);
+  post_config_problem (self);
 }
 
 static void
@@ -387,10 +492,10 @@ get_property (GObject * object, guint prop_id, GValue * value, GParamSpec * pspe
       g_value_set_boolean (value, s.adaptive);
       break;
     case PROP_MIN_BUFFERS:
-      g_value_set_uint (value, s.policy.min_buffers);
+      g_value_set_uint (value, effective_policy (s).min_buffers);
       break;
     case PROP_MAX_BUFFERS:
-      g_value_set_uint (value, s.policy.max_buffers);
+      g_value_set_uint (value, effective_policy (s).max_buffers);
       break;
     case PROP_CPU_LOW_THRESHOLD:
       g_value_set_double (value, s.policy.cpu_low);
@@ -553,20 +658,21 @@ gst_adaptive_queue_class_init (GstAdaptiveQueueClass * klass)
           "(ns, read-only)", 0, G_MAXUINT64, 0, RO));
   g_object_class_install_property (gobject_class, PROP_MAX_SIZE_BUFFERS,
       g_param_spec_uint ("max-size-buffers", "Max. size (buffers)",
-          "Current capacity in buffers; adaptation resizes it every tick. "
-          "Setting it moves the capacity, clamped to min-buffers..max-buffers "
-          "while adaptive; with adaptive=false it is a fixed limit and 0 means "
-          "no limit (buffers, 0 - 4294967295, default 16)",
+          "Max. number of buffers in the queue, 0 = no limit, as on queue; "
+          "adaptation resizes it every tick within min-buffers..max-buffers. "
+          "A value set outside them moves the nearer bound to it "
+          "(buffers, 0 - 4294967295, default 16)",
           0, G_MAXUINT, DEFAULT_MAX_SIZE_BUFFERS, RW_PLAYING));
   g_object_class_install_property (gobject_class, PROP_MAX_SIZE_BYTES,
       g_param_spec_uint ("max-size-bytes", "Max. size (bytes)",
-          "Hard ceiling on the amount of queued data, 0 = off "
-          "(bytes, 0 - 4294967295, default 0)",
+          "Max. amount of data in the queue, a hard ceiling over the adaptive "
+          "count, 0 = no limit (bytes, 0 - 4294967295, default 10485760)",
           0, G_MAXUINT, DEFAULT_MAX_SIZE_BYTES, RW_PLAYING));
   g_object_class_install_property (gobject_class, PROP_MAX_SIZE_TIME,
       g_param_spec_uint64 ("max-size-time", "Max. size (ns)",
-          "Hard ceiling on the amount of queued data in time, 0 = off "
-          "(ns, 0 - 18446744073709551615, default 0)",
+          "Max. amount of data in the queue in time, a hard ceiling over the "
+          "adaptive count, 0 = no limit "
+          "(ns, 0 - 18446744073709551615, default 1000000000 = 1 s)",
           0, G_MAXUINT64, DEFAULT_MAX_SIZE_TIME, RW_PLAYING));
   g_object_class_install_property (gobject_class, PROP_MIN_THRESHOLD_BUFFERS,
       g_param_spec_uint ("min-threshold-buffers", "Min. threshold (buffers)",
@@ -605,12 +711,14 @@ gst_adaptive_queue_class_init (GstAdaptiveQueueClass * klass)
           DEFAULT_ADAPTIVE, RW_PLAYING));
   g_object_class_install_property (gobject_class, PROP_MIN_BUFFERS,
       g_param_spec_uint ("min-buffers", "Min. capacity (buffers)",
-          "Smallest capacity adaptation may choose (buffers, 1 - 65535, "
-          "default 4)", 1, MAX_BOUND_BUFFERS, DEFAULT_MIN_BUFFERS, RW_PLAYING));
+          "Smallest capacity adaptation may choose; follows a smaller "
+          "max-size-buffers set explicitly (buffers, 1 - 4294967295, "
+          "default 4)", 1, G_MAXUINT, DEFAULT_MIN_BUFFERS, RW_PLAYING));
   g_object_class_install_property (gobject_class, PROP_MAX_BUFFERS,
       g_param_spec_uint ("max-buffers", "Max. capacity (buffers)",
-          "Largest capacity adaptation may choose (buffers, 1 - 65535, "
-          "default 32)", 1, MAX_BOUND_BUFFERS, DEFAULT_MAX_BUFFERS, RW_PLAYING));
+          "Largest capacity adaptation may choose; follows a larger "
+          "max-size-buffers set explicitly (buffers, 1 - 4294967295, "
+          "default 32)", 1, G_MAXUINT, DEFAULT_MAX_BUFFERS, RW_PLAYING));
   g_object_class_install_property (gobject_class, PROP_CPU_LOW_THRESHOLD,
       g_param_spec_double ("cpu-low-threshold", "CPU low threshold",
           "CPU load below which the CPU factor is +1 (grow) "

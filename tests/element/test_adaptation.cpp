@@ -351,11 +351,17 @@ private:
 };
 
 guint
-capacity (GstElement * q)
+uint_prop (GstElement * q, const char *name)
 {
   guint v = 0;
-  g_object_get (q, "max-size-buffers", &v, nullptr);
+  g_object_get (q, name, &v, nullptr);
   return v;
+}
+
+guint
+capacity (GstElement * q)
+{
+  return uint_prop (q, "max-size-buffers");
 }
 
 bool
@@ -769,9 +775,12 @@ GST_START_TEST (test_bad_configuration)
         field, text.c_str ());
 
   if (__i__ == 0) {
-    /* A manual setting is clamped to the valid bounds, not to 4..2. */
+    /* An explicit size is kept exactly and moves the nearer bound to it,
+     * which here ends the contradiction; undo that for what follows. */
     g_object_set (q, "max-size-buffers", 100u, nullptr);
-    fail_unless_equals_int (capacity (q), 32);
+    fail_unless_equals_int (capacity (q), 100);
+    fail_unless_equals_int (uint_prop (q, "max-buffers"), 100);
+    g_object_set (q, "max-buffers", 32u, nullptr);
   }
   /* Moved by hand, it adapts back with the last valid configuration. */
   const size_t before = bus.adaptations.size ();
@@ -884,8 +893,9 @@ GST_START_TEST (test_unreadable_proc)
 }
 GST_END_TEST;
 
-/* Setting max-size-buffers moves the capacity, clamped to the bounds, and
- * adaptation continues from there; adaptive=false freezes it. */
+/* Setting max-size-buffers sets the capacity exactly, as on queue; a value
+ * outside the bounds moves the nearer bound to it, and adaptation continues
+ * from there; adaptive=false freezes it. */
 GST_START_TEST (test_manual_capacity)
 {
   LoadFixture load (10, 20);
@@ -896,14 +906,18 @@ GST_START_TEST (test_manual_capacity)
   expect_settled (q, bus, 30);
 
   g_object_set (q, "max-size-buffers", 1u, nullptr);
-  fail_unless_equals_int (capacity (q), 4);
-  const auto up = expected_steps (4, 0.8, 4, 32, 0.3);
+  fail_unless_equals_int (capacity (q), 1);
+  fail_unless_equals_int (uint_prop (q, "min-buffers"), 1);
+  fail_unless_equals_int (uint_prop (q, "max-buffers"), 32);
+  const auto up = expected_steps (1, 0.8, 1, 32, 0.3);
   expect_steps (bus, up, 7);
   expect_settled (q, bus, up.back ().to);
 
   g_object_set (q, "max-size-buffers", 1000u, nullptr);
-  fail_unless_equals_int (capacity (q), 32);
-  expect_settled (q, bus, 32);
+  fail_unless_equals_int (capacity (q), 1000);
+  fail_unless_equals_int (uint_prop (q, "min-buffers"), 4);
+  fail_unless_equals_int (uint_prop (q, "max-buffers"), 1000);
+  expect_settled (q, bus, 1000);
 
   /* Not adaptive: a plain limit, kept whatever the load. */
   const size_t n = bus.adaptations.size ();
@@ -916,11 +930,13 @@ GST_START_TEST (test_manual_capacity)
   fail_unless_equals_int (bus.adaptations.size (), n);
   fail_unless_equals_int (capacity (q), 100);
 
-  /* Adaptive again: the first tick clamps 100 into the bounds. */
+  /* Adaptive again, within 4..100 (max-buffers followed the 100). */
+  fail_unless_equals_int (uint_prop (q, "max-buffers"), 100);
   g_object_set (q, "adaptive", TRUE, nullptr);
   ck_assert (bus.wait_adaptations (n + 1));
   fail_unless_equals_int (msg_uint (bus.adaptations[n], "old-capacity"), 100);
-  fail_unless_equals_int (msg_uint (bus.adaptations[n], "new-capacity"), 32);
+  fail_unless_equals_int (msg_uint (bus.adaptations[n], "new-capacity"),
+      expected_steps (100, -0.8, 4, 100, 0.3).front ().to);
   fail_unless (wait_until ([&] { return capacity (q) == 6; }),
       "capacity %u did not fall to 6", capacity (q));
 

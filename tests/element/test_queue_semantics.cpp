@@ -16,6 +16,7 @@
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -1863,6 +1864,371 @@ GST_START_TEST (test_flush_stop_vs_paused_to_ready)
 
 GST_END_TEST;
 
+/* ======================= drop-in: what a queue user sets ======================= */
+
+namespace {
+
+/* Sets adaptation on, for adaptivequeue, with a load it cannot read: ticks
+ * run but never resize, so only the test moves the capacity. */
+void
+adapt_without_load (Fixture * fx)
+{
+  if (testing_adaptivequeue ())
+    g_object_set (fx->queue, "adaptive", TRUE, "proc-root", "/nonexistent",
+        nullptr);
+}
+
+/* Counts the pushes that have returned, from a worker thread. */
+struct Pusher
+{
+  std::atomic<guint> done {0};
+  std::atomic<int> last {GST_FLOW_OK};
+};
+
+guint
+count_messages (Fixture * fx, GstMessageType type)
+{
+  guint n = 0;
+  while (GstMessage * m = gst_bus_pop_filtered (fx->bus, type)) {
+    n++;
+    gst_message_unref (m);
+  }
+  return n;
+}
+
+void
+count_notify (GObject *, GParamSpec *, std::atomic<int> *count)
+{
+  (*count)++;
+}
+
+}  // namespace
+
+const guint kExplicitSizes[] = {0, 2, 100, 1000};
+
+/* max-size-buffers means what it means on queue, at once, whatever the
+ * adaptive bounds: 0 is no buffer limit, and 2, 100 and 1000 are exact.
+ * On adaptivequeue, a size outside min-buffers..max-buffers moves the
+ * nearer bound to it, with notify. */
+GST_START_TEST (test_max_size_buffers_exact)
+{
+  const guint size = kExplicitSizes[__i__];
+  Fixture *fx = fixture_new ();
+  adapt_without_load (fx);
+  std::atomic<int> min_notes {0}, max_notes {0};
+  if (testing_adaptivequeue ()) {
+    g_signal_connect (fx->queue, "notify::min-buffers", G_CALLBACK (count_notify),
+        &min_notes);
+    g_signal_connect (fx->queue, "notify::max-buffers", G_CALLBACK (count_notify),
+        &max_notes);
+  }
+  g_object_set (fx->queue, "max-size-buffers", size, nullptr);
+  fail_unless_equals_int (uint_prop (fx->queue, "max-size-buffers"), size);
+  if (testing_adaptivequeue ()) {
+    fail_unless_equals_int (uint_prop (fx->queue, "min-buffers"),
+        size > 0 ? std::min (size, 4u) : 4);
+    fail_unless_equals_int (uint_prop (fx->queue, "max-buffers"),
+        std::max (size, 32u));
+    fail_unless_equals_int (min_notes.load (), size == 2 ? 1 : 0);
+    fail_unless_equals_int (max_notes.load (), size >= 100 ? 1 : 0);
+  }
+  start (fx);
+  block_downstream (fx, 0);
+  /* With no limit, far more than any bound fits. */
+  const guint fits = size > 0 ? size : 2000;
+  for (guint i = 1; i <= fits; i++)
+    fail_unless_equals_int (push (fx, i), GST_FLOW_OK);
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), fits);
+  if (size > 0) {
+    /* One more waits for room. */
+    Worker pusher ([fx, size] { push (fx, size + 1); });
+    fail_if (pusher.wait (kSettleUs), "a push past %u buffers did not wait", size);
+    open_gate (fx);
+    fail_unless (pusher.wait (kWaitUs), "the waiting push never returned");
+  }
+  open_gate (fx);
+  WAIT_FOR (received_buffers (fx) == fits + (size > 0 ? 2 : 1));
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* The same gst-launch line gives the same element whatever the order of
+ * its properties: each queue property, in every order relative to
+ * adaptive, min-buffers and max-buffers. adaptivequeue only: queue has
+ * no adaptation properties. */
+GST_START_TEST (test_property_order)
+{
+  if (!testing_adaptivequeue ())
+    return;
+  const std::vector<std::string> queue_settings = {"max-size-buffers=0",
+    "max-size-buffers=2", "max-size-buffers=10", "max-size-buffers=100",
+    "max-size-bytes=1000", "max-size-time=5000000", "min-threshold-buffers=3",
+    "min-threshold-bytes=10", "min-threshold-time=1000", "leaky=downstream",
+    "silent=true", "flush-on-eos=true"};
+  const char *read_back[] = {"max-size-buffers", "max-size-bytes",
+    "max-size-time", "min-threshold-buffers", "min-threshold-bytes",
+    "min-threshold-time", "leaky", "silent", "flush-on-eos", "adaptive",
+    "min-buffers", "max-buffers"};
+  for (const char *adaptive : {"adaptive=false", "adaptive=true"}) {
+    for (const std::string & setting : queue_settings) {
+      std::vector<std::string> parts = {setting, adaptive, "min-buffers=8",
+        "max-buffers=12"};
+      std::sort (parts.begin (), parts.end ());
+      std::string expected;
+      do {
+        std::string line = "adaptivequeue";
+        for (const std::string & p : parts)
+          line += " " + p;
+        GError *error = nullptr;
+        GstElement *e = gst_parse_launch (line.c_str (), &error);
+        fail_unless (e != nullptr && error == nullptr, "%s: %s", line.c_str (),
+            error ? error->message : "no element");
+        std::string state;
+        for (const char *name : read_back) {
+          GValue v = G_VALUE_INIT;
+          GParamSpec *spec = g_object_class_find_property (G_OBJECT_GET_CLASS (e), name);
+          g_value_init (&v, spec->value_type);
+          g_object_get_property (G_OBJECT (e), name, &v);
+          gchar *text = gst_value_serialize (&v);
+          state += std::string (name) + "=" + text + " ";
+          g_free (text);
+          g_value_unset (&v);
+        }
+        gst_object_unref (e);
+        if (expected.empty ())
+          expected = state;
+        fail_unless (state == expected, "%s\n  gives %s\n  not %s", line.c_str (),
+            state.c_str (), expected.c_str ());
+      } while (std::next_permutation (parts.begin (), parts.end ()));
+    }
+  }
+}
+
+GST_END_TEST;
+
+/* max-size-bytes and max-size-time default to queue's 10 MiB and 1 s, and
+ * are hard ceilings over the buffer count, adaptive or not. */
+GST_START_TEST (test_default_byte_and_time_limits)
+{
+  Fixture *fx = fixture_new ();
+  adapt_without_load (fx);
+  fail_unless_equals_int (uint_prop (fx->queue, "max-size-bytes"), 10485760);
+  fail_unless_equals_uint64 (uint64_prop (fx->queue, "max-size-time"), GST_SECOND);
+  start (fx);
+  close_gate (fx);
+  const gsize mib = 1024 * 1024;
+  fail_unless_equals_int (gst_pad_push (fx->up, make_buffer (0, 0, 0, mib)),
+      GST_FLOW_OK);
+  WAIT_FOR (held (fx) == 1);
+  for (guint i = 1; i <= 10; i++)
+    fail_unless_equals_int (gst_pad_push (fx->up, make_buffer (i, 0, 0, mib)),
+        GST_FLOW_OK);
+  Worker bytes ([fx] { gst_pad_push (fx->up, make_buffer (11, 0, 0, mib)); });
+  fail_if (bytes.wait (kSettleUs), "an 11th MiB did not wait");
+  open_gate (fx);
+  fail_unless (bytes.wait (kWaitUs), "the waiting push never returned");
+  WAIT_FOR (received_buffers (fx) == 12);
+
+  /* 200 ms buffers: five fill a second. */
+  close_gate (fx);
+  const GstClockTime d = 200 * kMs;
+  fail_unless_equals_int (push (fx, 20, 0, d), GST_FLOW_OK);
+  WAIT_FOR (held (fx) == 1);
+  for (guint i = 1; i <= 5; i++)
+    fail_unless_equals_int (push (fx, 20 + i, i * d, d), GST_FLOW_OK);
+  fail_unless_equals_uint64 (uint64_prop (fx->queue, "current-level-time"), GST_SECOND);
+  Worker time ([fx, d] { push (fx, 26, 6 * d, d); });
+  fail_if (time.wait (kSettleUs), "a push past 1 s did not wait");
+  open_gate (fx);
+  fail_unless (time.wait (kWaitUs), "the waiting push never returned");
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* Lowering a limit with leaky=downstream drops the oldest buffers at once,
+ * as queue does, until the queue is no longer full. */
+GST_START_TEST (test_lowering_limit_leaks_at_once)
+{
+  const char *limits[] = {"max-size-buffers", "max-size-bytes", "max-size-time"};
+  const char *limit = limits[__i__];
+  Fixture *fx = fixture_new ();
+  adapt_without_load (fx);
+  gst_util_set_object_arg (G_OBJECT (fx->queue), "leaky", "downstream");
+  start (fx);
+  block_downstream (fx, 0, 0, 10 * kMs);
+  for (guint i = 1; i <= 5; i++)
+    fail_unless_equals_int (gst_pad_push (fx->up, make_buffer (i, i * 10 * kMs,
+                10 * kMs, 100)), GST_FLOW_OK);
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 5);
+  switch (__i__) {
+    case 0:
+      g_object_set (fx->queue, limit, 3u, nullptr);
+      break;
+    case 1:
+      g_object_set (fx->queue, limit, 300u, nullptr);
+      break;
+    default:
+      g_object_set (fx->queue, limit, 30 * kMs, nullptr);
+      break;
+  }
+  /* Full means at the limit, so two are left, the newest. */
+  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 2);
+  open_gate (fx);
+  WAIT_FOR (received_buffers (fx) == 3);
+  assert_sequence (fx, "stream-start segment 0 4D 5");
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* A new adaptation-interval takes effect at once: the pending tick is
+ * rescheduled, with no burst of catch-up ticks. adaptivequeue only. */
+GST_START_TEST (test_interval_takes_effect_at_once)
+{
+  if (!testing_adaptivequeue ())
+    return;
+  Fixture *fx = fixture_new ();
+  g_object_set (fx->queue, "adaptation-interval", 60 * GST_SECOND, nullptr);
+  start (fx);
+  g_usleep (kSettleUs);
+  fail_unless_equals_uint64 (stat (fx->queue, "ticks"), 0);
+
+  g_object_set (fx->queue, "adaptation-interval", 50 * kMs, nullptr);
+  WAIT_FOR (stat (fx->queue, "ticks") >= 1);
+  const guint64 before = stat (fx->queue, "ticks");
+  const gint64 start_us = g_get_monotonic_time ();
+  g_usleep (G_USEC_PER_SEC / 2);
+  const guint64 ticks = stat (fx->queue, "ticks") - before;
+  const gint64 elapsed_ms = (g_get_monotonic_time () - start_us) / 1000;
+  /* At most one per 50 ms, plus the one that may be due at either end. */
+  fail_unless (ticks <= static_cast<guint64> (elapsed_ms / 50 + 2),
+      "%" G_GUINT64_FORMAT " ticks in %" G_GINT64_FORMAT " ms", ticks, elapsed_ms);
+
+  /* Back to a minute: the pending tick moves a minute after the last. */
+  g_object_set (fx->queue, "adaptation-interval", 60 * GST_SECOND, nullptr);
+  const guint64 settled = stat (fx->queue, "ticks");
+  g_usleep (kSettleUs * 2);
+  fail_unless (stat (fx->queue, "ticks") <= settled + 1, "ticks went on");
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* The element posts LATENCY only when the pipeline must act: when its
+ * minimum changes, or its maximum falls below the latency the pipeline
+ * configured; never for a capacity that grows. queue posts none. */
+GST_START_TEST (test_latency_message_only_when_needed)
+{
+  Fixture *fx = fixture_new ();
+  g_object_set (fx->queue, "max-size-time", G_GUINT64_CONSTANT (0),
+      "max-size-buffers", 4u, nullptr);
+  if (testing_adaptivequeue ())
+    g_object_set (fx->queue, "adaptation-interval", 20 * kMs, nullptr);
+  start (fx);
+  fail_unless_equals_int (push (fx, 0, 0, 10 * kMs), GST_FLOW_OK);
+  WAIT_FOR (received_buffers (fx) == 1);
+  query_latency (fx, TRUE, 5 * kMs, 20 * kMs);
+  fail_unless (gst_pad_push_event (fx->down, gst_event_new_latency (50 * kMs)),
+      "LATENCY event refused");
+  auto settle = [fx] {
+    if (testing_adaptivequeue ()) {
+      const guint64 t = stat (fx->queue, "ticks");
+      WAIT_FOR (stat (fx->queue, "ticks") >= t + 3);
+    } else {
+      g_usleep (kSettleUs);
+    }
+  };
+  settle ();
+  count_messages (fx, GST_MESSAGE_LATENCY);
+
+  /* Growing: the maximum only rises. */
+  g_object_set (fx->queue, "max-size-buffers", 8u, nullptr);
+  settle ();
+  fail_unless_equals_int (count_messages (fx, GST_MESSAGE_LATENCY), 0);
+
+  /* 2 buffers of 10 ms: 20 + 20 ms is below the 50 ms configured. */
+  g_object_set (fx->queue, "max-size-buffers", 2u, nullptr);
+  settle ();
+  settle ();
+  fail_unless_equals_int (count_messages (fx, GST_MESSAGE_LATENCY),
+      testing_adaptivequeue () ? 1 : 0);
+
+  /* A new minimum. */
+  g_object_set (fx->queue, "min-threshold-time", 5 * kMs, nullptr);
+  settle ();
+  settle ();
+  fail_unless_equals_int (count_messages (fx, GST_MESSAGE_LATENCY),
+      testing_adaptivequeue () ? 1 : 0);
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* Downstream fails fatally on the first buffer of a stream whose EOS is
+ * queued: the element posts the error and pushes EOS itself. A new
+ * STREAM_START restarts the task, as queue 1.22 does: downstream has had
+ * EOS, so the old stream's buffers are dropped without reaching its chain.
+ * What follows differs, on purpose: queue 1.22 then pauses on the old
+ * stream's EOS with the new STREAM_START left queued, and answers EOS to
+ * pushes until another SEGMENT; adaptivequeue pushes the new stream on. */
+GST_START_TEST (test_fatal_error_after_eos)
+{
+  Fixture *fx = fixture_new ();
+  g_object_set (fx->queue, "min-threshold-buffers", 10u, nullptr);
+  start (fx);
+  g_mutex_lock (&fx->lock);
+  fx->chain_return = GST_FLOW_ERROR;
+  g_mutex_unlock (&fx->lock);
+  for (guint i = 0; i < 3; i++)
+    fail_unless_equals_int (push (fx, i, i * kMs, kMs), GST_FLOW_OK);
+  push_event (fx, gst_event_new_eos ());
+  WAIT_FOR (received_events (fx, GST_EVENT_EOS) == 1);
+  fail_unless_equals_int (count_messages (fx, GST_MESSAGE_ERROR), 1);
+  fail_unless_equals_int (received_buffers (fx), 1);
+  g_mutex_lock (&fx->lock);
+  fx->chain_return = GST_FLOW_OK;
+  g_mutex_unlock (&fx->lock);
+
+  push_event (fx, gst_event_new_stream_start ("next"));
+  WAIT_FOR (uint_prop (fx->queue, "current-level-buffers") == 0);
+  g_usleep (kSettleUs);
+  fail_unless_equals_int (received_buffers (fx), 1);
+  const GstFlowReturn next = push (fx, 10, 10 * kMs, kMs);
+  if (testing_adaptivequeue ()) {
+    fail_unless_equals_int (next, GST_FLOW_OK);
+    WAIT_FOR (received_buffers (fx) == 2);
+  } else {
+    fail_unless_equals_int (next, GST_FLOW_EOS);
+  }
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+/* A property value the element replaces is logged and notified, never
+ * changed silently: an empty proc-root reads /proc. adaptivequeue only. */
+GST_START_TEST (test_replaced_value_notified)
+{
+  if (!testing_adaptivequeue ())
+    return;
+  Fixture *fx = fixture_new ();
+  std::atomic<int> notes {0};
+  g_signal_connect (fx->queue, "notify::proc-root", G_CALLBACK (count_notify),
+      &notes);
+  g_object_set (fx->queue, "proc-root", "", nullptr);
+  gchar *root = nullptr;
+  g_object_get (fx->queue, "proc-root", &root, nullptr);
+  fail_unless_equals_string (root, "/proc");
+  g_free (root);
+  fail_unless_equals_int (notes.load (), 1);
+  fixture_free (fx);
+}
+
+GST_END_TEST;
+
+
 static Suite *
 queue_semantics_suite (void)
 {
@@ -1911,6 +2277,19 @@ queue_semantics_suite (void)
   tcase_add_test (tc, test_flush_waits_for_query_in_flight);
   tcase_add_test (tc, test_abandoned_query_not_pushed_later);
   tcase_add_test (tc, test_latency_query);
+  suite_add_tcase (s, tc);
+
+  tc = tcase_create ("drop-in");
+  tcase_set_timeout (tc, 120);
+  tcase_add_loop_test (tc, test_max_size_buffers_exact, 0,
+      G_N_ELEMENTS (kExplicitSizes));
+  tcase_add_test (tc, test_property_order);
+  tcase_add_test (tc, test_default_byte_and_time_limits);
+  tcase_add_loop_test (tc, test_lowering_limit_leaks_at_once, 0, 3);
+  tcase_add_test (tc, test_interval_takes_effect_at_once);
+  tcase_add_test (tc, test_latency_message_only_when_needed);
+  tcase_add_test (tc, test_fatal_error_after_eos);
+  tcase_add_test (tc, test_replaced_value_notified);
   suite_add_tcase (s, tc);
 
   tc = tcase_create ("races");

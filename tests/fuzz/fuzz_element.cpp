@@ -312,8 +312,8 @@ const Prop kProps[] = {
     {"silent", Kind::Bool, 0, 1},
     {"flush-on-eos", Kind::Bool, 0, 1},
     {"adaptive", Kind::Bool, 0, 1},
-    {"min-buffers", Kind::UInt, 1, 65535},
-    {"max-buffers", Kind::UInt, 1, 65535},
+    {"min-buffers", Kind::UInt, 1, G_MAXUINT},
+    {"max-buffers", Kind::UInt, 1, G_MAXUINT},
     {"cpu-low-threshold", Kind::Double, 0, 100},
     {"cpu-high-threshold", Kind::Double, 0, 100},
     {"mem-low-threshold", Kind::Double, 0, 100},
@@ -540,6 +540,12 @@ struct Run {
                                  gst_structure_new_empty("fuzz-sticky"));
         break;
     }
+    // A new stream after EOS restarts the task, as on queue, even when it
+    // stopped on a fatal error; a downstream that has had EOS refuses what
+    // is still queued of the old stream, which is dropped.
+    if (down_dirty &&
+        (GST_EVENT_TYPE(e) == GST_EVENT_SEGMENT || GST_EVENT_TYPE(e) == GST_EVENT_STREAM_START))
+      may_drop = true;
     const char* name = GST_EVENT_TYPE_NAME(e);
     tracef("event %s: %d", name, gst_harness_push_event(h, e));
   }
