@@ -14,4 +14,4 @@ plugin_init (GstPlugin * plugin)
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, adaptivequeue,
     "A queue whose capacity adapts to system load and latency",
     plugin_init, PACKAGE_VERSION, "LGPL", "gst-adaptivequeue",
-    "Unknown package origin")
+    "https://github.com/jetkvm/gst-adaptivequeue")

@@ -2,10 +2,15 @@
 
 AQ_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-# Debian packages every command needs: the build, GStreamer 1.22 and Check.
-AQ_BUILD_PACKAGES=(meson ninja-build pkg-config g++ check
+# Debian packages every command needs: the C and C++ build, GStreamer 1.22
+# and Check.
+AQ_BUILD_PACKAGES=(meson ninja-build pkg-config gcc g++ check
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
+
+# What scripts/test adds: PyGObject and the GStreamer typelib, so the Python
+# example in docs/examples runs (without them its test is skipped).
+AQ_TEST_PACKAGES=(python3-gi gir1.2-gstreamer-1.0)
 
 # Installs the named Debian packages that are missing. As root it runs
 # apt-get; otherwise it prints the exact command and exits 1.
