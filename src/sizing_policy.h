@@ -91,6 +91,11 @@ struct Decision {
   double combined = 0.0;
   double target = 0.0;      // the step target before smoothing
   double unrounded = 0.0;   // smoothed and clamped, before the dead band
+  // Adapter only. The demand floor in force (0: off, non-live or no demand);
+  // new_capacity is at least this.
+  uint32_t demand_floor = 0;
+  // Adapter only: an overrun grew the capacity, not a tick. The factors are 0.
+  bool overrun = false;
 };
 
 // +1 below low, -1 above high, linear through the midpoint in between.
@@ -103,6 +108,7 @@ Decision decide(const PolicyConfig& config, uint32_t current,
                 const LoadSample& load, std::optional<int64_t> latency_avg_ns);
 
 // decide() plus the state JetKVM keeps: capacity and adaptation count.
+// Superseded by Adapter, which leaves the capacity with the caller.
 class SizingPolicy {
  public:
   explicit SizingPolicy(uint32_t initial_capacity) : capacity_(initial_capacity) {}
