@@ -16,8 +16,8 @@ namespace aq {
 
 struct TickInput {
   uint32_t capacity = 0;   // the caller's capacity now
-  // The highest level since the last tick() or overrun() call, starting from
-  // the level at that call.
+  // The highest level since the previous tick, starting from the level then
+  // (a compare per buffer). A level passed twice counts once.
   uint32_t level_max = 0;
   // Upstream is live (the LATENCY query). A non-live upstream fills the queue
   // by backpressure, so its level is no sign of demand.
@@ -41,7 +41,8 @@ class Adapter {
   // drops. For a live upstream with the floor on and `capacity` below
   // max_buffers, the decision grows the capacity to
   // min(ceil(headroom x (capacity + 1)), max_buffers), counted as an
-  // adaptation; otherwise it is not applied. `level_max` as in TickInput.
+  // adaptation; otherwise it is not applied. `level_max` as in TickInput,
+  // not reset by the overrun.
   Decision overrun(const PolicyConfig& config, uint32_t capacity, uint32_t level_max, bool live,
                    int64_t now_ns);
 
