@@ -53,14 +53,16 @@ def check(res, reference):
 
     for leaky in LEAKY:
         misses = []
+        cap = None
         for s in present:
             a = res.get(s, "adaptive", leaky)
-            f = res.get(s, "fixed-%d" % int(a["max_buffers"]), leaky)
+            cap = int(a["max_buffers"])
+            f = res.get(s, "fixed-%d" % cap, leaky)
             if not (num(a, "lost") <= num(f, "lost") and num(a, "latency_p99_ms") <= num(f, "latency_p99_ms")):
                 misses.append("%s: lost %s, p99 %s ms against %s's %s, %s ms"
                               % (s, a["lost"], a["latency_p99_ms"], f["queue"], f["lost"], f["latency_p99_ms"]))
-        ok &= report(not misses, "every scenario (%d), leaky=%s: lost <= fixed-max-buffers' and p99 <= its p99%s"
-                     % (len(present), leaky, "".join("\n             " + m for m in misses)))
+        ok &= report(not misses, "every scenario (%d), leaky=%s: lost <= fixed-%s's (max-buffers) and p99 <= its p99%s"
+                     % (len(present), leaky, cap, "".join("\n             " + m for m in misses)))
 
     for leaky in LEAKY:
         want = [s for s in ZERO_LOSS if s in present]

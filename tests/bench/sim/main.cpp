@@ -20,6 +20,8 @@
 
 namespace {
 
+// Longer than the 1-4 s between spikes on bad Wi-Fi, so a backlog is trimmed
+// once the spikes stop, not between them.
 constexpr int64_t kTrimPeriodNs = 5'000'000'000;
 
 // The comparison the report is about: fixed capacities and the defaults in
