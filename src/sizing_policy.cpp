@@ -38,6 +38,15 @@ std::vector<ConfigError> validate(const PolicyConfig& c) {
     errors.push_back({"cpu-weight, mem-weight, latency-weight", "must not all be 0"});
   if (!(c.smoothing >= 0.0 && c.smoothing <= 1.0))
     errors.push_back({"smoothing", "must be within 0..1"});
+  if (!(c.demand_headroom == 0.0 || (c.demand_headroom >= limits::kMinDemandHeadroom &&
+                                     c.demand_headroom <= limits::kMaxDemandHeadroom)))
+    errors.push_back({"demand-headroom", "must be 0 (off) or within 1..4"});
+  if (!(c.demand_window_ns >= limits::kMinDemandWindowNs &&
+        c.demand_window_ns <= limits::kMaxDemandWindowNs))
+    errors.push_back({"demand-window", "must be within 100 ms..10 min"});
+  if (!(c.trim_period_ns == 0 || (c.trim_period_ns >= limits::kMinTrimPeriodNs &&
+                                  c.trim_period_ns <= limits::kMaxTrimPeriodNs)))
+    errors.push_back({"trim-period", "must be 0 (off) or within 100 ms..10 min"});
   return errors;
 }
 

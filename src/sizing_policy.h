@@ -25,7 +25,21 @@ constexpr double kMemWeight = 0.3;
 constexpr double kLatencyWeight = 0.2;
 constexpr double kSmoothing = 0.3;
 constexpr int64_t kIntervalNs = 500'000'000;
+constexpr double kDemandHeadroom = 1.25;
+constexpr int64_t kDemandWindowNs = 10'000'000'000;
+constexpr int64_t kTrimPeriodNs = 0;  // off: the default never drops on purpose
 }  // namespace defaults
+
+// Valid ranges of the fields validate() checks by range; the element's param
+// specs use them too.
+namespace limits {
+constexpr double kMinDemandHeadroom = 1.0;  // besides 0, which is off
+constexpr double kMaxDemandHeadroom = 4.0;
+constexpr int64_t kMinDemandWindowNs = 100'000'000;
+constexpr int64_t kMaxDemandWindowNs = 600'000'000'000;
+constexpr int64_t kMinTrimPeriodNs = 100'000'000;  // besides 0, which is off
+constexpr int64_t kMaxTrimPeriodNs = 600'000'000'000;
+}  // namespace limits
 
 struct PolicyConfig {
   uint32_t min_buffers = defaults::kMinBuffers;
@@ -40,6 +54,13 @@ struct PolicyConfig {
   double mem_weight = defaults::kMemWeight;
   double latency_weight = defaults::kLatencyWeight;
   double smoothing = defaults::kSmoothing;
+  // Live upstreams only: the capacity stays at or above demand_headroom x the
+  // highest level of the last demand_window_ns, and an overrun grows it at
+  // once. 0 is off: JetKVM's step alone (see Adapter).
+  double demand_headroom = defaults::kDemandHeadroom;
+  int64_t demand_window_ns = defaults::kDemandWindowNs;
+  // leaky=downstream only: see Trimmer. 0 is off.
+  int64_t trim_period_ns = defaults::kTrimPeriodNs;
 };
 
 // One invalid field, named as the element's property.
@@ -60,7 +81,7 @@ struct LoadSample {
 struct Decision {
   uint32_t old_capacity = 0;
   uint32_t new_capacity = 0;  // equals old_capacity inside the dead band
-  // Outside the dead band: the seed sets round(new) and counts an adaptation,
+  // Outside the dead band: JetKVM's step sets round(new) and counts an adaptation,
   // even when rounding half away from zero lands back on old_capacity
   // (e.g. 4 -> 3.5 -> 4).
   bool applied = false;
@@ -70,6 +91,11 @@ struct Decision {
   double combined = 0.0;
   double target = 0.0;      // the step target before smoothing
   double unrounded = 0.0;   // smoothed and clamped, before the dead band
+  // Adapter only. The demand floor in force (0: off, non-live or no demand);
+  // new_capacity is at least this.
+  uint32_t demand_floor = 0;
+  // Adapter only: an overrun grew the capacity, not a tick. The factors are 0.
+  bool overrun = false;
 };
 
 // +1 below low, -1 above high, linear through the midpoint in between.
@@ -81,7 +107,8 @@ double threshold_factor(double value, double low, double high);
 Decision decide(const PolicyConfig& config, uint32_t current,
                 const LoadSample& load, std::optional<int64_t> latency_avg_ns);
 
-// decide() plus the state the seed keeps: capacity and adaptation count.
+// decide() plus the state JetKVM keeps: capacity and adaptation count.
+// Superseded by Adapter, which leaves the capacity with the caller.
 class SizingPolicy {
  public:
   explicit SizingPolicy(uint32_t initial_capacity) : capacity_(initial_capacity) {}

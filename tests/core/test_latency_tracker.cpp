@@ -1,9 +1,12 @@
 // Latency tracker: the first sample sets the average, then the integer
-// avg = (9*avg + s)/10; samples are clamped; reset starts over.
+// avg = (9*avg + s)/10; samples are clamped; reset starts over; the interval
+// maximum a tick reads and restarts.
 // SPDX-License-Identifier: LGPL-2.1-or-later
 
 #include <cstdint>
 #include <limits>
+#include <optional>
+#include <vector>
 
 #include "latency_tracker.h"
 #include "core_test.h"
@@ -115,6 +118,65 @@ START_TEST(reset_starts_over) {
 }
 END_TEST
 
+START_TEST(interval_max_per_tick) {
+  // Per interval: a 200 ms stall shows at its full length in its interval,
+  // where the average has already moved a tenth of the way.
+  struct Interval {
+    std::vector<int64_t> samples;
+    int64_t expected_max;  // -1: none
+  };
+  const Interval intervals[] = {
+      {{}, -1},
+      {{5'000'000, 9'000'000, 3'000'000}, 9'000'000},
+      {{2'000'000}, 2'000'000},
+      {{}, -1},
+      {{1'000'000, 200'000'000, 1'000'000}, 200'000'000},
+      {{-7}, 0},  // clamped like every sample
+      {{std::numeric_limits<int64_t>::max()}, kMaxSample},
+  };
+  LatencyTracker t;
+  for (const Interval& in : intervals) {
+    for (int64_t s : in.samples) t.add(s);
+    const std::optional<int64_t> got = t.take_interval_max();
+    if (in.expected_max < 0) {
+      ck_assert(!got.has_value());
+    } else {
+      ck_assert(got.has_value());
+      ck_assert_int_eq(*got, in.expected_max);
+    }
+  }
+  ck_assert_int_eq(*t.max(), kMaxSample);
+  ck_assert_uint_eq(t.count(), 9);
+}
+END_TEST
+
+START_TEST(interval_max_leaves_the_average_exact) {
+  // The same samples with and without take_interval_max() in between give
+  // the same average, sample by sample.
+  LatencyTracker with, without;
+  int64_t s = 1;
+  for (int i = 0; i < 1000; ++i) {
+    s = (s * 48271) % 2147483647;  // Lehmer sequence
+    const int64_t sample = s % 300'000'000;
+    with.add(sample);
+    without.add(sample);
+    if (i % 7 == 0) with.take_interval_max();
+    ck_assert_int_eq(*with.average(), *without.average());
+  }
+  ck_assert_int_eq(*with.max(), *without.max());
+}
+END_TEST
+
+START_TEST(reset_ends_the_interval) {
+  LatencyTracker t;
+  t.add(5000);
+  t.reset();
+  ck_assert(!t.take_interval_max().has_value());
+  t.add(300);
+  ck_assert_int_eq(*t.take_interval_max(), 300);
+}
+END_TEST
+
 Suite* latency_tracker_suite() {
   Suite* s = suite_create("latency_tracker");
   TCase* tc = tcase_create("average");
@@ -127,6 +189,11 @@ Suite* latency_tracker_suite() {
   tcase_add_test(tc, huge_samples_clamp_without_overflow);
   tcase_add_test(tc, reset_starts_over);
   suite_add_tcase(s, tc);
+  TCase* interval = tcase_create("interval");
+  tcase_add_test(interval, interval_max_per_tick);
+  tcase_add_test(interval, interval_max_leaves_the_average_exact);
+  tcase_add_test(interval, reset_ends_the_interval);
+  suite_add_tcase(s, interval);
   return s;
 }
 

@@ -335,6 +335,9 @@ const double kInf = std::numeric_limits<double>::infinity();
 
 const std::string kWithin100 = "must be within 0..100 %";
 const std::string kWeight = "must be a finite value >= 0";
+const std::string kHeadroom = "must be 0 (off) or within 1..4";
+const std::string kWindow = "must be within 100 ms..10 min";
+const std::string kTrim = "must be 0 (off) or within 100 ms..10 min";
 
 const ValidateCase kValidateCases[] = {
     {"defaults", [](PolicyConfig&) {}, {}},
@@ -382,6 +385,39 @@ const ValidateCase kValidateCases[] = {
      {{"smoothing", "must be within 0..1"}}},
     {"smoothing 0", [](PolicyConfig& c) { c.smoothing = 0; }, {}},
     {"smoothing 1", [](PolicyConfig& c) { c.smoothing = 1; }, {}},
+    {"demand-headroom 0 (off)", [](PolicyConfig& c) { c.demand_headroom = 0; }, {}},
+    {"demand-headroom 1", [](PolicyConfig& c) { c.demand_headroom = 1; }, {}},
+    {"demand-headroom 4", [](PolicyConfig& c) { c.demand_headroom = 4; }, {}},
+    {"demand-headroom 0.5", [](PolicyConfig& c) { c.demand_headroom = 0.5; },
+     {{"demand-headroom", kHeadroom}}},
+    {"demand-headroom 4.01", [](PolicyConfig& c) { c.demand_headroom = 4.01; },
+     {{"demand-headroom", kHeadroom}}},
+    {"demand-headroom negative", [](PolicyConfig& c) { c.demand_headroom = -1; },
+     {{"demand-headroom", kHeadroom}}},
+    {"demand-headroom NaN", [](PolicyConfig& c) { c.demand_headroom = kNan; },
+     {{"demand-headroom", kHeadroom}}},
+    {"demand-headroom infinite", [](PolicyConfig& c) { c.demand_headroom = kInf; },
+     {{"demand-headroom", kHeadroom}}},
+    {"demand-window 100 ms", [](PolicyConfig& c) { c.demand_window_ns = 100 * kMs; }, {}},
+    {"demand-window below 100 ms", [](PolicyConfig& c) { c.demand_window_ns = 100 * kMs - 1; },
+     {{"demand-window", kWindow}}},
+    {"demand-window 10 min", [](PolicyConfig& c) { c.demand_window_ns = 600'000 * kMs; }, {}},
+    {"demand-window above 10 min",
+     [](PolicyConfig& c) { c.demand_window_ns = 600'000 * kMs + 1; },
+     {{"demand-window", kWindow}}},
+    {"demand-window 0", [](PolicyConfig& c) { c.demand_window_ns = 0; },
+     {{"demand-window", kWindow}}},
+    {"trim-period 100 ms", [](PolicyConfig& c) { c.trim_period_ns = 100 * kMs; }, {}},
+    {"trim-period 10 min", [](PolicyConfig& c) { c.trim_period_ns = 600'000 * kMs; }, {}},
+    {"trim-period below 100 ms", [](PolicyConfig& c) { c.trim_period_ns = 100 * kMs - 1; },
+     {{"trim-period", kTrim}}},
+    {"trim-period above 10 min", [](PolicyConfig& c) { c.trim_period_ns = 600'000 * kMs + 1; },
+     {{"trim-period", kTrim}}},
+    {"trim-period negative", [](PolicyConfig& c) { c.trim_period_ns = -1; },
+     {{"trim-period", kTrim}}},
+    {"demand fields at once",
+     [](PolicyConfig& c) { c.demand_headroom = 0.9; c.demand_window_ns = 1; c.trim_period_ns = 1; },
+     {{"demand-headroom", kHeadroom}, {"demand-window", kWindow}, {"trim-period", kTrim}}},
     {"two fields at once",
      [](PolicyConfig& c) { c.min_buffers = 0; c.smoothing = 2; },
      {{"min-buffers", "must be at least 1"}, {"smoothing", "must be within 0..1"}}},
@@ -433,6 +469,9 @@ START_TEST(defaults_match_the_design) {
   ck_assert_double_eq(c.latency_weight, 0.2);
   ck_assert_double_eq(c.smoothing, 0.3);
   ck_assert_int_eq(aq::defaults::kIntervalNs, 500 * kMs);
+  ck_assert_double_eq(c.demand_headroom, 1.25);
+  ck_assert_int_eq(c.demand_window_ns, 10'000 * kMs);
+  ck_assert_int_eq(c.trim_period_ns, 0);
 }
 END_TEST
 

@@ -4,11 +4,14 @@
 //
 // --results writes one CSV row per (scenario, configuration);
 // --series-dir writes a per-tick TSV per run, named SCENARIO--QUEUE-LEAKY.tsv,
-// and the scenario's stalls as SCENARIO--stalls.tsv.
+// and the scenario's stalls and holds as SCENARIO--stalls.tsv and
+// SCENARIO--holds.tsv.
+// Any scenario file works; the format is in docs/lab/simulator.md.
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "scenario.h"
@@ -17,45 +20,77 @@
 
 namespace {
 
+// Longer than the 1-4 s between spikes on bad Wi-Fi, so a backlog is trimmed
+// once the spikes stop, not between them.
+constexpr int64_t kTrimPeriodNs = 5'000'000'000;
+
 // The comparison the report is about: fixed capacities and the defaults in
-// both leaky modes. Then two tunings the tuning guide suggests against drops,
-// so the report can tell which input causes them.
+// both leaky modes; JetKVM's step alone (demand-headroom 0) in both; and,
+// opt-in, trimming for real-time sinks (trim-period 5 s, leaky=downstream).
 std::vector<aqsim::QueueSetup> setups() {
   std::vector<aqsim::QueueSetup> out;
+  aq::PolicyConfig jetkvm;
+  jetkvm.demand_headroom = 0.0;
   for (aqsim::Leaky leaky : {aqsim::Leaky::No, aqsim::Leaky::Downstream}) {
     for (uint32_t capacity : {2u, 4u, 8u, 16u, 32u, 64u, 128u})
       out.push_back({"fixed-" + std::to_string(capacity), false, capacity, leaky, {}});
     out.push_back({"adaptive", true, aq::defaults::kInitialBuffers, leaky, {}});
+    out.push_back({"jetkvm", true, aq::defaults::kInitialBuffers, leaky, jetkvm});
   }
-  aq::PolicyConfig latency_only;
-  latency_only.cpu_weight = 0.0;
-  latency_only.mem_weight = 0.0;
-  out.push_back({"adapt-lat", true, aq::defaults::kInitialBuffers, aqsim::Leaky::No, latency_only});
-  aq::PolicyConfig min16;
-  min16.min_buffers = 16;
-  out.push_back({"adapt-min16", true, aq::defaults::kInitialBuffers, aqsim::Leaky::No, min16});
+  aq::PolicyConfig trim;
+  trim.trim_period_ns = kTrimPeriodNs;
+  out.push_back({"adapt-trim", true, aq::defaults::kInitialBuffers, aqsim::Leaky::Downstream, trim});
   return out;
 }
 
 double ms(double ns) { return ns / 1e6; }
 double ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
 
-void print_header(const aqsim::Scenario& s) {
-  std::printf("\n== %s (%.0f s, %lld frames offered)\n", s.name().c_str(),
-              static_cast<double>(s.duration_ns()) / 1e9,
-              static_cast<long long>((s.duration_ns() + aqsim::kFrameNs - 1) / aqsim::kFrameNs));
-  std::printf("%-11s %-10s %7s %6s %9s %8s %8s %8s %7s %8s\n", "queue", "leaky", "lost",
-              "lost%", "blocked_s", "mean_ms", "p99_ms", "max_ms", "changes", "mean_cap");
+std::string describe(const aqsim::Scenario& s) {
+  const aqsim::Source& src = s.source();
+  const aqsim::Sink& sink = s.sink();
+  char text[160];
+  if (src.live)
+    std::snprintf(text, sizeof text, "live source, a frame every %g ms%s", ms(src.period_ns),
+                  src.drift_ppm ? " (sender clock fast)" : "");
+  else
+    std::snprintf(text, sizeof text, "non-live source, a frame made in %g ms", ms(src.period_ns));
+  std::string out = text;
+  if (sink.kind == aqsim::SinkKind::RealTime) {
+    std::snprintf(text, sizeof text, "; real-time sink, a frame every %g ms", ms(sink.period_ns));
+    out += text;
+  }
+  return out;
 }
 
-void print_row(const aqsim::QueueSetup& q, const aqsim::RunResult& r) {
+// A service consumer behind a live source waits for every frame by design:
+// its underruns say nothing.
+bool underruns_matter(const aqsim::Scenario& s) {
+  return !s.source().live || s.sink().kind == aqsim::SinkKind::RealTime;
+}
+
+void print_header(const aqsim::Scenario& s) {
+  std::printf("\n== %s (%.0f s; %s)\n", s.name().c_str(),
+              static_cast<double>(s.duration_ns()) / 1e9, describe(s).c_str());
+  std::printf("%-11s %-10s %7s %6s %9s %9s %8s %8s %8s %7s %8s %8s %9s\n", "queue", "leaky",
+              "lost", "lost%", "blocked_s", "underruns", "mean_ms", "p99_ms", "max_ms",
+              "changes", "mean_cap", "mean_lvl", "lvl_memhi");
+}
+
+void print_row(const aqsim::Scenario& s, const aqsim::QueueSetup& q, const aqsim::RunResult& r) {
   const double lost_pct = r.captured ? 100.0 * static_cast<double>(r.lost()) / static_cast<double>(r.captured) : 0.0;
-  std::printf("%-11s %-10s %7llu %6.2f %9.2f %8.1f %8.1f %8.1f %7llu %8.1f\n",
+  char underruns[24] = "-";
+  if (underruns_matter(s))
+    std::snprintf(underruns, sizeof underruns, "%llu", static_cast<unsigned long long>(r.underruns));
+  char memhi[24] = "-";
+  if (r.level_mean_mem_high >= 0) std::snprintf(memhi, sizeof memhi, "%.1f", r.level_mean_mem_high);
+  std::printf("%-11s %-10s %7llu %6.2f %9.2f %9s %8.1f %8.1f %8.1f %7llu %8.1f %8.1f %9s\n",
               q.name.c_str(), q.leaky_name().c_str(),
               static_cast<unsigned long long>(r.lost()), lost_pct,
-              static_cast<double>(r.blocked_ns) / 1e9, ms(r.latency_mean_ns), ms(r.latency_p99_ns),
-              ms(r.latency_max_ns), static_cast<unsigned long long>(r.capacity_changes),
-              r.capacity_mean);
+              static_cast<double>(r.blocked_ns) / 1e9, underruns, ms(r.latency_mean_ns),
+              ms(r.latency_p99_ns), ms(r.latency_max_ns),
+              static_cast<unsigned long long>(r.capacity_changes), r.capacity_mean, r.level_mean,
+              memhi);
 }
 
 void write_result(FILE* f, const aqsim::Scenario& s, const aqsim::QueueSetup& q,
@@ -63,7 +98,7 @@ void write_result(FILE* f, const aqsim::Scenario& s, const aqsim::QueueSetup& q,
   const double lost_pct = r.captured ? 100.0 * static_cast<double>(r.lost()) / static_cast<double>(r.captured) : 0.0;
   std::fprintf(f,
                "%s,%s,%s,%u,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%llu,%llu,"
-               "%.2f,%u,%u,%llu\n",
+               "%.2f,%u,%u,%llu,%s,%s,%llu,%llu,%llu,%.3f,%.3f,%u,%u,%.2f,%.3f\n",
                s.name().c_str(), q.name.c_str(), q.leaky_name().c_str(), q.capacity,
                static_cast<unsigned long long>(r.captured),
                static_cast<unsigned long long>(r.delivered),
@@ -74,7 +109,15 @@ void write_result(FILE* f, const aqsim::Scenario& s, const aqsim::QueueSetup& q,
                ms(r.latency_p50_ns), ms(r.latency_p99_ns), ms(r.latency_max_ns),
                static_cast<unsigned long long>(r.capacity_changes),
                static_cast<unsigned long long>(r.adaptations), r.capacity_mean, r.capacity_min,
-               r.capacity_max, static_cast<unsigned long long>(r.left_over));
+               r.capacity_max, static_cast<unsigned long long>(r.left_over),
+               s.source().live ? "live" : "nonlive",
+               s.sink().kind == aqsim::SinkKind::RealTime ? "realtime" : "service",
+               static_cast<unsigned long long>(r.underruns),
+               static_cast<unsigned long long>(r.trimmed),
+               static_cast<unsigned long long>(r.overrun_growths), r.level_mean,
+               r.level_mean_mem_high, q.config.min_buffers, q.config.max_buffers,
+               q.adaptive ? q.config.demand_headroom : 0.0,
+               q.adaptive ? static_cast<double>(q.config.trim_period_ns) / 1e9 : 0.0);
 }
 
 bool write_series(const std::string& dir, const aqsim::Scenario& s, const aqsim::QueueSetup& q,
@@ -86,29 +129,38 @@ bool write_series(const std::string& dir, const aqsim::Scenario& s, const aqsim:
     return false;
   }
   std::fprintf(f, "# t_s\tcapacity\tlevel\tlevel_max\tlatency_max_ms\tlatency_mean_ms\t"
-                  "latency_average_ms\tcpu_pct\tmem_pct\tlost_total\n");
+                  "latency_average_ms\tcpu_pct\tmem_pct\tlost_total\tdemand_floor\t"
+                  "underruns_total\n");
   for (const aqsim::TickRecord& t : r.ticks)
-    std::fprintf(f, "%.1f\t%u\t%zu\t%zu\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%llu\n",
+    std::fprintf(f, "%.1f\t%u\t%zu\t%zu\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%llu\t%u\t%llu\n",
                  static_cast<double>(t.t_ns) / 1e9, t.capacity, t.level, t.level_max,
                  ms(t.latency_max_ns), ms(t.latency_mean_ns),
                  t.latency_average_ns < 0 ? -1.0 : ms(t.latency_average_ns), t.cpu_percent,
-                 t.mem_percent, static_cast<unsigned long long>(t.lost_total));
+                 t.mem_percent, static_cast<unsigned long long>(t.lost_total), t.demand_floor,
+                 static_cast<unsigned long long>(t.underruns_total));
   return std::fclose(f) == 0;
 }
 
-// The merged stalls, for plotting next to the series.
-bool write_stalls(const std::string& dir, const aqsim::Scenario& s) {
-  const std::string path = dir + "/" + s.name() + "--stalls.tsv";
-  FILE* f = std::fopen(path.c_str(), "w");
-  if (!f) {
-    std::fprintf(stderr, "cannot write %s\n", path.c_str());
-    return false;
+// The merged stalls and holds, for plotting next to the series.
+bool write_events(const std::string& dir, const aqsim::Scenario& s) {
+  bool ok = true;
+  const std::pair<const char*, const std::vector<aqsim::Stall>*> kinds[] = {
+      {"stalls", &s.stalls()}, {"holds", &s.holds()}};
+  for (const auto& kind : kinds) {
+    const std::string path = dir + "/" + s.name() + "--" + kind.first + ".tsv";
+    FILE* f = std::fopen(path.c_str(), "w");
+    if (!f) {
+      std::fprintf(stderr, "cannot write %s\n", path.c_str());
+      ok = false;
+      continue;
+    }
+    std::fprintf(f, "# start_s\tlength_ms\n");
+    for (const aqsim::Stall& st : *kind.second)
+      std::fprintf(f, "%.3f\t%.1f\n", static_cast<double>(st.start_ns) / 1e9,
+                   ms(st.end_ns - st.start_ns));
+    if (std::fclose(f) != 0) ok = false;
   }
-  std::fprintf(f, "# start_s\tlength_ms\n");
-  for (const aqsim::Stall& st : s.stalls())
-    std::fprintf(f, "%.3f\t%.1f\n", static_cast<double>(st.start_ns) / 1e9,
-                 ms(st.end_ns - st.start_ns));
-  return std::fclose(f) == 0;
+  return ok;
 }
 
 int usage() {
@@ -153,14 +205,19 @@ int main(int argc, char** argv) {
                  "scenario,queue,leaky,start_capacity,captured,delivered,dropped,source_lost,lost,"
                  "lost_pct,blocked_s,latency_mean_ms,latency_p50_ms,latency_p99_ms,"
                  "latency_max_ms,capacity_changes,adaptations,capacity_mean,capacity_min,"
-                 "capacity_max,left_over\n");
+                 "capacity_max,left_over,source,sink,underruns,trimmed,overrun_growths,"
+                 "level_mean,level_mean_mem_high,min_buffers,max_buffers,demand_headroom,"
+                 "trim_period_s\n");
   }
 
   const aq::PolicyConfig config;  // the element's defaults
   int status = 0;
-  std::printf("policy: defaults (min %u, max %u, start %u buffers, tick %lld ms, smoothing %.1f)\n",
+  std::printf("policy: defaults (min %u, max %u, start %u buffers, tick %lld ms, smoothing %.1f, "
+              "demand-headroom %.2f, demand-window %lld s); adapt-trim: trim-period %lld s\n",
               config.min_buffers, config.max_buffers, aq::defaults::kInitialBuffers,
-              static_cast<long long>(aqsim::kTickNs / aqsim::kMs), config.smoothing);
+              static_cast<long long>(aqsim::kTickNs / aqsim::kMs), config.smoothing,
+              config.demand_headroom, static_cast<long long>(config.demand_window_ns / 1'000'000'000),
+              static_cast<long long>(kTrimPeriodNs / 1'000'000'000));
   for (const std::string& path : scenario_paths) {
     aqsim::Scenario scenario;
     try {
@@ -171,10 +228,10 @@ int main(int argc, char** argv) {
       continue;
     }
     print_header(scenario);
-    if (!series_dir.empty() && !write_stalls(series_dir, scenario)) status = 1;
+    if (!series_dir.empty() && !write_events(series_dir, scenario)) status = 1;
     for (const aqsim::QueueSetup& q : queues) {
       const aqsim::RunResult r = aqsim::simulate(scenario, q);
-      print_row(q, r);
+      print_row(scenario, q, r);
       if (results) write_result(results, scenario, q, r);
       if (!series_dir.empty() && !write_series(series_dir, scenario, q, r)) status = 1;
     }

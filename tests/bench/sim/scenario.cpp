@@ -42,6 +42,64 @@ double number(const std::string& field, const std::string& where) {
 
 int64_t ms_to_ns(double ms) { return std::llround(ms * static_cast<double>(kMs)); }
 
+// Sorted intervals, overlapping ones merged into their union.
+std::vector<Stall> merged(std::vector<Stall> in) {
+  std::sort(in.begin(), in.end(),
+            [](const Stall& a, const Stall& b) { return a.start_ns < b.start_ns; });
+  std::vector<Stall> out;
+  for (const Stall& st : in) {
+    if (!out.empty() && st.start_ns <= out.back().end_ns)
+      out.back().end_ns = std::max(out.back().end_ns, st.end_ns);
+    else
+      out.push_back(st);
+  }
+  return out;
+}
+
+// "@source ..." or "@sink ...": a kind, then key=value options.
+void directive(const std::string& line, const std::string& where, Source& source, Sink& sink) {
+  std::istringstream in(line.substr(1));
+  std::string what, kind;
+  in >> what >> kind;
+  auto option = [&](const std::string& word, std::string& key, double& value) {
+    const size_t eq = word.find('=');
+    if (eq == std::string::npos) throw std::runtime_error(where + ": expected key=value: '" + word + "'");
+    key = word.substr(0, eq);
+    value = number(word.substr(eq + 1), where);
+  };
+  std::string word, key;
+  double value = 0.0;
+  if (what == "source") {
+    if (kind != "live" && kind != "nonlive")
+      throw std::runtime_error(where + ": @source is live or nonlive");
+    source.live = kind == "live";
+    while (in >> word) {
+      option(word, key, value);
+      if (key == "period_ms" && value > 0)
+        source.period_ns = ms_to_ns(value);
+      else if (key == "drift_ppm" && source.live && value > -1e6)
+        source.drift_ppm = std::llround(value);
+      else
+        throw std::runtime_error(where + ": bad @source option '" + word + "'");
+    }
+  } else if (what == "sink") {
+    if (kind != "service" && kind != "realtime")
+      throw std::runtime_error(where + ": @sink is service or realtime");
+    sink.kind = kind == "realtime" ? SinkKind::RealTime : SinkKind::Service;
+    while (in >> word) {
+      option(word, key, value);
+      if (key == "period_ms" && value > 0)
+        sink.period_ns = ms_to_ns(value);
+      else if (key == "phase_ms" && value >= 0)
+        sink.phase_ns = ms_to_ns(value);
+      else
+        throw std::runtime_error(where + ": bad @sink option '" + word + "'");
+    }
+  } else {
+    throw std::runtime_error(where + ": unknown directive '@" + what + "'");
+  }
+}
+
 }  // namespace
 
 Scenario Scenario::load(const std::string& path) {
@@ -50,6 +108,7 @@ Scenario Scenario::load(const std::string& path) {
   Scenario s;
   s.name_ = base_name(path);
   std::vector<Stall> stalls;
+  std::vector<Hold> holds;
   std::string line;
   int line_no = 0;
   while (std::getline(in, line)) {
@@ -57,8 +116,13 @@ Scenario Scenario::load(const std::string& path) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty() || line[0] == '#' || line.rfind("t_ms", 0) == 0) continue;
     const std::string where = path + ":" + std::to_string(line_no);
+    if (line[0] == '@') {
+      directive(line, where, s.source_, s.sink_);
+      continue;
+    }
+    // The sixth column, hold_ms, is optional.
     const std::vector<std::string> f = split(line, ',');
-    if (f.size() != 5) throw std::runtime_error(where + ": expected 5 fields");
+    if (f.size() != 5 && f.size() != 6) throw std::runtime_error(where + ": expected 5 or 6 fields");
     Segment seg;
     seg.start_ns = ms_to_ns(number(f[0], where));
     seg.cpu_percent = number(f[1], where);
@@ -70,9 +134,11 @@ Scenario Scenario::load(const std::string& path) {
     if (seg.cpu_percent < 0 || seg.cpu_percent > 100 || seg.mem_percent < 0 ||
         seg.mem_percent > 100)
       throw std::runtime_error(where + ": cpu_pct and mem_pct must be within 0..100");
-    if (seg.service_ns <= 0 || stall_ns < 0)
-      throw std::runtime_error(where + ": service_ms must be > 0 and stall_ms >= 0");
+    const int64_t hold_ns = f.size() == 6 ? ms_to_ns(number(f[5], where)) : 0;
+    if (seg.service_ns <= 0 || stall_ns < 0 || hold_ns < 0)
+      throw std::runtime_error(where + ": service_ms must be > 0, stall_ms and hold_ms >= 0");
     if (stall_ns > 0) stalls.push_back({seg.start_ns, seg.start_ns + stall_ns});
+    if (hold_ns > 0) holds.push_back({seg.start_ns, seg.start_ns + hold_ns});
     s.segments_.push_back(seg);
   }
   if (s.segments_.size() < 2)
@@ -81,14 +147,38 @@ Scenario Scenario::load(const std::string& path) {
   s.duration_ns_ = s.segments_.back().start_ns;
   s.segments_.pop_back();
 
-  // Overlapping stalls stop the consumer for their union.
-  for (const Stall& st : stalls) {
-    if (!s.stalls_.empty() && st.start_ns <= s.stalls_.back().end_ns)
-      s.stalls_.back().end_ns = std::max(s.stalls_.back().end_ns, st.end_ns);
-    else
-      s.stalls_.push_back(st);
-  }
+  // Overlapping stalls stop the consumer for their union; holds likewise.
+  s.stalls_ = merged(std::move(stalls));
+  s.holds_ = merged(std::move(holds));
   return s;
+}
+
+int64_t Scenario::capture_ns(int64_t k) const {
+  const int64_t nominal = k * source_.period_ns;
+  if (source_.drift_ppm == 0) return nominal;
+  return std::llround(static_cast<double>(nominal) /
+                      (1.0 + static_cast<double>(source_.drift_ppm) / 1e6));
+}
+
+int64_t Scenario::arrival_ns(int64_t k) const {
+  const int64_t t = capture_ns(k);
+  auto it = std::upper_bound(holds_.begin(), holds_.end(), t,
+                             [](int64_t v, const Hold& h) { return v < h.end_ns; });
+  return it != holds_.end() && it->start_ns <= t ? it->end_ns : t;
+}
+
+int64_t Scenario::time_above_mem(int64_t from_ns, int64_t to_ns, double percent) const {
+  if (to_ns <= from_ns) return 0;
+  const size_t first = static_cast<size_t>(&at(from_ns) - segments_.data());
+  int64_t total = 0;
+  for (size_t i = first; i < segments_.size() && segments_[i].start_ns < to_ns; ++i) {
+    if (!(segments_[i].mem_percent > percent)) continue;
+    const int64_t seg_end = i + 1 < segments_.size() ? segments_[i + 1].start_ns : INT64_MAX;
+    const int64_t lo = std::max(from_ns, segments_[i].start_ns);
+    const int64_t hi = std::min(to_ns, seg_end);
+    if (hi > lo) total += hi - lo;
+  }
+  return total;
 }
 
 const Segment& Scenario::at(int64_t t_ns) const {

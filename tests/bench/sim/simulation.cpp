@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <limits>
 
+#include "adapter.h"
 #include "latency_tracker.h"
 #include "ring.h"
+#include "trimmer.h"
 
 namespace aqsim {
 
@@ -21,62 +23,116 @@ class Run {
   Run(const Scenario& scenario, const QueueSetup& setup)
       : scenario_(scenario),
         setup_(setup),
-        ring_(setup.capacity),
-        policy_(setup.capacity) {
+        live_(scenario.source().live),
+        realtime_(scenario.sink().kind == SinkKind::RealTime),
+        trimming_(setup.adaptive && setup.leaky == Leaky::Downstream &&
+                  setup.config.trim_period_ns > 0),
+        ring_(setup.capacity) {
     result_.capacity_min = result_.capacity_max = setup.capacity;
+    next_sink_ns_ = scenario.sink().phase_ns;
   }
 
   RunResult run() {
     const int64_t end = scenario_.duration_ns();
-    int64_t next_capture = 0;
     int64_t next_tick = kTickNs;
     for (;;) {
-      const int64_t consumer_start =
-          ring_.empty() ? kNever : scenario_.resume_at(std::max(consumer_free_at_, now_));
-      const int64_t next = std::min({consumer_start, next_tick, next_capture});
+      const int64_t consumer_at = next_consumer();
+      const int64_t producer_at = next_producer();
+      const int64_t next = std::min({consumer_at, next_tick, producer_at});
       if (next >= end) break;
-      now_ = next;
+      advance(next);
       // Equal times: the consumer frees a slot first, then the tick, then the
       // producer, so a frame never waits on a decision made at its own instant.
-      if (consumer_start == now_) {
+      if (consumer_at == now_) {
         consume();
       } else if (next_tick == now_) {
         tick();
         next_tick += kTickNs;
       } else {
-        capture();
-        next_capture += kFrameNs;
+        produce();
       }
     }
-    now_ = end;
+    advance(end);
     finish();
     return std::move(result_);
   }
 
  private:
+  int64_t next_consumer() const {
+    if (realtime_) return next_sink_ns_;
+    return ring_.empty() ? kNever : scenario_.resume_at(std::max(consumer_free_at_, now_));
+  }
+
+  int64_t next_producer() const {
+    if (live_) return scenario_.arrival_ns(next_frame_);
+    return pending_ ? kNever : producer_ready_ns_;
+  }
+
+  // Integrates level and capacity over [now, t).
+  void advance(int64_t t) {
+    const double dt = static_cast<double>(t - now_);
+    const double level = static_cast<double>(ring_.size());
+    capacity_area_ += static_cast<double>(ring_.capacity()) * dt;
+    level_area_ += level * dt;
+    const int64_t high = scenario_.time_above_mem(now_, t, setup_.config.mem_high);
+    level_area_mem_high_ += level * static_cast<double>(high);
+    mem_high_ns_ += high;
+    now_ = t;
+  }
+
   void consume() {
+    if (realtime_) {
+      next_sink_ns_ += scenario_.sink().period_ns;
+      if (scenario_.resume_at(now_) != now_) return;  // a stalled sink skips its turn
+      if (ring_.empty()) {
+        if (result_.captured > 0) ++result_.underruns;
+        return;
+      }
+    } else if (!latencies_.empty() && scenario_.resume_at(consumer_free_at_) < now_) {
+      ++result_.underruns;  // it was ready before this frame was there
+    }
     Frame frame;
     ring_.pop(frame);
+    note_level();
     // The frame leaves the queue now: how late it is against its capture.
     const int64_t latency = now_ - frame.capture_ns;
     latencies_.push_back(latency);
     tracker_.add(latency);
     interval_latency_sum_ += static_cast<double>(latency);
-    interval_latency_max_ = std::max(interval_latency_max_, latency);
     ++interval_delivered_;
-    consumer_free_at_ = scenario_.finish_after(now_, scenario_.at(now_).service_ns);
+    if (!realtime_) consumer_free_at_ = scenario_.finish_after(now_, scenario_.at(now_).service_ns);
     unblock_producer();
   }
 
-  void capture() {
+  void produce() {
     ++result_.captured;
-    const Frame frame{now_};
+    if (live_) {
+      offer(Frame{scenario_.capture_ns(next_frame_)});
+      ++next_frame_;
+      return;
+    }
+    offer(Frame{now_});
+    if (!pending_) producer_ready_ns_ = now_ + scenario_.source().period_ns;
+  }
+
+  void offer(const Frame& frame) {
+    // A live source cannot wait: what it captures while its push is blocked
+    // overflows its device buffer and is lost.
+    if (setup_.leaky == Leaky::No && pending_) {
+      ++result_.source_lost;
+      return;
+    }
+    if (ring_.full()) {
+      // An overrun: the element asks the core before it blocks or drops.
+      interval_overrun_ = true;
+      if (setup_.adaptive) {
+        const aq::Decision d = adapter_.overrun(setup_.config, capacity(), interval_level_max_,
+                                                live_, now_);
+        if (d.applied && d.new_capacity != capacity()) resize(d.new_capacity);
+      }
+    }
     if (setup_.leaky == Leaky::No) {
-      // A live source cannot wait: what it captures while its push is
-      // blocked overflows its device buffer and is lost.
-      if (pending_) {
-        ++result_.source_lost;
-      } else if (ring_.full()) {
+      if (ring_.full()) {
         pending_ = frame;
         blocked_since_ = now_;
       } else {
@@ -92,32 +148,50 @@ class Run {
     const aq::LoadSample load{scenario_.cpu_average(now_ - kTickNs, now_),
                               scenario_.at(now_).mem_percent};
     const std::optional<int64_t> latency_average = tracker_.average();
+    uint32_t floor = 0;
     if (setup_.adaptive) {
-      const aq::Decision d = policy_.step(setup_.config, load, latency_average, now_);
-      if (d.applied && d.new_capacity != ring_.capacity()) resize(d.new_capacity);
+      aq::TickInput in;
+      in.capacity = capacity();
+      in.level_max = interval_level_max_;
+      in.live = live_;
+      in.load = load;
+      in.latency_avg_ns = latency_average;
+      in.now_ns = now_;
+      const aq::Decision d = adapter_.tick(setup_.config, in);
+      floor = d.demand_floor;
+      if (d.applied && d.new_capacity != capacity()) resize(d.new_capacity);
+      if (trimming_) {
+        const uint32_t n = trimmer_.tick(setup_.config, now_, interval_level_min_, interval_overrun_);
+        for (uint32_t i = 0; i < n && !ring_.empty(); ++i) {
+          drop_oldest();
+          ++result_.trimmed;
+        }
+      }
     }
     TickRecord r;
     r.t_ns = now_;
-    r.capacity = static_cast<uint32_t>(ring_.capacity());
+    r.capacity = capacity();
     r.level = ring_.size();
-    r.level_max = std::max(interval_level_max_, ring_.size());
-    r.latency_max_ns = interval_latency_max_;
+    r.level_max = std::max<size_t>(interval_level_max_, ring_.size());
+    r.latency_max_ns = tracker_.take_interval_max().value_or(0);
     r.latency_mean_ns =
         interval_delivered_ ? interval_latency_sum_ / static_cast<double>(interval_delivered_) : 0.0;
     r.latency_average_ns = latency_average.value_or(-1);
     r.cpu_percent = load.cpu_percent;
     r.mem_percent = load.mem_percent;
     r.lost_total = result_.lost();
+    r.demand_floor = floor;
+    r.underruns_total = result_.underruns;
     result_.ticks.push_back(r);
-    interval_level_max_ = ring_.size();
-    interval_latency_max_ = 0;
+    interval_level_max_ = interval_level_min_ = static_cast<uint32_t>(ring_.size());
+    interval_overrun_ = false;
     interval_latency_sum_ = 0.0;
     interval_delivered_ = 0;
   }
 
+  uint32_t capacity() const { return static_cast<uint32_t>(ring_.capacity()); }
+
   void resize(uint32_t capacity) {
-    capacity_area_ += static_cast<double>(ring_.capacity()) * static_cast<double>(now_ - capacity_since_);
-    capacity_since_ = now_;
     ++result_.capacity_changes;
     result_.capacity_min = std::min(result_.capacity_min, capacity);
     result_.capacity_max = std::max(result_.capacity_max, capacity);
@@ -132,13 +206,18 @@ class Run {
   void push(const Frame& frame) {
     Frame copy = frame;
     ring_.push(std::move(copy));
-    interval_level_max_ = std::max(interval_level_max_, ring_.size());
+    interval_level_max_ = std::max(interval_level_max_, static_cast<uint32_t>(ring_.size()));
   }
 
   void drop_oldest() {
     Frame gone;
     ring_.pop(gone);
+    note_level();
     ++result_.dropped;
+  }
+
+  void note_level() {
+    interval_level_min_ = std::min(interval_level_min_, static_cast<uint32_t>(ring_.size()));
   }
 
   void unblock_producer() {
@@ -146,14 +225,18 @@ class Run {
     result_.blocked_ns += now_ - blocked_since_;
     push(*pending_);
     pending_.reset();
+    if (!live_) producer_ready_ns_ = now_ + scenario_.source().period_ns;
   }
 
   void finish() {
     if (pending_) result_.blocked_ns += now_ - blocked_since_;
     result_.left_over = ring_.size() + (pending_ ? 1 : 0);
-    capacity_area_ += static_cast<double>(ring_.capacity()) * static_cast<double>(now_ - capacity_since_);
-    result_.capacity_mean = now_ > 0 ? capacity_area_ / static_cast<double>(now_) : 0.0;
-    result_.adaptations = policy_.adaptations();
+    const double length = static_cast<double>(now_);
+    result_.capacity_mean = now_ > 0 ? capacity_area_ / length : 0.0;
+    result_.level_mean = now_ > 0 ? level_area_ / length : 0.0;
+    if (mem_high_ns_ > 0) result_.level_mean_mem_high = level_area_mem_high_ / static_cast<double>(mem_high_ns_);
+    result_.adaptations = adapter_.adaptations();
+    result_.overrun_growths = adapter_.overrun_growths();
     result_.delivered = latencies_.size();
     if (!latencies_.empty()) {
       double sum = 0.0;
@@ -167,21 +250,32 @@ class Run {
 
   const Scenario& scenario_;
   const QueueSetup& setup_;
+  const bool live_;
+  const bool realtime_;
+  const bool trimming_;
   aq::Ring<Frame> ring_;
-  aq::SizingPolicy policy_;
+  aq::Adapter adapter_;
+  aq::Trimmer trimmer_;
   aq::LatencyTracker tracker_;
   RunResult result_;
   std::vector<int64_t> latencies_;
 
   int64_t now_ = 0;
-  int64_t consumer_free_at_ = 0;
+  int64_t consumer_free_at_ = 0;  // service consumer
+  int64_t next_sink_ns_ = 0;      // real-time sink
+  int64_t next_frame_ = 0;        // live source: the next frame's number
+  int64_t producer_ready_ns_ = 0; // non-live source: when its next frame is made
   std::optional<Frame> pending_;  // leaky=no: the frame whose push is blocked
   int64_t blocked_since_ = 0;
 
   double capacity_area_ = 0.0;
-  int64_t capacity_since_ = 0;
-  size_t interval_level_max_ = 0;
-  int64_t interval_latency_max_ = 0;
+  double level_area_ = 0.0;
+  double level_area_mem_high_ = 0.0;
+  int64_t mem_high_ns_ = 0;
+  // What the element tracks between ticks.
+  uint32_t interval_level_max_ = 0;
+  uint32_t interval_level_min_ = 0;
+  bool interval_overrun_ = false;
   double interval_latency_sum_ = 0.0;
   uint64_t interval_delivered_ = 0;
 };

@@ -1,11 +1,12 @@
 // One run of a queue configuration over a scenario, in virtual time.
 //
-// A live producer offers one 20 ms frame every 20 ms. The queue is the real
-// aq::Ring; the adaptive configuration resizes it at every 500 ms tick with
-// the real aq::SizingPolicy, fed the scenario's load and an aq::LatencyTracker
-// that gets one sample per frame leaving the queue. A single consumer takes
-// the head frame whenever it is free and not stalled, and serves it for the
-// scenario's service time.
+// The scenario's source offers frames to the queue, the real aq::Ring; its
+// consumer takes them (see scenario.h). The adaptive configurations run the
+// element's core as the element feeds it: aq::Adapter at every 500 ms tick
+// with the scenario's load, an aq::LatencyTracker that gets one sample per
+// frame leaving the queue, and the highest level since the last tick; on a
+// push that finds the queue full, aq::Adapter::overrun before the push blocks
+// or drops; with leaky=downstream and a trim period, aq::Trimmer at each tick.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +19,6 @@
 
 namespace aqsim {
 
-constexpr int64_t kFrameNs = 20 * kMs;
 constexpr int64_t kTickNs = aq::defaults::kIntervalNs;
 
 enum class Leaky { No, Downstream };
@@ -45,24 +45,35 @@ struct TickRecord {
   double cpu_percent = 0.0;    // the load sample the policy saw
   double mem_percent = 0.0;
   uint64_t lost_total = 0;     // dropped + source_lost so far
+  uint32_t demand_floor = 0;   // adaptive: the floor in force at this tick
+  uint64_t underruns_total = 0;
 };
 
 struct RunResult {
   uint64_t captured = 0;       // frames the source produced
   uint64_t delivered = 0;      // frames that left the queue
-  uint64_t dropped = 0;        // leaky=downstream: oldest frames discarded
-  uint64_t source_lost = 0;    // leaky=no: captured while the producer was blocked
+  uint64_t dropped = 0;        // leaky=downstream: oldest frames discarded (trimmed included)
+  uint64_t trimmed = 0;        // of those, dropped by aq::Trimmer
+  uint64_t source_lost = 0;    // leaky=no, live: captured while the producer was blocked
   uint64_t left_over = 0;      // still queued or held by the producer at the end
   int64_t blocked_ns = 0;      // leaky=no: total time the producer was blocked
+  // The consumer was ready and the queue empty: a real-time sink's silent
+  // period, or a service consumer waiting for data (once per wait).
+  uint64_t underruns = 0;
   double latency_mean_ns = 0.0;
   int64_t latency_p50_ns = 0;
   int64_t latency_p99_ns = 0;
   int64_t latency_max_ns = 0;
   uint64_t capacity_changes = 0;
-  uint64_t adaptations = 0;    // SizingPolicy's count
+  uint64_t adaptations = 0;    // aq::Adapter's count (ticks and overrun growths)
+  uint64_t overrun_growths = 0;
   double capacity_mean = 0.0;  // time-weighted
   uint32_t capacity_min = 0;
   uint32_t capacity_max = 0;
+  double level_mean = 0.0;     // frames queued, time-weighted
+  // Time-weighted level while the memory column is above mem-high-threshold;
+  // -1 when it never is.
+  double level_mean_mem_high = -1.0;
   std::vector<TickRecord> ticks;
 
   uint64_t lost() const { return dropped + source_lost; }

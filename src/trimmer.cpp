@@ -1,0 +1,33 @@
+#include "trimmer.h"
+
+#include <algorithm>
+
+namespace aq {
+
+uint32_t Trimmer::tick(const PolicyConfig& config, int64_t now_ns, uint32_t level_min,
+                       bool overrun) {
+  // The interval before the first tick, or before the rule was turned on, is
+  // unknown: a stretch starts at a tick.
+  if (config.trim_period_ns == 0 || !quiet_since_ns_ || overrun || level_min < 2) {
+    quiet_since_ns_ = config.trim_period_ns == 0 ? std::nullopt : std::optional<int64_t>(now_ns);
+    quiet_min_.reset();
+    return 0;
+  }
+  quiet_min_ = std::min(quiet_min_.value_or(level_min), level_min);
+  if (now_ns - *quiet_since_ns_ < config.trim_period_ns) return 0;
+  const uint32_t drop = *quiet_min_ - 1;
+  quiet_since_ns_ = now_ns;
+  quiet_min_.reset();
+  ++trims_;
+  trimmed_ += drop;
+  return drop;
+}
+
+void Trimmer::reset() {
+  quiet_since_ns_.reset();
+  quiet_min_.reset();
+  trims_ = 0;
+  trimmed_ = 0;
+}
+
+}  // namespace aq

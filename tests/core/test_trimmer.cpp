@@ -1,0 +1,135 @@
+// Trimmer: after trim-period with the level never below T >= 2 and no
+// overrun, drop T - 1 buffers once; what restarts the stretch; off by default.
+// SPDX-License-Identifier: LGPL-2.1-or-later
+
+#include <cstdint>
+#include <vector>
+
+#include "core_test.h"
+#include "trimmer.h"
+
+using aq::PolicyConfig;
+using aq::Trimmer;
+
+namespace {
+
+constexpr int64_t kMs = 1'000'000;
+constexpr int64_t kTick = 500 * kMs;
+
+struct TickIn {
+  uint32_t level_min;
+  bool overrun;
+  uint32_t drop;  // expected
+};
+
+// Ticks at 0.5 s, 1.0 s, 1.5 s, ...; the first tick starts a stretch.
+struct TrimCase {
+  const char* name;
+  int64_t period_ns;
+  std::vector<TickIn> ticks;
+};
+
+const TrimCase kTrimCases[] = {
+    {"off by default", aq::defaults::kTrimPeriodNs,
+     {{5, false, 0}, {5, false, 0}, {5, false, 0}, {5, false, 0}, {5, false, 0}, {5, false, 0}}},
+    // Stretch from 0.5 s; at 2.5 s it has lasted 2 s with the level >= 5.
+    {"steady backlog of 5", 2000 * kMs,
+     {{5, false, 0}, {5, false, 0}, {5, false, 0}, {5, false, 0}, {5, false, 4}, {1, false, 0},
+      {1, false, 0}}},
+    // The first tick's 9 came before the stretch; then 6, 4, 7, 5: T = 4.
+    {"the lowest level decides", 2000 * kMs,
+     {{9, false, 0}, {6, false, 0}, {4, false, 0}, {7, false, 0}, {5, false, 3}}},
+    // A level of 1 at 1.5 s restarts the stretch there: trim at 3.5 s.
+    {"a level below 2 restarts", 2000 * kMs,
+     {{5, false, 0}, {5, false, 0}, {1, false, 0}, {5, false, 0}, {5, false, 0}, {5, false, 0},
+      {5, false, 4}, {5, false, 0}}},
+    {"an overrun restarts", 2000 * kMs,
+     {{5, false, 0}, {5, false, 0}, {5, true, 0}, {5, false, 0}, {5, false, 0}, {5, false, 0},
+      {5, false, 4}, {5, false, 0}}},
+    // After a trim at 2.5 s the next stretch starts there: again at 4.5 s.
+    {"a trim restarts", 2000 * kMs,
+     {{3, false, 0}, {3, false, 0}, {3, false, 0}, {3, false, 0}, {3, false, 2}, {3, false, 0},
+      {3, false, 0}, {3, false, 0}, {3, false, 2}}},
+    {"level 2 leaves 1", 2000 * kMs,
+     {{2, false, 0}, {2, false, 0}, {2, false, 0}, {2, false, 0}, {2, false, 1}}},
+    {"level 1 is never trimmed", 2000 * kMs,
+     {{1, false, 0}, {1, false, 0}, {1, false, 0}, {1, false, 0}, {1, false, 0}, {1, false, 0}}},
+    {"an empty queue is never trimmed", 2000 * kMs,
+     {{0, false, 0}, {0, false, 0}, {0, false, 0}, {0, false, 0}, {0, false, 0}, {0, false, 0}}},
+    // A period shorter than the tick acts at the next tick.
+    {"period below the tick", 100 * kMs, {{3, false, 0}, {3, false, 2}, {1, false, 0}}},
+    // 1.2 s: from 0.5 s, the first tick at least 1.2 s later is 2.0 s.
+    {"period between ticks", 1200 * kMs,
+     {{3, false, 0}, {3, false, 0}, {3, false, 0}, {3, false, 2}}},
+};
+
+START_TEST(trim_table) {
+  const TrimCase& c = kTrimCases[_i];
+  PolicyConfig config;
+  config.trim_period_ns = c.period_ns;
+  ck_assert_msg(aq::validate(config).empty(), "%s: invalid config", c.name);
+  Trimmer t;
+  uint64_t trims = 0, trimmed = 0;
+  for (size_t i = 0; i < c.ticks.size(); ++i) {
+    const TickIn& in = c.ticks[i];
+    const int64_t now = static_cast<int64_t>(i + 1) * kTick;
+    const uint32_t got = t.tick(config, now, in.level_min, in.overrun);
+    ck_assert_msg(got == in.drop, "%s: tick at %lld ms drops %u, expected %u", c.name,
+                  static_cast<long long>(now / kMs), got, in.drop);
+    if (got > 0) {
+      ++trims;
+      trimmed += got;
+    }
+  }
+  ck_assert_uint_eq(t.trims(), trims);
+  ck_assert_uint_eq(t.trimmed_buffers(), trimmed);
+}
+END_TEST
+
+START_TEST(turning_on_starts_a_stretch) {
+  PolicyConfig on;
+  on.trim_period_ns = 2000 * kMs;
+  const PolicyConfig off;
+  Trimmer t;
+  ck_assert_uint_eq(t.tick(on, 1 * kTick, 5, false), 0);
+  ck_assert_uint_eq(t.tick(on, 2 * kTick, 5, false), 0);
+  ck_assert_uint_eq(t.tick(off, 3 * kTick, 5, false), 0);
+  // On again at 2.0 s: the stretch starts there, not at 0.5 s.
+  ck_assert_uint_eq(t.tick(on, 4 * kTick, 5, false), 0);
+  ck_assert_uint_eq(t.tick(on, 5 * kTick, 5, false), 0);
+  ck_assert_uint_eq(t.tick(on, 6 * kTick, 5, false), 0);
+  ck_assert_uint_eq(t.tick(on, 7 * kTick, 5, false), 0);
+  ck_assert_uint_eq(t.tick(on, 8 * kTick, 5, false), 4);
+}
+END_TEST
+
+START_TEST(reset_forgets_the_stretch) {
+  PolicyConfig config;
+  config.trim_period_ns = 1000 * kMs;
+  Trimmer t;
+  t.tick(config, 1 * kTick, 5, false);
+  t.tick(config, 2 * kTick, 5, false);
+  ck_assert_uint_eq(t.tick(config, 3 * kTick, 5, false), 4);
+  t.reset();
+  ck_assert_uint_eq(t.trims(), 0);
+  ck_assert_uint_eq(t.trimmed_buffers(), 0);
+  // A new stretch starts at the next tick, 2.0 s: trim at 3.0 s.
+  ck_assert_uint_eq(t.tick(config, 4 * kTick, 5, false), 0);
+  ck_assert_uint_eq(t.tick(config, 5 * kTick, 5, false), 0);
+  ck_assert_uint_eq(t.tick(config, 6 * kTick, 5, false), 4);
+}
+END_TEST
+
+Suite* trimmer_suite() {
+  Suite* s = suite_create("trimmer");
+  TCase* tc = tcase_create("trim");
+  tcase_add_loop_test(tc, trim_table, 0, aqtest::count(kTrimCases));
+  tcase_add_test(tc, turning_on_starts_a_stretch);
+  tcase_add_test(tc, reset_forgets_the_stretch);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+}  // namespace
+
+int main() { return aqtest::run_suite(trimmer_suite()); }
