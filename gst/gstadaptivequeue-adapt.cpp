@@ -28,7 +28,8 @@ constexpr const char *STATS_STRUCTURE = "adaptivequeue-stats";
 /* ---- latency measurement (queue lock held) ---- */
 
 /* How late the buffer is at output: clock running time now minus buffer
- * running time. Needs a clock, PLAYING, a TIME segment and a timestamp. */
+ * running time. Needs a clock, PLAYING, a TIME segment and a timestamp. It
+ * includes the latency upstream declares, which no capacity can change. */
 static std::optional<gint64>
 clock_latency_qlocked (GstAdaptiveQueue * self, GstBuffer * buffer)
 {
@@ -80,7 +81,13 @@ sample_latency_qlocked (GstAdaptiveQueue * self, GstBuffer * buffer)
       sample = queued_latency (q, buffer);
       break;
     case GST_ADAPTIVE_QUEUE_LATENCY_AUTO:
+      /* What the queue can act on: lateness beyond upstream's minimum
+       * latency, which a live source and an encoder's look-ahead add. */
       sample = clock_latency_qlocked (self, buffer);
+      if (sample && q.upstream_latency.known)
+        *sample = std::max < gint64 > (0, *sample -
+            static_cast < gint64 > (std::min < GstClockTime > (q.upstream_latency.min,
+                    G_MAXINT64)));
       if (!sample)
         sample = queued_latency (q, buffer);
       break;
@@ -139,8 +146,79 @@ ensure_subscription_tlocked (GstAdaptiveQueue * self, const Settings & s)
   t.subscribed_scope = s.scope;
 }
 
-/* One tick: sample, decide, resize. The configuration was validated when
- * it was set; ticks run on the last valid one. Tick lock held. */
+/* The adaptation message, for a tick or an overrun growth. The load and
+ * factors are those of the tick: -1 and 0 for an overrun. */
+static GstMessage *
+adaptation_message (GstAdaptiveQueue * self, const aq::Decision & d,
+    const QueueState & q, const std::optional<aq::LoadSample> & load)
+{
+  GstStructure *st = gst_structure_new (ADAPTATION_MESSAGE,
+      "reason", G_TYPE_STRING, d.overrun ? "overrun" : "tick",
+      "old-capacity", G_TYPE_UINT, d.old_capacity,
+      "new-capacity", G_TYPE_UINT, d.new_capacity,
+      "level-buffers", G_TYPE_UINT, q.cur.buffers,
+      "demand-floor", G_TYPE_UINT, d.demand_floor,
+      "cpu-percent", G_TYPE_DOUBLE, load ? load->cpu_percent : -1.0,
+      "mem-percent", G_TYPE_DOUBLE, load ? load->mem_percent : -1.0,
+      "latency-average", G_TYPE_INT64, q.latency.average ().value_or (-1),
+      "cpu-factor", G_TYPE_DOUBLE, d.cpu_factor,
+      "mem-factor", G_TYPE_DOUBLE, d.mem_factor,
+      "latency-factor", G_TYPE_DOUBLE, d.latency_factor,
+      "combined-factor", G_TYPE_DOUBLE, d.combined,
+      "adaptations", G_TYPE_UINT64, q.adapter.adaptations (), nullptr);
+  return gst_message_new_element (GST_OBJECT_CAST (self), st);
+}
+
+/* Moves the capacity; shrinking with leaky=downstream drops the oldest
+ * buffers down to it. Both sides re-check: growing makes room upstream,
+ * and shrinking can make the queue full, which overrides a min threshold
+ * the task is waiting on. */
+static void
+resize_qlocked (GstAdaptiveQueue * self, guint capacity)
+{
+  QueueState & q = *self->q;
+  const guint old_capacity = q.max.buffers;
+  q.max.buffers = capacity;
+  reserve_for_capacity (q);
+  if (capacity < old_capacity && q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM)
+    leak_downstream_qlocked (self, true);
+  wake_all_qlocked (self);
+}
+
+GstMessage *
+grow_on_overrun_qlocked (GstAdaptiveQueue * self)
+{
+  QueueState & q = *self->q;
+  q.interval_overrun = true;
+  /* Only a queue full by its buffer count, with a count to size. */
+  if (!q.adaptive || q.max.buffers == 0 || q.cur.buffers < q.max.buffers)
+    return nullptr;
+  const aq::Decision d = q.adapter.overrun (q.policy, q.max.buffers,
+      q.interval_level_max, q.upstream_latency.live,
+      static_cast < int64_t > (gst_util_get_timestamp ()));
+  if (!d.applied)
+    return nullptr;
+  GST_DEBUG_OBJECT (self, "overrun: capacity %u -> %u", d.old_capacity,
+      d.new_capacity);
+  resize_qlocked (self, d.new_capacity);
+  return adaptation_message (self, d, q, std::nullopt);
+}
+
+/* Drops the `n` oldest buffers at once (trimming), counted as drops. */
+static void
+trim_qlocked (GstAdaptiveQueue * self, guint n)
+{
+  QueueState & q = *self->q;
+  const guint keep = q.cur.buffers > n ? q.cur.buffers - n : 0;
+  const guint capacity = q.max.buffers;
+  q.max.buffers = keep;
+  leak_downstream_qlocked (self, true);
+  q.max.buffers = capacity;
+  wake_all_qlocked (self);
+}
+
+/* One tick: sample, decide, resize, trim. The configuration was validated
+ * when it was set; ticks run on the last valid one. Tick lock held. */
 static TickOutcome
 run_tick_tlocked (GstAdaptiveQueue * self, const Settings & s)
 {
@@ -149,74 +227,70 @@ run_tick_tlocked (GstAdaptiveQueue * self, const Settings & s)
   TickOutcome out;
 
   t.ticks++;
-  if (!s.adaptive)
-    return out;
-
-  ensure_subscription_tlocked (self, s);
-  const aq::SharedReading reading = t.subscription->latest ();
-  if (!reading.sample) {
-    t.skipped_ticks++;
-    t.good_load_ticks = 0;
-    GST_DEBUG_OBJECT (self, "tick skipped: %s", reading.reason.c_str ());
-    if (!reading.warming_up && t.warned_loads.size () < MAX_LOAD_WARNINGS &&
-        t.warned_loads.insert (reading.reason).second)
-      out.load_warning = reading.reason;
-    return out;
-  }
-  if (++t.good_load_ticks >= LOAD_RECOVERY_TICKS)
-    t.warned_loads.clear ();
-  t.last_sample = reading.sample;
-
-  const aq::PolicyConfig & config = s.last_valid;
   qlock (self);
-  if (q.max.buffers == 0) {
-    /* No buffer limit: there is nothing to size. */
-    qunlock (self);
-    return out;
-  }
-  const std::optional<int64_t> latency = q.latency.average ();
-  t.policy.set_capacity (q.max.buffers);
-  const aq::Decision decision = t.policy.step (config, *reading.sample, latency,
-      static_cast < int64_t > (gst_util_get_timestamp ()));
-  t.last_decision = decision;
-  if (decision.applied && decision.new_capacity != q.max.buffers) {
-    const guint old_capacity = q.max.buffers;
-    q.max.buffers = decision.new_capacity;
-    reserve_for_capacity (q);
-    if (decision.new_capacity < old_capacity &&
-        q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM)
-      leak_downstream_qlocked (self, true);
-    /* With leaky=no upstream simply waits; leaky=upstream drops on entry.
-     * Both sides re-check: growing makes room upstream, and shrinking can
-     * make the queue full, which overrides a min threshold the task is
-     * waiting on. */
-    wake_all_qlocked (self);
-  }
-  const guint level = q.cur.buffers;
+  const bool adaptive = q.adaptive;
   qunlock (self);
-
-  GST_DEBUG_OBJECT (self, "tick: cpu %.1f%% mem %.1f%% latency %" G_GINT64_FORMAT
-      " ns, factors cpu %.3f mem %.3f lat %.3f -> %.3f, capacity %u -> %u%s",
-      reading.sample->cpu_percent, reading.sample->mem_percent,
-      latency.value_or (-1), decision.cpu_factor, decision.mem_factor,
-      decision.latency_factor, decision.combined, decision.old_capacity,
-      decision.new_capacity, decision.applied ? "" : " (dead band)");
-
-  if (decision.applied) {
-    GstStructure *st = gst_structure_new (ADAPTATION_MESSAGE,
-        "old-capacity", G_TYPE_UINT, decision.old_capacity,
-        "new-capacity", G_TYPE_UINT, decision.new_capacity,
-        "level-buffers", G_TYPE_UINT, level,
-        "cpu-percent", G_TYPE_DOUBLE, reading.sample->cpu_percent,
-        "mem-percent", G_TYPE_DOUBLE, reading.sample->mem_percent,
-        "latency-average", G_TYPE_INT64, latency.value_or (-1),
-        "cpu-factor", G_TYPE_DOUBLE, decision.cpu_factor,
-        "mem-factor", G_TYPE_DOUBLE, decision.mem_factor,
-        "latency-factor", G_TYPE_DOUBLE, decision.latency_factor,
-        "combined-factor", G_TYPE_DOUBLE, decision.combined,
-        "adaptations", G_TYPE_UINT64, t.policy.adaptations (), nullptr);
-    out.adaptation = gst_message_new_element (GST_OBJECT_CAST (self), st);
+  /* Without adaptation the load is not read at all. */
+  aq::SharedReading reading;
+  if (adaptive) {
+    ensure_subscription_tlocked (self, s);
+    reading = t.subscription->latest ();
+    if (!reading.sample) {
+      t.skipped_ticks++;
+      t.good_load_ticks = 0;
+      GST_DEBUG_OBJECT (self, "tick skipped: %s", reading.reason.c_str ());
+      if (!reading.warming_up && t.warned_loads.size () < MAX_LOAD_WARNINGS &&
+          t.warned_loads.insert (reading.reason).second)
+        out.load_warning = reading.reason;
+    } else {
+      if (++t.good_load_ticks >= LOAD_RECOVERY_TICKS)
+        t.warned_loads.clear ();
+      t.last_sample = reading.sample;
+    }
   }
+
+  qlock (self);
+  const int64_t now = static_cast < int64_t > (gst_util_get_timestamp ());
+  q.interval_latency_max = q.latency.take_interval_max ();
+  /* Without adaptation, or without a buffer limit, there is nothing to
+   * size: the tick only samples and reports. */
+  if (adaptive && q.adaptive && q.max.buffers > 0) {
+    aq::TickInput in;
+    in.capacity = q.max.buffers;
+    in.level_max = q.interval_level_max;
+    in.live = q.upstream_latency.live;
+    in.load = reading.sample;
+    in.latency_avg_ns = q.latency.average ();
+    in.now_ns = now;
+    const aq::Decision d = q.adapter.tick (q.policy, in);
+    q.demand_floor = d.demand_floor;
+    if (reading.sample) {
+      t.last_decision = d;
+      GST_DEBUG_OBJECT (self, "tick: cpu %.1f%% mem %.1f%% latency %"
+          G_GINT64_FORMAT " ns, factors cpu %.3f mem %.3f lat %.3f -> %.3f, "
+          "floor %u, capacity %u -> %u%s", reading.sample->cpu_percent,
+          reading.sample->mem_percent, in.latency_avg_ns.value_or (-1),
+          d.cpu_factor, d.mem_factor, d.latency_factor, d.combined,
+          d.demand_floor, d.old_capacity, d.new_capacity,
+          d.applied ? "" : " (dead band)");
+    }
+    if (d.applied && d.new_capacity != q.max.buffers)
+      resize_qlocked (self, d.new_capacity);
+    if (d.applied)
+      out.adaptation = adaptation_message (self, d, q, reading.sample);
+    if (q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM) {
+      const guint n = q.trimmer.tick (q.policy, now, q.interval_level_min,
+          q.interval_overrun);
+      if (n > 0) {
+        GST_DEBUG_OBJECT (self, "trimming %u buffers of latency", n);
+        trim_qlocked (self, n);
+      }
+    }
+  }
+  q.interval_level_max = q.interval_level_min = q.cur.buffers;
+  q.interval_overrun = false;
+  out.latency_changed = latency_report_changed_qlocked (q);
+  qunlock (self);
   return out;
 }
 
@@ -245,9 +319,6 @@ on_tick (GstClock *, GstClockTime, GstClockID id, gpointer user_data)
   t.last_tick_at = gst_clock_get_time (clock);
   gst_object_unref (clock);
   out = run_tick_tlocked (self, settings);
-  qlock (self);
-  out.latency_changed = latency_report_changed_qlocked (*self->q);
-  qunlock (self);
   schedule_tick_tlocked (self, t.last_tick_at + settings.interval);
   g_mutex_unlock (&self->tick_lock);
 
@@ -303,7 +374,10 @@ start_ticks (GstAdaptiveQueue * self)
   t.running = true;
   /* Subscribing now gives the sampler an interval to take its first two
    * readings before the first tick. */
-  if (settings.adaptive)
+  qlock (self);
+  const bool adaptive = self->q->adaptive;
+  qunlock (self);
+  if (adaptive)
     ensure_subscription_tlocked (self, settings);
   GstClock *clock = gst_system_clock_obtain ();
   t.last_tick_at = gst_clock_get_time (clock);
@@ -369,8 +443,12 @@ build_stats (GstAdaptiveQueue * self)
       "current-level-bytes", G_TYPE_UINT, q.cur.bytes,
       "current-level-time", G_TYPE_UINT64, q.cur.time,
       "max-level-buffers", G_TYPE_UINT, q.max_level_buffers,
+      "demand-floor", G_TYPE_UINT, q.demand_floor,
+      "upstream-live", G_TYPE_BOOLEAN, q.upstream_latency.live,
+      "upstream-min-latency", G_TYPE_UINT64, q.upstream_latency.known ?
+      q.upstream_latency.min : G_GUINT64_CONSTANT (0),
       "latency-average", G_TYPE_INT64, q.latency.average ().value_or (-1),
-      "latency-max", G_TYPE_INT64, q.latency.max ().value_or (-1),
+      "latency-max", G_TYPE_INT64, q.interval_latency_max.value_or (-1),
       "latency-samples", G_TYPE_UINT64, q.latency.count (),
       "load-valid", G_TYPE_BOOLEAN, t.last_sample.has_value (),
       "cpu-percent", G_TYPE_DOUBLE, load.cpu_percent,
@@ -379,7 +457,10 @@ build_stats (GstAdaptiveQueue * self)
       "mem-factor", G_TYPE_DOUBLE, t.last_decision.mem_factor,
       "latency-factor", G_TYPE_DOUBLE, t.last_decision.latency_factor,
       "combined-factor", G_TYPE_DOUBLE, t.last_decision.combined,
-      "adaptations", G_TYPE_UINT64, t.policy.adaptations (),
+      "adaptations", G_TYPE_UINT64, q.adapter.adaptations (),
+      "overrun-growths", G_TYPE_UINT64, q.adapter.overrun_growths (),
+      "trims", G_TYPE_UINT64, q.trimmer.trims (),
+      "trimmed-buffers", G_TYPE_UINT64, q.trimmer.trimmed_buffers (),
       "ticks", G_TYPE_UINT64, t.ticks,
       "skipped-ticks", G_TYPE_UINT64, t.skipped_ticks,
       "drops", G_TYPE_UINT64, q.drops,

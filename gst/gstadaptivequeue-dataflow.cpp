@@ -345,9 +345,15 @@ push_item (QueueState & q, const Item & item)
 void
 reserve_for_capacity (QueueState & q)
 {
-  size_t want = static_cast < size_t > (std::min (q.max.buffers,
+  if (q.max.buffers == 0)
+    return;
+  /* Adapting, the capacity may reach max-buffers on a push that overruns:
+   * reserve for that too, so the push does not allocate. */
+  const guint most = q.adaptive ? std::max (q.max.buffers, q.policy.max_buffers)
+      : q.max.buffers;
+  const size_t want = static_cast < size_t > (std::min (most,
           MAX_RESERVED_BUFFERS)) + EVENT_HEADROOM;
-  if (q.max.buffers > 0 && q.items.capacity () < want)
+  if (q.items.capacity () < want)
     q.items.set_capacity (want);
 }
 
@@ -361,6 +367,7 @@ enqueue_data_qlocked (GstAdaptiveQueue * self, GstMiniObject * obj, guint buffer
   q.cur.buffers += buffers;
   q.cur.bytes += bytes;
   q.max_level_buffers = std::max (q.max_level_buffers, q.cur.buffers);
+  q.interval_level_max = std::max (q.interval_level_max, q.cur.buffers);
   GstBuffer *first = first_buffer (obj);
   if (first && GST_BUFFER_DURATION_IS_VALID (first))
     q.buffer_duration = GST_BUFFER_DURATION (first);
@@ -428,10 +435,12 @@ dequeue_qlocked (GstAdaptiveQueue * self, Item & item, GCond ** waiter = nullptr
   if (GST_IS_BUFFER (obj)) {
     q.cur.buffers -= item.buffers;
     q.cur.bytes -= item.bytes;
+    q.interval_level_min = std::min (q.interval_level_min, q.cur.buffers);
     apply_buffer (q, GST_BUFFER_CAST (obj), false);
   } else if (GST_IS_BUFFER_LIST (obj)) {
     q.cur.buffers -= item.buffers;
     q.cur.bytes -= item.bytes;
+    q.interval_level_min = std::min (q.interval_level_min, q.cur.buffers);
     apply_buffer_list (q, GST_BUFFER_LIST_CAST (obj), false);
   } else if (GST_IS_EVENT (obj)) {
     GstEvent *event = GST_EVENT_CAST (obj);
@@ -680,6 +689,8 @@ chain_data (GstAdaptiveQueue * self, GstMiniObject * obj, guint buffers,
   QueueState & q = *self->q;
   GstFlowReturn ret;
   GCond *waiter;
+  /* An overrun growth's adaptation message, posted once unlocked. */
+  GstMessage *grown = nullptr;
 
   qlock (self);
   if (q.srcresult != GST_FLOW_OK)
@@ -691,6 +702,10 @@ chain_data (GstAdaptiveQueue * self, GstMiniObject * obj, guint buffers,
 
   while (is_filled (q)) {
     q.overruns++;
+    /* With a live upstream, a blocked push loses data at the source:
+     * grow at once rather than block or drop. */
+    if (!grown && (grown = grow_on_overrun_qlocked (self)) && !is_filled (q))
+      break;
     if (!q.silent && !emit_releasing_qlock (self, SIGNAL_OVERRUN))
       goto out_flushing;
     /* A handler may have changed the limits. */
@@ -723,6 +738,8 @@ chain_data (GstAdaptiveQueue * self, GstMiniObject * obj, guint buffers,
   waiter = enqueue_data_qlocked (self, obj, buffers, bytes);
   qunlock (self);
   wake (waiter);
+  if (grown)
+    gst_element_post_message (GST_ELEMENT_CAST (self), grown);
   return GST_FLOW_OK;
 
 out_flushing:
@@ -731,6 +748,8 @@ out_flushing:
 out_unref:
   qunlock (self);
   gst_mini_object_unref (obj);
+  if (grown)
+    gst_element_post_message (GST_ELEMENT_CAST (self), grown);
   return ret;
 }
 

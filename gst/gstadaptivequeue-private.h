@@ -26,11 +26,13 @@
 #include <string>
 
 #include "gstadaptivequeue.h"
+#include "adapter.h"
 #include "latency_tracker.h"
 #include "load_sampler.h"
 #include "ring.h"
 #include "sizing_policy.h"
 #include "spin_backoff.h"
+#include "trimmer.h"
 
 GST_DEBUG_CATEGORY_EXTERN (adaptive_queue_debug);
 
@@ -61,6 +63,9 @@ constexpr gdouble DEFAULT_MEM_WEIGHT = defaults::kMemWeight;
 constexpr gdouble DEFAULT_LATENCY_WEIGHT = defaults::kLatencyWeight;
 constexpr gdouble DEFAULT_SMOOTHING = defaults::kSmoothing;
 constexpr guint64 DEFAULT_ADAPTATION_INTERVAL = defaults::kIntervalNs;
+constexpr gdouble DEFAULT_DEMAND_HEADROOM = defaults::kDemandHeadroom;
+constexpr guint64 DEFAULT_DEMAND_WINDOW = defaults::kDemandWindowNs;
+constexpr guint64 DEFAULT_TRIM_PERIOD = defaults::kTrimPeriodNs;
 constexpr GstAdaptiveQueueLoadScope DEFAULT_LOAD_SCOPE = GST_ADAPTIVE_QUEUE_SCOPE_SYSTEM;
 constexpr const char *DEFAULT_PROC_ROOT = "/proc";
 constexpr GstAdaptiveQueueLatencySource DEFAULT_LATENCY_SOURCE =
@@ -96,18 +101,15 @@ struct Level
   guint64 time = 0;
 };
 
-/* Property values that only the tick reads, guarded by the object lock. */
+/* Adaptation properties as set, guarded by the object lock. The
+ * configuration they make, once valid, is QueueState::policy. */
 struct Settings
 {
-  bool adaptive = DEFAULT_ADAPTIVE;
-  /* The adaptation properties as set; min-buffers and max-buffers as asked
-   * for, before an explicit max-size-buffers moves them. */
+  /* min-buffers and max-buffers as asked for, before an explicit
+   * max-size-buffers moves them. */
   aq::PolicyConfig policy;
   /* The last max-size-buffers set by the user, if any (0: no limit). */
   std::optional<guint> explicit_max_size_buffers;
-  /* The configuration ticks run on: the newest one that validated, with
-   * the bounds moved to an explicit max-size-buffers. */
-  aq::PolicyConfig last_valid;
   /* Why the configuration as set is invalid; empty when it is valid. */
   std::string config_problem;
   /* config_problem has been posted on the bus. */
@@ -129,6 +131,23 @@ struct QueueState
   bool silent = DEFAULT_SILENT;
   bool flush_on_eos = DEFAULT_FLUSH_ON_EOS;
   GstAdaptiveQueueLatencySource latency_source = DEFAULT_LATENCY_SOURCE;
+
+  /* Adaptation: on or off, the configuration it runs on (the newest that
+   * validated, bounds moved to an explicit max-size-buffers), the demand
+   * it has seen and the trimming rule. Kept here because a push that
+   * overruns grows the capacity at once, under this lock. */
+  bool adaptive = DEFAULT_ADAPTIVE;
+  aq::PolicyConfig policy;
+  aq::Adapter adapter;
+  aq::Trimmer trimmer;
+  /* Since the last tick: the highest and lowest buffer level, an overrun,
+   * and the largest latency sample of the interval before. */
+  guint interval_level_max = 0;
+  guint interval_level_min = 0;
+  bool interval_overrun = false;
+  std::optional<gint64> interval_latency_max;
+  /* The demand floor at the last tick. */
+  guint demand_floor = 0;
 
   GstFlowReturn srcresult = GST_FLOW_FLUSHING;
   bool eos = false;
@@ -191,7 +210,7 @@ struct TickState
   std::unique_ptr<aq::SharedSampler::Subscription> subscription;
   std::string subscribed_root;
   aq::LoadScope subscribed_scope = aq::LoadScope::System;
-  aq::SizingPolicy policy{DEFAULT_MAX_SIZE_BUFFERS};
+  /* The last tick's decision with a load sample. */
   aq::Decision last_decision;
   std::optional<aq::LoadSample> last_sample;
   guint64 ticks = 0;
@@ -309,6 +328,10 @@ void post_config_problem (GstAdaptiveQueue * self);
 
 /* Feeds the latency tracker from a buffer leaving the queue. */
 void sample_latency_qlocked (GstAdaptiveQueue * self, GstBuffer * buffer);
+/* A push found the queue full: with a live upstream, grows the capacity at
+ * once. Returns the adaptation message to post once the lock is released,
+ * or nullptr when it did not grow. */
+GstMessage *grow_on_overrun_qlocked (GstAdaptiveQueue * self);
 void start_ticks (GstAdaptiveQueue * self);
 void reschedule_tick (GstAdaptiveQueue * self);
 void stop_ticks (GstAdaptiveQueue * self);

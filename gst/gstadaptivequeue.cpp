@@ -86,6 +86,9 @@ enum Property
   PROP_LOAD_SCOPE,
   PROP_PROC_ROOT,
   PROP_LATENCY_SOURCE,
+  PROP_DEMAND_HEADROOM,
+  PROP_DEMAND_WINDOW,
+  PROP_TRIM_PERIOD,
   PROP_STATS,
 };
 
@@ -137,11 +140,13 @@ gst_adaptive_queue_latency_source_get_type (void)
   static GType type = 0;
   static const GEnumValue values[] = {
     {GST_ADAPTIVE_QUEUE_LATENCY_AUTO,
-        "Clock latency when available, else queued latency", "auto"},
+        "Clock latency beyond upstream's minimum latency when a clock runs, "
+          "else queued latency", "auto"},
     {GST_ADAPTIVE_QUEUE_LATENCY_QUEUED,
         "Time level of the queue (sink minus src running time)", "queued"},
     {GST_ADAPTIVE_QUEUE_LATENCY_CLOCK,
-        "Clock running time minus buffer running time at output", "clock"},
+        "Clock running time minus buffer running time at output, upstream's "
+          "latency included", "clock"},
     {0, nullptr, nullptr},
   };
   if (g_once_init_enter (&type))
@@ -166,23 +171,6 @@ effective_policy (const Settings & s)
   return config;
 }
 
-/* Validates the configuration as set, once: a valid one becomes the one
- * ticks use; an invalid one is kept as a problem to post. Returns the
- * problem to post now, if any. Object lock held. */
-static std::string
-config_changed_olocked (Settings & s)
-{
-  const aq::PolicyConfig config = effective_policy (s);
-  const std::string problem = aq::describe (aq::validate (config));
-  if (problem.empty ())
-    s.last_valid = config;
-  if (problem == s.config_problem)
-    return {};
-  s.config_problem = problem;
-  s.config_problem_posted = false;
-  return problem;
-}
-
 /* Posts the configuration problem if it has not reached a bus yet: a
  * property set before the element is in a pipeline has nobody to tell. */
 void
@@ -205,44 +193,67 @@ aq::element::post_config_problem (GstAdaptiveQueue * self)
       ("%s", problem.c_str ()));
 }
 
-/* Sets max-size-buffers, min-buffers or max-buffers. An explicit
- * max-size-buffers is the capacity at once, as on queue, and moves the
- * nearer bound to it when it lies outside them; a new bound brings the
- * capacity within it. Every value that moves is logged and notified. The
- * tick lock keeps a tick from deciding on the old values meanwhile. */
-static void
-set_size_or_bound (GstAdaptiveQueue * self, guint prop_id, guint value)
+/* Changes adaptation settings with `change` (object lock held) and
+ * validates the configuration they make, once: a valid one becomes the one
+ * the queue adapts on, an invalid one a problem to post. `then` runs with
+ * the queue lock held and the configuration in place. The tick lock
+ * serialises setters with each other and with ticks, so a tick never
+ * decides on values being changed. Returns the configuration before and
+ * after, as set with an explicit size applied. */
+template <class Change, class Then>
+static std::pair<aq::PolicyConfig, aq::PolicyConfig>
+change_config (GstAdaptiveQueue * self, Change change, Then then)
 {
   g_mutex_lock (&self->tick_lock);
   GST_OBJECT_LOCK (self);
   Settings & s = *self->settings;
   const aq::PolicyConfig before = effective_policy (s);
-  if (prop_id == PROP_MAX_SIZE_BUFFERS)
-    s.explicit_max_size_buffers = value;
-  else if (prop_id == PROP_MIN_BUFFERS)
-    s.policy.min_buffers = value;
-  else
-    s.policy.max_buffers = value;
+  change (s);
   const aq::PolicyConfig after = effective_policy (s);
-  config_changed_olocked (s);
-  const bool valid = s.config_problem.empty ();
+  const std::string problem = aq::describe (aq::validate (after));
+  if (problem != s.config_problem) {
+    s.config_problem = problem;
+    s.config_problem_posted = false;
+  }
   GST_OBJECT_UNLOCK (self);
 
   qlock (self);
-  QueueState & q = *self->q;
-  const guint old_size = q.max.buffers;
-  guint size = old_size;
-  if (prop_id == PROP_MAX_SIZE_BUFFERS)
-    size = value;
-  else if (size > 0 && valid)
-    size = std::clamp (size, after.min_buffers, after.max_buffers);
-  q.max.buffers = size;
-  reserve_for_capacity (q);
-  if (size > 0 && size < old_size && q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM)
-    leak_downstream_qlocked (self);
-  wake_all_qlocked (self);
+  if (problem.empty ())
+    self->q->policy = after;
+  then (*self->q, problem.empty ());
+  reserve_for_capacity (*self->q);
   qunlock (self);
   g_mutex_unlock (&self->tick_lock);
+  post_config_problem (self);
+  return {before, after};
+}
+
+/* Sets max-size-buffers, min-buffers or max-buffers. An explicit
+ * max-size-buffers is the capacity at once, as on queue, and moves the
+ * nearer bound to it when it lies outside them; a new bound brings the
+ * capacity within it. Every value that moves is logged and notified. */
+static void
+set_size_or_bound (GstAdaptiveQueue * self, guint prop_id, guint value)
+{
+  guint old_size = 0, size = 0;
+  const auto [before, after] = change_config (self, [&](Settings & s) {
+        if (prop_id == PROP_MAX_SIZE_BUFFERS)
+          s.explicit_max_size_buffers = value;
+        else if (prop_id == PROP_MIN_BUFFERS)
+          s.policy.min_buffers = value;
+        else
+          s.policy.max_buffers = value;
+      }, [&](QueueState & q, bool valid) {
+        old_size = size = q.max.buffers;
+        if (prop_id == PROP_MAX_SIZE_BUFFERS)
+          size = value;
+        else if (size > 0 && valid)
+          size = std::clamp (size, q.policy.min_buffers, q.policy.max_buffers);
+        q.max.buffers = size;
+        if (size > 0 && size < old_size && q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM)
+          leak_downstream_qlocked (self);
+        wake_all_qlocked (self);
+      });
 
   if (prop_id != PROP_MAX_SIZE_BUFFERS && size != old_size) {
     GST_INFO_OBJECT (self, "max-size-buffers %u -> %u to stay within "
@@ -260,7 +271,56 @@ set_size_or_bound (GstAdaptiveQueue * self, guint prop_id, guint value)
         before.max_buffers, after.max_buffers);
     g_object_notify (G_OBJECT (self), "max-buffers");
   }
-  post_config_problem (self);
+}
+
+/* Sets one field of the adaptation configuration. */
+static void
+set_policy_field (GstAdaptiveQueue * self, guint prop_id, const GValue * value)
+{
+  change_config (self, [&](Settings & s) {
+        aq::PolicyConfig & p = s.policy;
+        switch (prop_id) {
+          case PROP_CPU_LOW_THRESHOLD:
+            p.cpu_low = g_value_get_double (value);
+            break;
+          case PROP_CPU_HIGH_THRESHOLD:
+            p.cpu_high = g_value_get_double (value);
+            break;
+          case PROP_MEM_LOW_THRESHOLD:
+            p.mem_low = g_value_get_double (value);
+            break;
+          case PROP_MEM_HIGH_THRESHOLD:
+            p.mem_high = g_value_get_double (value);
+            break;
+          case PROP_TARGET_LATENCY:
+            p.target_latency_ns = static_cast < int64_t > (g_value_get_uint64 (value));
+            break;
+          case PROP_MAX_LATENCY:
+            p.max_latency_ns = static_cast < int64_t > (g_value_get_uint64 (value));
+            break;
+          case PROP_CPU_WEIGHT:
+            p.cpu_weight = g_value_get_double (value);
+            break;
+          case PROP_MEM_WEIGHT:
+            p.mem_weight = g_value_get_double (value);
+            break;
+          case PROP_LATENCY_WEIGHT:
+            p.latency_weight = g_value_get_double (value);
+            break;
+          case PROP_SMOOTHING:
+            p.smoothing = g_value_get_double (value);
+            break;
+          case PROP_DEMAND_HEADROOM:
+            p.demand_headroom = g_value_get_double (value);
+            break;
+          case PROP_DEMAND_WINDOW:
+            p.demand_window_ns = static_cast < int64_t > (g_value_get_uint64 (value));
+            break;
+          case PROP_TRIM_PERIOD:
+            p.trim_period_ns = static_cast < int64_t > (g_value_get_uint64 (value));
+            break;
+        }
+      }, [](QueueState &, bool) {});
 }
 
 /* A limit of the queue changed: with leaky=downstream the oldest items go
@@ -286,7 +346,22 @@ set_property (GObject * object, guint prop_id, const GValue * value,
     case PROP_MIN_BUFFERS:
     case PROP_MAX_BUFFERS:
       set_size_or_bound (self, prop_id, g_value_get_uint (value));
-      return;
+      break;
+    case PROP_CPU_LOW_THRESHOLD:
+    case PROP_CPU_HIGH_THRESHOLD:
+    case PROP_MEM_LOW_THRESHOLD:
+    case PROP_MEM_HIGH_THRESHOLD:
+    case PROP_TARGET_LATENCY:
+    case PROP_MAX_LATENCY:
+    case PROP_CPU_WEIGHT:
+    case PROP_MEM_WEIGHT:
+    case PROP_LATENCY_WEIGHT:
+    case PROP_SMOOTHING:
+    case PROP_DEMAND_HEADROOM:
+    case PROP_DEMAND_WINDOW:
+    case PROP_TRIM_PERIOD:
+      set_policy_field (self, prop_id, value);
+      break;
     case PROP_MAX_SIZE_BYTES:
     case PROP_MAX_SIZE_TIME:
     case PROP_MIN_THRESHOLD_BUFFERS:
@@ -296,6 +371,7 @@ set_property (GObject * object, guint prop_id, const GValue * value,
     case PROP_SILENT:
     case PROP_FLUSH_ON_EOS:
     case PROP_LATENCY_SOURCE:
+    case PROP_ADAPTIVE:
       qlock (self);
       switch (prop_id) {
         case PROP_MAX_SIZE_BYTES:
@@ -337,17 +413,27 @@ set_property (GObject * object, guint prop_id, const GValue * value,
           q.latency_source = source;
           break;
         }
+        case PROP_ADAPTIVE:
+          q.adaptive = g_value_get_boolean (value);
+          reserve_for_capacity (q);
+          break;
       }
       /* Thresholds changed: let both sides re-check. */
       wake_all_qlocked (self);
       qunlock (self);
-      return;
+      break;
     case PROP_ADAPTATION_INTERVAL:
       GST_OBJECT_LOCK (self);
       s.interval = g_value_get_uint64 (value);
       GST_OBJECT_UNLOCK (self);
       reschedule_tick (self);
-      return;
+      break;
+    case PROP_LOAD_SCOPE:
+      GST_OBJECT_LOCK (self);
+      s.scope = g_value_get_enum (value) == GST_ADAPTIVE_QUEUE_SCOPE_PROCESS ?
+          aq::LoadScope::Process : aq::LoadScope::System;
+      GST_OBJECT_UNLOCK (self);
+      break;
     case PROP_PROC_ROOT:
     {
       const gchar *root = g_value_get_string (value);
@@ -358,58 +444,12 @@ set_property (GObject * object, guint prop_id, const GValue * value,
       /* GObject notifies proc-root itself: say what it now holds. */
       if (unset)
         GST_INFO_OBJECT (self, "empty proc-root: reading %s", DEFAULT_PROC_ROOT);
-      return;
+      break;
     }
-    default:
-      break;
-  }
-
-  GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_ADAPTIVE:
-      s.adaptive = g_value_get_boolean (value);
-      break;
-    case PROP_CPU_LOW_THRESHOLD:
-      s.policy.cpu_low = g_value_get_double (value);
-      break;
-    case PROP_CPU_HIGH_THRESHOLD:
-      s.policy.cpu_high = g_value_get_double (value);
-      break;
-    case PROP_MEM_LOW_THRESHOLD:
-      s.policy.mem_low = g_value_get_double (value);
-      break;
-    case PROP_MEM_HIGH_THRESHOLD:
-      s.policy.mem_high = g_value_get_double (value);
-      break;
-    case PROP_TARGET_LATENCY:
-      s.policy.target_latency_ns = static_cast < int64_t > (g_value_get_uint64 (value));
-      break;
-    case PROP_MAX_LATENCY:
-      s.policy.max_latency_ns = static_cast < int64_t > (g_value_get_uint64 (value));
-      break;
-    case PROP_CPU_WEIGHT:
-      s.policy.cpu_weight = g_value_get_double (value);
-      break;
-    case PROP_MEM_WEIGHT:
-      s.policy.mem_weight = g_value_get_double (value);
-      break;
-    case PROP_LATENCY_WEIGHT:
-      s.policy.latency_weight = g_value_get_double (value);
-      break;
-    case PROP_SMOOTHING:
-      s.policy.smoothing = g_value_get_double (value);
-      break;
-    case PROP_LOAD_SCOPE:
-      s.scope = g_value_get_enum (value) == GST_ADAPTIVE_QUEUE_SCOPE_PROCESS ?
-          aq::LoadScope::Process : aq::LoadScope::System;
-      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
   }
-  config_changed_olocked (s);
-  GST_OBJECT_UNLOCK (self);
-  post_config_problem (self);
 }
 
 static void
@@ -438,6 +478,7 @@ get_property (GObject * object, guint prop_id, GValue * value, GParamSpec * pspe
     case PROP_SILENT:
     case PROP_FLUSH_ON_EOS:
     case PROP_LATENCY_SOURCE:
+    case PROP_ADAPTIVE:
       qlock (self);
       switch (prop_id) {
         case PROP_CURRENT_LEVEL_BUFFERS:
@@ -479,6 +520,9 @@ get_property (GObject * object, guint prop_id, GValue * value, GParamSpec * pspe
         case PROP_LATENCY_SOURCE:
           g_value_set_enum (value, q.latency_source);
           break;
+        case PROP_ADAPTIVE:
+          g_value_set_boolean (value, q.adaptive);
+          break;
       }
       qunlock (self);
       return;
@@ -488,9 +532,6 @@ get_property (GObject * object, guint prop_id, GValue * value, GParamSpec * pspe
 
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_ADAPTIVE:
-      g_value_set_boolean (value, s.adaptive);
-      break;
     case PROP_MIN_BUFFERS:
       g_value_set_uint (value, effective_policy (s).min_buffers);
       break;
@@ -526,6 +567,15 @@ get_property (GObject * object, guint prop_id, GValue * value, GParamSpec * pspe
       break;
     case PROP_SMOOTHING:
       g_value_set_double (value, s.policy.smoothing);
+      break;
+    case PROP_DEMAND_HEADROOM:
+      g_value_set_double (value, s.policy.demand_headroom);
+      break;
+    case PROP_DEMAND_WINDOW:
+      g_value_set_uint64 (value, static_cast < guint64 > (s.policy.demand_window_ns));
+      break;
+    case PROP_TRIM_PERIOD:
+      g_value_set_uint64 (value, static_cast < guint64 > (s.policy.trim_period_ns));
       break;
     case PROP_ADAPTATION_INTERVAL:
       g_value_set_uint64 (value, s.interval);
@@ -778,13 +828,36 @@ gst_adaptive_queue_class_init (GstAdaptiveQueueClass * klass)
           "elsewhere (path, default \"/proc\")", DEFAULT_PROC_ROOT, RW_PLAYING));
   g_object_class_install_property (gobject_class, PROP_LATENCY_SOURCE,
       g_param_spec_enum ("latency-source", "Latency source",
-          "Which latency reading feeds adaptation (default auto)",
+          "Which latency reading feeds adaptation: auto is the lateness at "
+          "output beyond the latency upstream declares (default auto)",
           gst_adaptive_queue_latency_source_get_type (), DEFAULT_LATENCY_SOURCE,
           RW_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_DEMAND_HEADROOM,
+      g_param_spec_double ("demand-headroom", "Demand headroom",
+          "With a live upstream, the capacity never falls below this times the "
+          "highest level of the last demand-window, and a push that finds the "
+          "queue full grows it at once to this times (capacity + 1). 0 = off "
+          "(JetKVM's rule alone); values between 0 and 1 are invalid "
+          "(0 or 1 - 4, default 1.25)", 0.0, aq::limits::kMaxDemandHeadroom,
+          DEFAULT_DEMAND_HEADROOM, RW_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_DEMAND_WINDOW,
+      g_param_spec_uint64 ("demand-window", "Demand window",
+          "How far back the highest level counts as demand "
+          "(ns, 100000000 - 600000000000, default 10000000000 = 10 s)",
+          aq::limits::kMinDemandWindowNs, aq::limits::kMaxDemandWindowNs,
+          DEFAULT_DEMAND_WINDOW, RW_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_TRIM_PERIOD,
+      g_param_spec_uint64 ("trim-period", "Trim period",
+          "With leaky=downstream, after this long with the level never below "
+          "T >= 2 and no overrun, drop the T - 1 oldest buffers once: latency a "
+          "real-time sink never drains. 0 = off; 1 - 99999999 are invalid "
+          "(ns, 0 or 100000000 - 600000000000, default 0)", 0,
+          aq::limits::kMaxTrimPeriodNs, DEFAULT_TRIM_PERIOD, RW_PLAYING));
   g_object_class_install_property (gobject_class, PROP_STATS,
       g_param_spec_boxed ("stats", "Statistics",
-          "Capacity, levels, latency average (ns), load (%), factors and "
-          "counters, as an adaptivequeue-stats structure (read-only)",
+          "Capacity, demand floor, levels, latency average and the last "
+          "interval's maximum (ns), load (%), factors and counters, as an "
+          "adaptivequeue-stats structure (read-only)",
           GST_TYPE_STRUCTURE, RO));
 
   add_pad_templates (element_class);

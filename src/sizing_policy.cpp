@@ -96,15 +96,4 @@ Decision decide(const PolicyConfig& c, uint32_t current, const LoadSample& load,
   return d;
 }
 
-Decision SizingPolicy::step(const PolicyConfig& config, const LoadSample& load,
-                            std::optional<int64_t> latency_avg_ns, int64_t now_ns) {
-  Decision d = decide(config, capacity_, load, latency_avg_ns);
-  if (d.applied) {
-    capacity_ = d.new_capacity;
-    ++adaptations_;
-    last_adaptation_ns_ = now_ns;
-  }
-  return d;
-}
-
 }  // namespace aq

@@ -107,25 +107,5 @@ double threshold_factor(double value, double low, double high);
 Decision decide(const PolicyConfig& config, uint32_t current,
                 const LoadSample& load, std::optional<int64_t> latency_avg_ns);
 
-// decide() plus the state JetKVM keeps: capacity and adaptation count.
-// Superseded by Adapter, which leaves the capacity with the caller.
-class SizingPolicy {
- public:
-  explicit SizingPolicy(uint32_t initial_capacity) : capacity_(initial_capacity) {}
-
-  Decision step(const PolicyConfig& config, const LoadSample& load,
-                std::optional<int64_t> latency_avg_ns, int64_t now_ns);
-
-  uint32_t capacity() const { return capacity_; }
-  // A manual setting moves the capacity; adaptation continues from there.
-  void set_capacity(uint32_t capacity) { capacity_ = capacity; }
-  uint64_t adaptations() const { return adaptations_; }
-  std::optional<int64_t> last_adaptation_ns() const { return last_adaptation_ns_; }
-
- private:
-  uint32_t capacity_;
-  uint64_t adaptations_ = 0;
-  std::optional<int64_t> last_adaptation_ns_;
-};
 
 }  // namespace aq

@@ -12,12 +12,12 @@
 #include <vector>
 
 #include "core_test.h"
+#include "adapter.h"
 #include "sizing_policy.h"
 
 using aq::Decision;
 using aq::LoadSample;
 using aq::PolicyConfig;
-using aq::SizingPolicy;
 
 namespace {
 
@@ -229,23 +229,36 @@ START_TEST(decide_table) {
 }
 END_TEST
 
-// ---- SizingPolicy::step ----
+// ---- a sequence of ticks: the caller keeps the capacity (Adapter) ----
 
 const LoadSample kIdle{10, 20};    // cpu_f = mem_f = +1
 const LoadSample kLoaded{90, 90};  // cpu_f = mem_f = -1
 constexpr int64_t kTick = 500 * kMs;
 
-START_TEST(step_fresh_policy_has_no_adaptation) {
-  SizingPolicy p(16);
-  ck_assert_uint_eq(p.capacity(), 16);
-  ck_assert_uint_eq(p.adaptations(), 0);
-  ck_assert(!p.last_adaptation_ns().has_value());
+// One tick of a non-live upstream, where JetKVM's step decides alone.
+Decision tick(aq::Adapter& a, uint32_t& capacity, const LoadSample& load,
+              std::optional<int64_t> latency, int64_t now) {
+  aq::TickInput in;
+  in.capacity = capacity;
+  in.load = load;
+  in.latency_avg_ns = latency;
+  in.now_ns = now;
+  const Decision d = a.tick(PolicyConfig{}, in);
+  if (d.applied) capacity = d.new_capacity;
+  return d;
+}
+
+START_TEST(step_fresh_adapter_has_no_adaptation) {
+  aq::Adapter a;
+  uint32_t cap = 16;
+  ck_assert_uint_eq(a.adaptations(), 0);
+  ck_assert(!a.last_adaptation_ns().has_value());
   // Everything at the midpoint: f=0, no change.
-  const Decision d = p.step(PolicyConfig{}, LoadSample{40, 55}, 35 * kMs, kTick);
+  const Decision d = tick(a, cap, LoadSample{40, 55}, 35 * kMs, kTick);
   ck_assert(!d.applied);
-  ck_assert_uint_eq(p.capacity(), 16);
-  ck_assert_uint_eq(p.adaptations(), 0);
-  ck_assert(!p.last_adaptation_ns().has_value());
+  ck_assert_uint_eq(cap, 16);
+  ck_assert_uint_eq(a.adaptations(), 0);
+  ck_assert(!a.last_adaptation_ns().has_value());
 }
 END_TEST
 
@@ -255,24 +268,23 @@ START_TEST(step_converges_towards_max_at_idle) {
   // 29->29.9=30, 30->30.6=31, then 31->31.3 stays in the dead band.
   const uint32_t expected[] = {21, 24, 26, 28, 29, 30, 31, 31, 31, 31};
   const uint64_t adaptations[] = {1, 2, 3, 4, 5, 6, 7, 7, 7, 7};
-  SizingPolicy p(16);
-  const PolicyConfig config;
+  aq::Adapter a;
+  uint32_t cap = 16;
   for (int i = 0; i < 10; ++i) {
-    const int64_t now = (i + 1) * kTick;
-    p.step(config, kIdle, 5 * kMs, now);
-    ck_assert_msg(p.capacity() == expected[i], "tick %d: capacity %u, expected %u", i + 1,
-                  p.capacity(), expected[i]);
-    ck_assert_uint_eq(p.adaptations(), adaptations[i]);
+    tick(a, cap, kIdle, 5 * kMs, (i + 1) * kTick);
+    ck_assert_msg(cap == expected[i], "tick %d: capacity %u, expected %u", i + 1, cap,
+                  expected[i]);
+    ck_assert_uint_eq(a.adaptations(), adaptations[i]);
     // The last change happened at tick 7 and later ticks do not move it.
     const int64_t last = std::min(i + 1, 7) * kTick;
-    ck_assert(p.last_adaptation_ns().has_value());
-    ck_assert_int_eq(*p.last_adaptation_ns(), last);
+    ck_assert(a.last_adaptation_ns().has_value());
+    ck_assert_int_eq(*a.last_adaptation_ns(), last);
   }
   // Load arrives: f=-1; 31 -> 31-0.3*27 = 22.9 -> 23.
-  p.step(config, kLoaded, 80 * kMs, 11 * kTick);
-  ck_assert_uint_eq(p.capacity(), 23);
-  ck_assert_uint_eq(p.adaptations(), 8);
-  ck_assert_int_eq(*p.last_adaptation_ns(), 11 * kTick);
+  tick(a, cap, kLoaded, 80 * kMs, 11 * kTick);
+  ck_assert_uint_eq(cap, 23);
+  ck_assert_uint_eq(a.adaptations(), 8);
+  ck_assert_int_eq(*a.last_adaptation_ns(), 11 * kTick);
 }
 END_TEST
 
@@ -281,42 +293,45 @@ START_TEST(step_converges_towards_min_under_load) {
   // 16->12.4=12, 12->9.6=10, 10->8.2=8, 8->6.8=7, 7->6.1=6, 6->5.4=5,
   // then 5->4.7 stays in the dead band.
   const uint32_t expected[] = {12, 10, 8, 7, 6, 5, 5, 5};
-  SizingPolicy p(16);
-  const PolicyConfig config;
+  aq::Adapter a;
+  uint32_t cap = 16;
   for (int i = 0; i < 8; ++i) {
-    p.step(config, kLoaded, 80 * kMs, (i + 1) * kTick);
-    ck_assert_msg(p.capacity() == expected[i], "tick %d: capacity %u, expected %u", i + 1,
-                  p.capacity(), expected[i]);
+    tick(a, cap, kLoaded, 80 * kMs, (i + 1) * kTick);
+    ck_assert_msg(cap == expected[i], "tick %d: capacity %u, expected %u", i + 1, cap,
+                  expected[i]);
   }
-  ck_assert_uint_eq(p.adaptations(), 6);
-  ck_assert_int_eq(*p.last_adaptation_ns(), 6 * kTick);
+  ck_assert_uint_eq(a.adaptations(), 6);
+  ck_assert_int_eq(*a.last_adaptation_ns(), 6 * kTick);
 }
 END_TEST
 
 START_TEST(step_counts_adaptation_that_rounds_back) {
   // Config 1 at 4 under load: new=3.5 rounds back to 4 but is counted.
-  SizingPolicy p(4);
-  const Decision d = p.step(config_for(1), LoadSample{90, 55}, std::nullopt, 42);
+  aq::Adapter a;
+  aq::TickInput in;
+  in.capacity = 4;
+  in.load = LoadSample{90, 55};
+  in.now_ns = 42;
+  const Decision d = a.tick(config_for(1), in);
   ck_assert(d.applied);
-  ck_assert_uint_eq(p.capacity(), 4);
-  ck_assert_uint_eq(p.adaptations(), 1);
-  ck_assert_int_eq(*p.last_adaptation_ns(), 42);
+  ck_assert_uint_eq(d.new_capacity, 4);
+  ck_assert_uint_eq(a.adaptations(), 1);
+  ck_assert_int_eq(*a.last_adaptation_ns(), 42);
 }
 END_TEST
 
-START_TEST(step_continues_from_manual_capacity) {
-  SizingPolicy p(16);
-  const PolicyConfig config;
-  p.set_capacity(40);
-  // Above max: 40 -> 37.6, clamped to 32.
-  p.step(config, kIdle, 5 * kMs, 1);
-  ck_assert_uint_eq(p.capacity(), 32);
-  p.set_capacity(8);
-  // f=-1: 8 -> 8-0.3*4 = 6.8 -> 7.
-  p.step(config, kLoaded, 80 * kMs, 2);
-  ck_assert_uint_eq(p.capacity(), 7);
-  ck_assert_uint_eq(p.adaptations(), 2);
-  ck_assert_int_eq(*p.last_adaptation_ns(), 2);
+START_TEST(step_continues_from_callers_capacity) {
+  aq::Adapter a;
+  // Set by hand above max: 40 -> 37.6, clamped to 32.
+  uint32_t cap = 40;
+  tick(a, cap, kIdle, 5 * kMs, 1);
+  ck_assert_uint_eq(cap, 32);
+  // Set by hand to 8; f=-1: 8 -> 8-0.3*4 = 6.8 -> 7.
+  cap = 8;
+  tick(a, cap, kLoaded, 80 * kMs, 2);
+  ck_assert_uint_eq(cap, 7);
+  ck_assert_uint_eq(a.adaptations(), 2);
+  ck_assert_int_eq(*a.last_adaptation_ns(), 2);
 }
 END_TEST
 
@@ -486,11 +501,11 @@ Suite* sizing_policy_suite() {
   suite_add_tcase(s, decide);
 
   TCase* step = tcase_create("step");
-  tcase_add_test(step, step_fresh_policy_has_no_adaptation);
+  tcase_add_test(step, step_fresh_adapter_has_no_adaptation);
   tcase_add_test(step, step_converges_towards_max_at_idle);
   tcase_add_test(step, step_converges_towards_min_under_load);
   tcase_add_test(step, step_counts_adaptation_that_rounds_back);
-  tcase_add_test(step, step_continues_from_manual_capacity);
+  tcase_add_test(step, step_continues_from_callers_capacity);
   suite_add_tcase(s, step);
 
   TCase* config = tcase_create("config");
