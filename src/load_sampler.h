@@ -69,8 +69,8 @@ struct HostInfo {
   long clock_ticks_per_second = 100;  // USER_HZ
   long page_size = 4096;
   long cpu_count = 1;  // online CPUs
-  // The CPUs this process may run on (its affinity mask) when that leaves
-  // out some online CPU; empty when it may run on all of them.
+  // The CPUs this process may run on (its affinity mask), sorted, when that
+  // leaves out some online CPU; empty when it may run on all of them.
   std::vector<unsigned> allowed_cpus;
 
   long allowed_cpu_count() const {
