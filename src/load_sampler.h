@@ -1,9 +1,11 @@
-// CPU and memory load read from a procfs tree, as deltas between readings,
-// and the one shared sampler per process that serves every element.
+// CPU and memory load read from a procfs tree and the cgroup filesystem, in
+// one of several scopes, and the one shared sampler per process that serves
+// every element.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -11,39 +13,98 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "proc_parse.h"
 #include "sizing_policy.h"
 
 namespace aq {
 
-enum class LoadScope { System, Process };
+// What the load figures measure. System and Process keep their values from
+// before the other scopes existed.
+enum class LoadScope {
+  System,    // the CPUs this process may run on, and the host's memory
+  Process,   // this process, as a share of the CPUs it may run on and of MemTotal
+  Cgroup,    // this process's cgroup, against its CPU quota and memory limit
+  Pressure,  // PSI: the share of time tasks stalled waiting for CPU and memory
+  Auto,      // Cgroup when the cgroup has a limit, System otherwise
+};
 
-// Where the sampler's files come from. Names are relative to the procfs
-// root: "stat", "meminfo", "self/stat", "self/statm".
+// "system", "process", "cgroup", "pressure", "auto".
+const char* scope_name(LoadScope scope);
+
+inline constexpr char kDefaultProcRoot[] = "/proc";
+inline constexpr char kDefaultCgroupRoot[] = "/sys/fs/cgroup";
+
+// Where the sampler's files come from, relative to a root directory: the
+// procfs root ("stat", "meminfo", "self/stat", "self/cgroup",
+// "pressure/cpu", ...) or the cgroup root ("cpu,cpuacct/docker/x/cpu.stat").
 class ProcFiles {
  public:
+  // Missing: no such file. For cgroup files that means a controller or a
+  // limit that is not there, which is not a fault.
+  enum class Status { Ok, Missing, Failed };
+
   virtual ~ProcFiles() = default;
+  // `error` is set unless the status is Ok.
+  virtual Status fetch(const std::string& name, std::string& out, std::string& error) = 0;
   // False with `error` set when the file cannot be read.
-  virtual bool read(const std::string& name, std::string& out, std::string& error) = 0;
+  bool read(const std::string& name, std::string& out, std::string& error) {
+    return fetch(name, out, error) == Status::Ok;
+  }
 };
 
 // Reads real files under a root directory such as "/proc".
 class DirProcFiles final : public ProcFiles {
  public:
   explicit DirProcFiles(std::string root) : root_(std::move(root)) {}
-  bool read(const std::string& name, std::string& out, std::string& error) override;
+  Status fetch(const std::string& name, std::string& out, std::string& error) override;
 
  private:
   std::string root_;
 };
 
-// Host facts the process scope needs, injected so tests can fix them.
+// Host facts the scopes need, injected so tests can fix them.
 struct HostInfo {
   long clock_ticks_per_second = 100;  // USER_HZ
   long page_size = 4096;
-  long cpu_count = 1;
-  static HostInfo current();  // from sysconf()
+  long cpu_count = 1;  // online CPUs
+  // The CPUs this process may run on (its affinity mask), sorted, when that
+  // leaves out some online CPU; empty when it may run on all of them.
+  std::vector<unsigned> allowed_cpus;
+
+  long allowed_cpu_count() const {
+    return allowed_cpus.empty() ? cpu_count : static_cast<long>(allowed_cpus.size());
+  }
+  static HostInfo current();  // from sysconf() and sched_getaffinity()
+};
+
+// The scope a request resolves to (Auto never stays Auto) and why, in a few
+// words for the element's documentation and stats.
+struct ScopeChoice {
+  LoadScope scope = LoadScope::System;
+  std::string reason;
+};
+
+// Picks the scope for `requested` as the sampler would: Auto becomes Cgroup
+// when the process's cgroup has a CPU quota or a memory limit below
+// MemTotal, and System otherwise (also when no cgroup can be read); other
+// scopes stay as they are. Reads "self/cgroup" and "meminfo" from `proc`
+// and the cgroup's files from `cgroup`.
+ScopeChoice resolve_scope(LoadScope requested, ProcFiles& proc, ProcFiles& cgroup);
+ScopeChoice resolve_scope(LoadScope requested, const std::string& proc_root,
+                          const std::string& cgroup_root);
+
+// How a reading was made, for stats and debug logs.
+struct LoadSource {
+  ScopeChoice choice;  // the scope read
+  // What the figures are shares of, e.g. "cgroup v2 /kvm.service: CPU of
+  // 0.2 CPUs (cpu.max), memory of 400 MiB (memory.max)".
+  std::string detail;
+  // Cgroup scope with a CPU controller: the periods in which the cgroup was
+  // throttled (cpu.stat nr_throttled) so far, and since the previous reading.
+  std::optional<uint64_t> nr_throttled;
+  uint64_t nr_throttled_delta = 0;
 };
 
 struct SampleResult {
@@ -51,30 +112,67 @@ struct SampleResult {
   std::string reason;                // why there is none
   // No sample only because CPU load needs a second reading: not a fault.
   bool warming_up = false;
+  LoadSource source;
 };
 
 // Not thread-safe: the shared sampler serialises calls.
+//
+// CPU figures of the tick-counted scopes (system, process) come from
+// /proc counters in USER_HZ ticks, 10 ms each: over one short interval a
+// steady load reads in coarse steps (on two CPUs, a 40 % load read every
+// 10 ms shows 0, 33 or 50 %). So each figure spans the shortest run of recent readings, ending
+// at the newest, that holds at least kWindowTicks ticks (system: the
+// allowed CPUs' total ticks; process: wall time x USER_HZ x allowed CPUs),
+// about 1 % resolution whatever the interval; with fewer readings it spans
+// all of them. At most kMaxHistory readings are kept. The cgroup scope's
+// counters are in microseconds or nanoseconds and use the previous reading
+// alone; PSI averages need no delta at all.
 class LoadSampler {
  public:
-  LoadSampler(LoadScope scope, ProcFiles& files, HostInfo host);
+  static constexpr uint64_t kWindowTicks = 100;
+  static constexpr size_t kMaxHistory = 256;
 
-  // Reads the files once. A sample needs a previous good reading, so the
-  // first call (and the first after a failure or a counter going backwards)
-  // gives none.
+  // `proc` is the procfs root, `cgroup` the cgroup filesystem root.
+  LoadSampler(LoadScope scope, ProcFiles& proc, ProcFiles& cgroup, HostInfo host);
+  ~LoadSampler();
+
+  // Reads the files once. The system, process and cgroup scopes need a
+  // previous good reading, so the first call (and the first after a
+  // failure, a counter going backwards or a move to another cgroup) gives
+  // none. Auto picks its scope on the first call, again after any failure,
+  // and when /proc/self/cgroup changes.
   SampleResult poll(int64_t monotonic_ns);
+
+  struct Cgroup;  // where the process's cgroup files are (load_sampler.cpp)
 
  private:
   struct Reading {
-    uint64_t busy = 0;   // system: busy ticks; process: utime + stime
-    uint64_t total = 0;  // system: all ticks; process: unused
+    uint64_t busy = 0;   // system: busy ticks; process: utime + stime; cgroup: usage ns
+    uint64_t total = 0;  // system: all ticks; otherwise unused
     int64_t when_ns = 0;
+    std::optional<uint64_t> nr_throttled;
   };
-  bool read_parsed(const char* name, std::string& text, std::string& reason);
+  void refresh_cgroup();
+  bool read_system(Reading& now, double& mem, std::string& reason);
+  bool read_process(Reading& now, double& mem, std::string& reason);
+  bool read_cgroup(Reading& now, double& cpus, double& mem, std::string& reason);
+  bool read_pressure(double& cpu, double& mem, std::string& reason);
+  bool span_is_enough(const Reading& from, const Reading& to) const;
 
-  LoadScope scope_;
-  ProcFiles& files_;
+  LoadScope requested_;
+  ProcFiles& proc_;
+  ProcFiles& cgroup_files_;
   HostInfo host_;
-  std::optional<Reading> previous_;
+  ScopeChoice choice_;
+  std::string detail_;
+  // /proc/self/cgroup as last read (or why it could not be), and the
+  // cgroup found from it, or why none was.
+  std::optional<std::string> membership_;
+  std::unique_ptr<Cgroup> cgroup_;
+  std::string cgroup_error_;
+  // The allowed CPUs that had a line in /proc/stat at the last reading.
+  std::vector<unsigned> cpus_seen_;
+  std::deque<Reading> history_;
 };
 
 // The latest result of the shared sampler. `sequence` grows with every read.
@@ -84,17 +182,24 @@ struct SharedReading {
   bool warming_up = true;
   uint64_t sequence = 0;
   int64_t taken_ns = 0;
+  LoadSource source;  // the scope read (auto resolved), throttling
 };
 
-// One per (procfs root, scope) in the process. A background thread reads the
-// files once per interval, the shortest any subscriber asked for; readers
-// copy the latest result under a short lock and never wait for file I/O.
+// One per (procfs root, cgroup root, scope) in the process. A background
+// thread reads the files once per interval, the shortest any subscriber
+// asked for; readers copy the latest result under a short lock and never
+// wait for file I/O.
 class SharedSampler {
  public:
   class Subscription;
 
-  // The process-wide sampler for this root and scope, created on first use.
-  static std::unique_ptr<Subscription> subscribe(const std::string& root, LoadScope scope,
+  // The process-wide sampler for these roots and this scope, created on
+  // first use.
+  static std::unique_ptr<Subscription> subscribe(const std::string& proc_root,
+                                                 const std::string& cgroup_root,
+                                                 LoadScope scope, int64_t interval_ns);
+  // The same with the cgroup root at kDefaultCgroupRoot.
+  static std::unique_ptr<Subscription> subscribe(const std::string& proc_root, LoadScope scope,
                                                  int64_t interval_ns);
 
   ~SharedSampler();
@@ -122,7 +227,7 @@ class SharedSampler {
   };
 
  private:
-  SharedSampler(std::string root, LoadScope scope);
+  SharedSampler(std::string proc_root, std::string cgroup_root, LoadScope scope);
   uint64_t add(int64_t interval_ns);
   void remove(uint64_t id);
   void update(uint64_t id, int64_t interval_ns);
@@ -130,8 +235,10 @@ class SharedSampler {
   void run();
 
   std::string root_;
+  std::string cgroup_root_;
   LoadScope scope_;
   DirProcFiles files_;
+  DirProcFiles cgroup_files_;
   LoadSampler sampler_;
 
   mutable std::mutex mutex_;

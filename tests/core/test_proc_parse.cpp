@@ -1,8 +1,10 @@
-// /proc parsers: exact values from texts captured on a real machine, and a
-// table of malformed inputs that must each give an error, never a value.
+// /proc and cgroup parsers: exact values from texts captured on a real
+// machine, tables of edge values, and a table of malformed inputs that must
+// each give an error, never a value.
 // SPDX-License-Identifier: LGPL-2.1-or-later
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -184,6 +186,270 @@ START_TEST(statm_fixture) {
 }
 END_TEST
 
+START_TEST(proc_stat_cpus_fixture) {
+  // cpu0 6564 0 3498 1286010 62 0 66 3 0 0
+  // cpu1 7505 0 7531 1280395 906 0 452 6 0 0
+  const auto r = aq::parse_proc_stat_cpus(read_fixture("proc/stat"));
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_uint_eq(r.value.size(), 2);
+  ck_assert_uint_eq(r.value[0].id, 0);
+  ck_assert_uint_eq(r.value[0].times.user, 6564);
+  ck_assert_uint_eq(r.value[0].times.total(), 6564 + 3498 + 1286010 + 62 + 66 + 3);
+  ck_assert_uint_eq(r.value[0].times.busy(), 6564 + 3498 + 66 + 3);
+  ck_assert_uint_eq(r.value[1].id, 1);
+  ck_assert_uint_eq(r.value[1].times.iowait, 906);
+  ck_assert_uint_eq(r.value[1].times.busy(), 7505 + 7531 + 452 + 6);
+}
+END_TEST
+
+START_TEST(proc_stat_cpus_gaps_and_order) {
+  // An offline CPU has no line; the ids keep their numbers; the aggregate
+  // line and names like "cpufreq" are not CPUs.
+  const auto r = aq::parse_proc_stat_cpus(
+      "cpu  9 9 9 9\ncpu3 1 2 3 4\ncpufreq 5\ncpu0 4 3 2 1 0 0 0 0 0 0 7\ncpux 1 1 1 1\n");
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_uint_eq(r.value.size(), 2);
+  ck_assert_uint_eq(r.value[0].id, 3);
+  ck_assert_uint_eq(r.value[0].times.total(), 10);
+  ck_assert_uint_eq(r.value[1].id, 0);
+  ck_assert_uint_eq(r.value[1].times.user, 4);
+}
+END_TEST
+
+START_TEST(proc_cgroup_fixture) {
+  // This machine: cgroup v1 hierarchies, each with its own mount, and the
+  // v2 hierarchy with no controllers (a hybrid host).
+  const auto r = aq::parse_proc_cgroup(read_fixture("proc/self/cgroup"));
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_uint_eq(r.value.entries.size(), 10);
+  const aq::CgroupEntry* mem = r.value.v1("memory");
+  ck_assert_ptr_nonnull(mem);
+  ck_assert_uint_eq(mem->hierarchy, 4);
+  ck_assert_str_eq(mem->path.c_str(), "/app/worker");
+  ck_assert_ptr_nonnull(r.value.v1("cpuacct"));
+  ck_assert_str_eq(r.value.v1("cpu")->path.c_str(), "/");
+  ck_assert_ptr_null(r.value.v1("hugetlb"));
+  // "name=systemd" is a named hierarchy, not a controller called systemd.
+  ck_assert_ptr_null(r.value.v1("systemd"));
+  ck_assert_ptr_nonnull(r.value.v2());
+  ck_assert_str_eq(r.value.v2()->path.c_str(), "/");
+}
+END_TEST
+
+START_TEST(proc_cgroup_layouts) {
+  // Docker on v1: cpu and cpuacct share a hierarchy.
+  auto r = aq::parse_proc_cgroup("4:cpu,cpuacct:/docker/abc\n0::/system.slice/x.service\n");
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_ptr_eq(r.value.v1("cpu"), r.value.v1("cpuacct"));
+  ck_assert_uint_eq(r.value.v1("cpu")->controllers.size(), 2);
+  ck_assert_str_eq(r.value.v2()->path.c_str(), "/system.slice/x.service");
+  // Pure v2; the path is the rest of the line, ':' included.
+  r = aq::parse_proc_cgroup("0::/odd:name/a b\n");
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_ptr_null(r.value.v1("cpu"));
+  ck_assert_str_eq(r.value.v2()->path.c_str(), "/odd:name/a b");
+  // v1 only: no v2 entry.
+  r = aq::parse_proc_cgroup("2:memory:/\n\n");
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_ptr_null(r.value.v2());
+}
+END_TEST
+
+START_TEST(flat_keyed_fixtures) {
+  // memory.stat of a v1 memory cgroup on this machine.
+  auto r = aq::parse_flat_keyed(read_fixture("cgroup-files/v1-memory.stat"));
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_uint_eq(r.value.entries.size(), 42);
+  ck_assert(r.value.get("total_inactive_file") == std::optional<uint64_t>(473530368));
+  ck_assert(r.value.get("hierarchical_memory_limit") == std::optional<uint64_t>(9223372036854771712u));
+  ck_assert(!r.value.get("inactive"));
+  // v1 cpu.stat of the cpu hierarchy's root.
+  r = aq::parse_flat_keyed(read_fixture("cgroup-files/v1-cpu.stat"));
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert(r.value.get("nr_throttled") == std::optional<uint64_t>(0));
+  // v2 cpu.stat without the cpu controller: usage only, no throttling.
+  r = aq::parse_flat_keyed(read_fixture("cgroup-files/v2-cpu.stat-no-controller"));
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert(r.value.get("usage_usec") == std::optional<uint64_t>(1016268000));
+  ck_assert(!r.value.get("nr_throttled"));
+  // Empty is valid: no keys.
+  r = aq::parse_flat_keyed("");
+  ck_assert(r.ok && r.value.entries.empty());
+}
+END_TEST
+
+START_TEST(psi_fixtures) {
+  // some avg10=93.74 avg60=81.23 avg300=48.99 total=310688228
+  auto r = aq::parse_psi(read_fixture("proc/pressure/cpu"));
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_double_eq_tol(r.value.some.avg10, 93.74, 1e-12);
+  ck_assert_double_eq_tol(r.value.some.avg60, 81.23, 1e-12);
+  ck_assert_double_eq_tol(r.value.some.avg300, 48.99, 1e-12);
+  ck_assert_uint_eq(r.value.some.total_us, 310688228);
+  ck_assert(r.value.full.has_value());
+  ck_assert_double_eq(r.value.full->avg10, 0.0);
+  r = aq::parse_psi(read_fixture("proc/pressure/memory"));
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_double_eq(r.value.some.avg10, 0.0);
+  // Kernels before 5.13 have no "full" line for CPU; 100.00 is the top.
+  r = aq::parse_psi("some avg10=100.00 avg60=0 avg300=7.5 total=18446744073709551615\n");
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_double_eq(r.value.some.avg10, 100.0);
+  ck_assert_double_eq(r.value.some.avg300, 7.5);
+  ck_assert(!r.value.full.has_value());
+  // Keys a later kernel may add are ignored; order does not matter.
+  r = aq::parse_psi("some total=5 avg300=1.00 avg60=2.00 avg10=3.00 avg1=9.00\n");
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_double_eq(r.value.some.avg10, 3.0);
+}
+END_TEST
+
+// ---- tables of edge values ----
+
+struct CpuListCase {
+  const char* text;
+  bool ok;
+  std::vector<unsigned> cpus;
+  const char* error;
+};
+
+const CpuListCase kCpuLists[] = {
+    {"0\n", true, {0}, ""},
+    {"0-3,5\n", true, {0, 1, 2, 3, 5}, ""},
+    {"5,0-2,1,2-3", true, {0, 1, 2, 3, 5}, ""},  // unsorted, overlapping
+    {"7-7", true, {7}, ""},
+    {"65535", true, {65535}, ""},
+    {"65534-65535,0", true, {0, 65534, 65535}, ""},
+    {"", false, {}, "empty CPU list"},
+    {"\n", false, {}, "empty CPU list"},
+    {"3-1", false, {}, "runs backwards"},
+    {"1-", false, {}, "bad CPU range '1-'"},
+    {"-1", false, {}, "bad CPU range"},
+    {"0,,1", false, {}, "bad CPU range ''"},
+    {"0,", false, {}, "bad CPU range ''"},
+    {"a", false, {}, "bad CPU range 'a'"},
+    {"0-3:1/2", false, {}, "bad CPU range"},  // the group syntax is input only
+    {"1 ,2", false, {}, "bad CPU range"},
+    {"65536", false, {}, "CPU id above 65535"},
+    {"0-18446744073709551616", false, {}, "bad CPU range"},
+    {"0-4294967296", false, {}, "CPU id above 65535"},
+    {"0-4294967295", false, {}, "CPU id above 65535"},
+};
+
+START_TEST(cpu_list_table) {
+  const CpuListCase& c = kCpuLists[_i];
+  const auto r = aq::parse_cpu_list(c.text);
+  ck_assert_msg(r.ok == c.ok, "'%s': ok=%d (%s)", c.text, r.ok, r.error.c_str());
+  if (c.ok) {
+    ck_assert_msg(r.value == c.cpus, "'%s': %zu CPUs", c.text, r.value.size());
+  } else {
+    ck_assert_msg(contains(r.error, c.error), "'%s': error '%s', expected '%s'", c.text,
+                  r.error.c_str(), c.error);
+  }
+}
+END_TEST
+
+START_TEST(cpu_list_large_range_is_cheap) {
+  // 64 Ki ids, repeated 10000 times: merged before expanding.
+  std::string text;
+  for (int i = 0; i < 10000; ++i) text += "0-65535,";
+  text += "0";
+  const auto r = aq::parse_cpu_list(text);
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_uint_eq(r.value.size(), 65536);
+  ck_assert_uint_eq(r.value.back(), 65535);
+}
+END_TEST
+
+// One table for the one-value cgroup files; `quota` is the value or -1 for
+// none, `period` is checked for cpu.max only.
+enum class ValueKind { CpuMax, CfsQuota, Value, Limit };
+
+struct ValueCase {
+  ValueKind kind;
+  const char* text;
+  bool ok;
+  int64_t value;  // -1: none ("max", quota -1)
+  uint64_t period;
+  const char* error;
+};
+
+const ValueCase kValues[] = {
+    {ValueKind::CpuMax, "20000 100000\n", true, 20000, 100000, ""},
+    {ValueKind::CpuMax, "max 100000\n", true, -1, 100000, ""},
+    {ValueKind::CpuMax, "150000 50000", true, 150000, 50000, ""},
+    {ValueKind::CpuMax, "20000\n", false, 0, 0, "expected '$QUOTA $PERIOD'"},
+    {ValueKind::CpuMax, "20000 100000 1\n", false, 0, 0, "expected"},
+    {ValueKind::CpuMax, "", false, 0, 0, "expected"},
+    {ValueKind::CpuMax, "0 100000", false, 0, 0, "quota is 0"},
+    {ValueKind::CpuMax, "max 0", false, 0, 0, "period is 0"},
+    {ValueKind::CpuMax, "max max", false, 0, 0, "period: not a number: 'max'"},
+    {ValueKind::CpuMax, "-1 100000", false, 0, 0, "quota: not a number: '-1'"},
+    {ValueKind::CpuMax, "MAX 100000", false, 0, 0, "quota: not a number"},
+    {ValueKind::CfsQuota, "-1\n", true, -1, 0, ""},
+    {ValueKind::CfsQuota, "20000\n", true, 20000, 0, ""},
+    {ValueKind::CfsQuota, "0\n", false, 0, 0, "quota is 0"},
+    {ValueKind::CfsQuota, "-2\n", false, 0, 0, "not a number: '-2'"},
+    {ValueKind::CfsQuota, "\n", false, 0, 0, "empty"},
+    {ValueKind::CfsQuota, "1 2\n", false, 0, 0, "more than one value"},
+    {ValueKind::Value, "912472430366\n", true, 912472430366, 0, ""},
+    {ValueKind::Value, "0", true, 0, 0, ""},
+    {ValueKind::Value, "max\n", false, 0, 0, "not a number: 'max'"},
+    {ValueKind::Value, "", false, 0, 0, "empty"},
+    {ValueKind::Value, "12\n34\n", false, 0, 0, "more than one value"},
+    {ValueKind::Value, "18446744073709551616", false, 0, 0, "overflows 64 bits"},
+    {ValueKind::Limit, "max\n", true, -1, 0, ""},
+    {ValueKind::Limit, "419430400\n", true, 419430400, 0, ""},
+    {ValueKind::Limit, "9223372036854771712\n", true, 9223372036854771712, 0, ""},
+    {ValueKind::Limit, "Max\n", false, 0, 0, "not a number: 'Max'"},
+    {ValueKind::Limit, "-1\n", false, 0, 0, "not a number"},
+    {ValueKind::Limit, "400M\n", false, 0, 0, "not a number: '400M'"},
+};
+
+START_TEST(cgroup_value_table) {
+  const ValueCase& c = kValues[_i];
+  bool ok = false;
+  std::string error;
+  std::optional<uint64_t> value;
+  uint64_t period = 0;
+  switch (c.kind) {
+    case ValueKind::CpuMax: {
+      const auto r = aq::parse_cpu_max(c.text);
+      ok = r.ok, error = r.error, value = r.value.quota_us, period = r.value.period_us;
+      break;
+    }
+    case ValueKind::CfsQuota: {
+      const auto r = aq::parse_cfs_quota(c.text);
+      ok = r.ok, error = r.error, value = r.value;
+      break;
+    }
+    case ValueKind::Value: {
+      const auto r = aq::parse_cgroup_value(c.text);
+      ok = r.ok, error = r.error, value = r.value;
+      break;
+    }
+    case ValueKind::Limit: {
+      const auto r = aq::parse_cgroup_limit(c.text);
+      ok = r.ok, error = r.error, value = r.value;
+      break;
+    }
+  }
+  ck_assert_msg(ok == c.ok, "row %d '%s': ok=%d (%s)", _i, c.text, ok, error.c_str());
+  ck_assert_msg(ok == error.empty(), "row %d: ok and error disagree", _i);
+  if (!ok) {
+    ck_assert_msg(contains(error, c.error), "row %d '%s': error '%s', expected '%s'", _i, c.text,
+                  error.c_str(), c.error);
+    return;
+  }
+  if (c.value < 0) {
+    ck_assert_msg(!value.has_value(), "row %d '%s': a value where none is", _i, c.text);
+  } else {
+    ck_assert_msg(value && *value == static_cast<uint64_t>(c.value), "row %d '%s'", _i, c.text);
+  }
+  if (c.kind == ValueKind::CpuMax) ck_assert_uint_eq(period, c.period);
+}
+END_TEST
+
 // ---- parse_u64 ----
 
 struct U64Case {
@@ -224,7 +490,7 @@ END_TEST
 
 // ---- malformed inputs ----
 
-enum class Kind { Stat, Meminfo, PidStat, Statm };
+enum class Kind { Stat, StatCpus, Meminfo, PidStat, Statm, ProcCgroup, FlatKeyed, Psi };
 
 struct BadCase {
   const char* name;
@@ -309,6 +575,51 @@ const std::vector<BadCase>& bad_cases() {
         {"statm: negative resident", Kind::Statm, "765 -440\n", "resident: not a number: '-440'"},
         {"statm: resident over 2^64", Kind::Statm, "765 " + over + "\n",
          "resident: number overflows 64 bits"},
+        {"stat cpus: aggregate only", Kind::StatCpus, "cpu  1 2 3 4\nintr 5\n", "no 'cpuN' lines"},
+        {"stat cpus: empty", Kind::StatCpus, "", "no 'cpuN' lines"},
+        {"stat cpus: three counters", Kind::StatCpus, "cpu0 1 2 3\n", "cpu0 line has fewer than 4"},
+        {"stat cpus: garbage counter", Kind::StatCpus, "cpu0 1 2 3 4\ncpu1 1 x 3 4\n",
+         "cpu1 counter 2: not a number: 'x'"},
+        {"stat cpus: sum over 2^64", Kind::StatCpus, "cpu7 " + u64_max + " 1 0 0\n",
+         "cpu7 counters overflow their sum"},
+        {"stat cpus: one CPU twice", Kind::StatCpus, "cpu1 1 2 3 4\ncpu1 1 2 3 4\n",
+         "two lines for cpu1"},
+        {"cgroup: empty", Kind::ProcCgroup, "", "no cgroup lines"},
+        {"cgroup: blank lines only", Kind::ProcCgroup, "\n\n", "no cgroup lines"},
+        {"cgroup: one colon", Kind::ProcCgroup, "0:/\n", "is not id:controllers:path"},
+        {"cgroup: garbage", Kind::ProcCgroup, "hello\n", "line 'hello' is not id:controllers:path"},
+        {"cgroup: bad id", Kind::ProcCgroup, "x::/\n", "bad hierarchy id: not a number"},
+        {"cgroup: id over 32 bits", Kind::ProcCgroup, "4294967296:cpu:/\n", "too large"},
+        {"cgroup: relative path", Kind::ProcCgroup, "0::docker\n", "is not absolute"},
+        {"cgroup: no path", Kind::ProcCgroup, "3:cpuset:\n", "is not absolute"},
+        {"cgroup: empty controller", Kind::ProcCgroup, "4:cpu,,cpuacct:/\n", "empty controller name"},
+        {"flat keyed: key alone", Kind::FlatKeyed, "usage_usec\n", "line 'usage_usec' is not 'key value'"},
+        {"flat keyed: three fields", Kind::FlatKeyed, "a 1 2\n", "line 'a' is not"},
+        {"flat keyed: garbage value", Kind::FlatKeyed, "nr_throttled x\n", "nr_throttled: not a number"},
+        {"flat keyed: negative", Kind::FlatKeyed, "anon -4096\n", "anon: not a number: '-4096'"},
+        {"flat keyed: key twice", Kind::FlatKeyed, "a 1\nb 2\na 3\n", "a twice"},
+        {"psi: empty", Kind::Psi, "", "no 'some' line"},
+        {"psi: full only", Kind::Psi, "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+         "no 'some' line"},
+        {"psi: other line", Kind::Psi, "most avg10=0.00\n", "neither some nor full"},
+        {"psi: some twice", Kind::Psi,
+         "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nsome avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+         "some twice"},
+        {"psi: no total", Kind::Psi, "some avg10=1.00 avg60=0.00 avg300=0.00\n", "some: total missing"},
+        {"psi: avg10 twice", Kind::Psi, "some avg10=1.00 avg10=2.00 avg60=0 avg300=0 total=0\n",
+         "avg10 twice"},
+        {"psi: not key=value", Kind::Psi, "some avg10 avg60=0 avg300=0 total=0\n", "'avg10' is not key=value"},
+        {"psi: above 100", Kind::Psi, "some avg10=100.01 avg60=0 avg300=0 total=0\n",
+         "avg10: not a percentage: '100.01'"},
+        {"psi: decimal comma", Kind::Psi, "some avg10=1,50 avg60=0 avg300=0 total=0\n",
+         "not a percentage: '1,50'"},
+        {"psi: negative", Kind::Psi, "some avg10=-1.00 avg60=0 avg300=0 total=0\n", "not a percentage"},
+        {"psi: exponent", Kind::Psi, "some avg10=1e1 avg60=0 avg300=0 total=0\n", "not a percentage"},
+        {"psi: nan", Kind::Psi, "some avg10=nan avg60=0 avg300=0 total=0\n", "not a percentage"},
+        {"psi: bare point", Kind::Psi, "some avg10=1. avg60=0 avg300=0 total=0\n", "not a percentage"},
+        {"psi: bad full", Kind::Psi,
+         "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=x\n",
+         "full: total: not a number"},
     };
   }();
   return cases;
@@ -319,6 +630,22 @@ std::pair<bool, std::string> run_parser(const BadCase& c) {
   switch (c.kind) {
     case Kind::Stat: {
       auto r = aq::parse_proc_stat(c.text);
+      return {r.ok, r.error};
+    }
+    case Kind::StatCpus: {
+      auto r = aq::parse_proc_stat_cpus(c.text);
+      return {r.ok, r.error};
+    }
+    case Kind::ProcCgroup: {
+      auto r = aq::parse_proc_cgroup(c.text);
+      return {r.ok, r.error};
+    }
+    case Kind::FlatKeyed: {
+      auto r = aq::parse_flat_keyed(c.text);
+      return {r.ok, r.error};
+    }
+    case Kind::Psi: {
+      auto r = aq::parse_psi(c.text);
       return {r.ok, r.error};
     }
     case Kind::Meminfo: {
@@ -365,7 +692,19 @@ Suite* proc_parse_suite() {
   tcase_add_test(fixtures, pid_stat_command_with_spaces_and_parens);
   tcase_add_test(fixtures, pid_stat_large_and_signed_fields);
   tcase_add_test(fixtures, statm_fixture);
+  tcase_add_test(fixtures, proc_stat_cpus_fixture);
+  tcase_add_test(fixtures, proc_stat_cpus_gaps_and_order);
+  tcase_add_test(fixtures, proc_cgroup_fixture);
+  tcase_add_test(fixtures, proc_cgroup_layouts);
+  tcase_add_test(fixtures, flat_keyed_fixtures);
+  tcase_add_test(fixtures, psi_fixtures);
   suite_add_tcase(s, fixtures);
+
+  TCase* tables = tcase_create("tables");
+  tcase_add_loop_test(tables, cpu_list_table, 0, aqtest::count(kCpuLists));
+  tcase_add_test(tables, cpu_list_large_range_is_cheap);
+  tcase_add_loop_test(tables, cgroup_value_table, 0, aqtest::count(kValues));
+  suite_add_tcase(s, tables);
 
   TCase* numbers = tcase_create("parse_u64");
   tcase_add_loop_test(numbers, parse_u64_table, 0, aqtest::count(kU64Cases));
