@@ -134,15 +134,17 @@ static void
 ensure_subscription_tlocked (GstAdaptiveQueue * self, const Settings & s)
 {
   TickState & t = *self->tick;
-  if (t.subscription && t.subscribed_root == s.proc_root &&
-      t.subscribed_scope == s.scope) {
+  if (t.subscription && t.subscribed_proc_root == s.proc_root &&
+      t.subscribed_cgroup_root == s.cgroup_root && t.subscribed_scope == s.scope) {
     t.subscription->set_interval (static_cast < int64_t > (s.interval));
     return;
   }
   t.subscription.reset ();
-  t.subscription = aq::SharedSampler::subscribe (s.proc_root, s.scope,
-      static_cast < int64_t > (s.interval));
-  t.subscribed_root = s.proc_root;
+  t.subscription = aq::SharedSampler::subscribe (s.proc_root, s.cgroup_root,
+      s.scope, static_cast < int64_t > (s.interval));
+  t.last_source.reset ();
+  t.subscribed_proc_root = s.proc_root;
+  t.subscribed_cgroup_root = s.cgroup_root;
   t.subscribed_scope = s.scope;
 }
 
@@ -235,6 +237,8 @@ run_tick_tlocked (GstAdaptiveQueue * self, const Settings & s)
   if (adaptive) {
     ensure_subscription_tlocked (self, s);
     reading = t.subscription->latest ();
+    if (reading.sequence > 0)
+      t.last_source = reading.source;
     if (!reading.sample) {
       t.skipped_ticks++;
       t.good_load_ticks = 0;
@@ -429,6 +433,21 @@ stop_ticks (GstAdaptiveQueue * self)
 
 /* ---- stats ---- */
 
+aq::LoadScope
+current_load_scope (GstAdaptiveQueue * self)
+{
+  g_mutex_lock (&self->tick_lock);
+  const std::optional<aq::LoadSource> source = self->tick->last_source;
+  g_mutex_unlock (&self->tick_lock);
+  if (source)
+    return source->choice.scope;
+  GST_OBJECT_LOCK (self);
+  const Settings s = *self->settings;
+  GST_OBJECT_UNLOCK (self);
+  /* Reads the files: only when asked, never on a streaming thread. */
+  return aq::resolve_scope (s.scope, s.proc_root, s.cgroup_root).scope;
+}
+
 GstStructure *
 build_stats (GstAdaptiveQueue * self)
 {
@@ -437,6 +456,7 @@ build_stats (GstAdaptiveQueue * self)
   qlock (self);
   const QueueState & q = *self->q;
   const aq::LoadSample load = t.last_sample.value_or (aq::LoadSample {});
+  const aq::LoadSource source = t.last_source.value_or (aq::LoadSource {});
   GstStructure *st = gst_structure_new (STATS_STRUCTURE,
       "capacity", G_TYPE_UINT, q.max.buffers,
       "current-level-buffers", G_TYPE_UINT, q.cur.buffers,
@@ -451,6 +471,11 @@ build_stats (GstAdaptiveQueue * self)
       "latency-max", G_TYPE_INT64, q.interval_latency_max.value_or (-1),
       "latency-samples", G_TYPE_UINT64, q.latency.count (),
       "load-valid", G_TYPE_BOOLEAN, t.last_sample.has_value (),
+      "load-scope", G_TYPE_STRING, t.last_source ?
+      aq::scope_name (source.choice.scope) : "none",
+      "load-scope-reason", G_TYPE_STRING, source.choice.reason.c_str (),
+      "load-detail", G_TYPE_STRING, source.detail.c_str (),
+      "throttled-periods", G_TYPE_UINT64, source.nr_throttled.value_or (0),
       "cpu-percent", G_TYPE_DOUBLE, load.cpu_percent,
       "mem-percent", G_TYPE_DOUBLE, load.mem_percent,
       "cpu-factor", G_TYPE_DOUBLE, t.last_decision.cpu_factor,

@@ -66,8 +66,9 @@ constexpr guint64 DEFAULT_ADAPTATION_INTERVAL = defaults::kIntervalNs;
 constexpr gdouble DEFAULT_DEMAND_HEADROOM = defaults::kDemandHeadroom;
 constexpr guint64 DEFAULT_DEMAND_WINDOW = defaults::kDemandWindowNs;
 constexpr guint64 DEFAULT_TRIM_PERIOD = defaults::kTrimPeriodNs;
-constexpr GstAdaptiveQueueLoadScope DEFAULT_LOAD_SCOPE = GST_ADAPTIVE_QUEUE_SCOPE_SYSTEM;
-constexpr const char *DEFAULT_PROC_ROOT = "/proc";
+constexpr GstAdaptiveQueueLoadScope DEFAULT_LOAD_SCOPE = GST_ADAPTIVE_QUEUE_SCOPE_AUTO;
+constexpr const char *DEFAULT_PROC_ROOT = aq::kDefaultProcRoot;
+constexpr const char *DEFAULT_CGROUP_ROOT = aq::kDefaultCgroupRoot;
 constexpr GstAdaptiveQueueLatencySource DEFAULT_LATENCY_SOURCE =
     GST_ADAPTIVE_QUEUE_LATENCY_AUTO;
 
@@ -115,8 +116,9 @@ struct Settings
   /* config_problem has been posted on the bus. */
   bool config_problem_posted = false;
   guint64 interval = DEFAULT_ADAPTATION_INTERVAL;
-  aq::LoadScope scope = aq::LoadScope::System;
+  aq::LoadScope scope = aq::LoadScope::Auto;
   std::string proc_root = DEFAULT_PROC_ROOT;
+  std::string cgroup_root = DEFAULT_CGROUP_ROOT;
 };
 
 /* The streaming state, guarded by the queue lock. */
@@ -208,8 +210,11 @@ struct TickState
   /* System clock time of the last tick, or of the start. */
   GstClockTime last_tick_at = 0;
   std::unique_ptr<aq::SharedSampler::Subscription> subscription;
-  std::string subscribed_root;
-  aq::LoadScope subscribed_scope = aq::LoadScope::System;
+  std::string subscribed_proc_root;
+  std::string subscribed_cgroup_root;
+  aq::LoadScope subscribed_scope = aq::LoadScope::Auto;
+  /* How the last reading was made: the scope read, and throttling. */
+  std::optional<aq::LoadSource> last_source;
   /* The last tick's decision with a load sample. */
   aq::Decision last_decision;
   std::optional<aq::LoadSample> last_sample;
@@ -336,5 +341,7 @@ void start_ticks (GstAdaptiveQueue * self);
 void reschedule_tick (GstAdaptiveQueue * self);
 void stop_ticks (GstAdaptiveQueue * self);
 GstStructure *build_stats (GstAdaptiveQueue * self);
+/* The scope the last reading used; before any, the one it would use now. */
+aq::LoadScope current_load_scope (GstAdaptiveQueue * self);
 
 }  // namespace aq::element

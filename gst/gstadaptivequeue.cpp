@@ -49,6 +49,13 @@ using namespace aq::element;
 
 guint aq::element::signals[LAST_SIGNAL];
 
+/* The element's load scopes are the core's, in the same order. */
+static_assert (static_cast < int >(aq::LoadScope::System) == GST_ADAPTIVE_QUEUE_SCOPE_SYSTEM
+    && static_cast < int >(aq::LoadScope::Process) == GST_ADAPTIVE_QUEUE_SCOPE_PROCESS
+    && static_cast < int >(aq::LoadScope::Cgroup) == GST_ADAPTIVE_QUEUE_SCOPE_CGROUP
+    && static_cast < int >(aq::LoadScope::Pressure) == GST_ADAPTIVE_QUEUE_SCOPE_PRESSURE
+    && static_cast < int >(aq::LoadScope::Auto) == GST_ADAPTIVE_QUEUE_SCOPE_AUTO);
+
 /* Ranges of the time-valued adaptation properties. */
 constexpr guint64 MIN_ADAPTATION_INTERVAL = 10 * GST_MSECOND;
 constexpr guint64 MAX_ADAPTATION_INTERVAL = 60 * GST_SECOND;
@@ -85,6 +92,8 @@ enum Property
   PROP_ADAPTATION_INTERVAL,
   PROP_LOAD_SCOPE,
   PROP_PROC_ROOT,
+  PROP_CGROUP_ROOT,
+  PROP_CURRENT_LOAD_SCOPE,
   PROP_LATENCY_SOURCE,
   PROP_DEMAND_HEADROOM,
   PROP_DEMAND_WINDOW,
@@ -123,9 +132,20 @@ gst_adaptive_queue_load_scope_get_type (void)
   static GType type = 0;
   static const GEnumValue values[] = {
     {GST_ADAPTIVE_QUEUE_SCOPE_SYSTEM,
-        "Whole system: /proc/stat and MemAvailable", "system"},
+        "The CPUs this process may run on (/proc/stat), and MemAvailable",
+        "system"},
     {GST_ADAPTIVE_QUEUE_SCOPE_PROCESS,
-        "This process: /proc/self/stat and RSS", "process"},
+        "This process (/proc/self/stat, RSS), as a share of its CPUs and of "
+          "MemTotal", "process"},
+    {GST_ADAPTIVE_QUEUE_SCOPE_CGROUP,
+        "This process's cgroup, v1 or v2, against its CPU quota and memory "
+          "limit", "cgroup"},
+    {GST_ADAPTIVE_QUEUE_SCOPE_PRESSURE,
+        "Pressure stall information (PSI some avg10), the cgroup's own when "
+          "it has it", "pressure"},
+    {GST_ADAPTIVE_QUEUE_SCOPE_AUTO,
+        "cgroup when the process's cgroup has a CPU quota or memory limit, "
+          "else system", "auto"},
     {0, nullptr, nullptr},
   };
   if (g_once_init_enter (&type))
@@ -430,20 +450,22 @@ set_property (GObject * object, guint prop_id, const GValue * value,
       break;
     case PROP_LOAD_SCOPE:
       GST_OBJECT_LOCK (self);
-      s.scope = g_value_get_enum (value) == GST_ADAPTIVE_QUEUE_SCOPE_PROCESS ?
-          aq::LoadScope::Process : aq::LoadScope::System;
+      s.scope = static_cast < aq::LoadScope > (g_value_get_enum (value));
       GST_OBJECT_UNLOCK (self);
       break;
     case PROP_PROC_ROOT:
+    case PROP_CGROUP_ROOT:
     {
+      const bool proc = prop_id == PROP_PROC_ROOT;
+      const char *fallback = proc ? DEFAULT_PROC_ROOT : DEFAULT_CGROUP_ROOT;
       const gchar *root = g_value_get_string (value);
       const bool unset = !root || !*root;
       GST_OBJECT_LOCK (self);
-      s.proc_root = unset ? DEFAULT_PROC_ROOT : root;
+      (proc ? s.proc_root : s.cgroup_root) = unset ? fallback : root;
       GST_OBJECT_UNLOCK (self);
-      /* GObject notifies proc-root itself: say what it now holds. */
+      /* GObject notifies the property itself: say what it now holds. */
       if (unset)
-        GST_INFO_OBJECT (self, "empty proc-root: reading %s", DEFAULT_PROC_ROOT);
+        GST_INFO_OBJECT (self, "empty %s: reading %s", pspec->name, fallback);
       break;
     }
     default:
@@ -461,6 +483,10 @@ get_property (GObject * object, guint prop_id, GValue * value, GParamSpec * pspe
 
   if (prop_id == PROP_STATS) {
     g_value_take_boxed (value, build_stats (self));
+    return;
+  }
+  if (prop_id == PROP_CURRENT_LOAD_SCOPE) {
+    g_value_set_enum (value, static_cast < int >(current_load_scope (self)));
     return;
   }
 
@@ -581,11 +607,13 @@ get_property (GObject * object, guint prop_id, GValue * value, GParamSpec * pspe
       g_value_set_uint64 (value, s.interval);
       break;
     case PROP_LOAD_SCOPE:
-      g_value_set_enum (value, s.scope == aq::LoadScope::Process ?
-          GST_ADAPTIVE_QUEUE_SCOPE_PROCESS : GST_ADAPTIVE_QUEUE_SCOPE_SYSTEM);
+      g_value_set_enum (value, static_cast < int >(s.scope));
       break;
     case PROP_PROC_ROOT:
       g_value_set_string (value, s.proc_root.c_str ());
+      break;
+    case PROP_CGROUP_ROOT:
+      g_value_set_string (value, s.cgroup_root.c_str ());
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -819,9 +847,21 @@ gst_adaptive_queue_class_init (GstAdaptiveQueueClass * klass)
           MIN_ADAPTATION_INTERVAL, MAX_ADAPTATION_INTERVAL, DEFAULT_ADAPTATION_INTERVAL, RW_PLAYING));
   g_object_class_install_property (gobject_class, PROP_LOAD_SCOPE,
       g_param_spec_enum ("load-scope", "Load scope",
-          "Whose load feeds adaptation: the whole system or this process "
-          "(default system)", gst_adaptive_queue_load_scope_get_type (),
-          DEFAULT_LOAD_SCOPE, RW_PLAYING));
+          "Whose load feeds adaptation; auto picks cgroup in a cgroup with a "
+          "limit, else system; current-load-scope tells which (default auto)",
+          gst_adaptive_queue_load_scope_get_type (), DEFAULT_LOAD_SCOPE,
+          RW_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_CURRENT_LOAD_SCOPE,
+      g_param_spec_enum ("current-load-scope", "Current load scope",
+          "The load scope read: load-scope, or the one auto picked, from the "
+          "last reading or, before one, from the files now (read-only)",
+          gst_adaptive_queue_load_scope_get_type (), GST_ADAPTIVE_QUEUE_SCOPE_SYSTEM,
+          static_cast < GParamFlags > (RO | GST_PARAM_DOC_SHOW_DEFAULT)));
+  g_object_class_install_property (gobject_class, PROP_CGROUP_ROOT,
+      g_param_spec_string ("cgroup-root", "cgroup root",
+          "Where the cgroup filesystem is mounted, for the cgroup and "
+          "pressure scopes (path, default \"/sys/fs/cgroup\")",
+          DEFAULT_CGROUP_ROOT, RW_PLAYING));
   g_object_class_install_property (gobject_class, PROP_PROC_ROOT,
       g_param_spec_string ("proc-root", "procfs root",
           "Directory the load is read from, e.g. a host /proc mounted "
