@@ -5,20 +5,30 @@ AQ_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Debian packages every command needs: the C and C++ build, GStreamer 1.22
 # and Check.
 AQ_BUILD_PACKAGES=(meson ninja-build pkg-config gcc g++ check
-  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  libgstreamer1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
 
 # What scripts/test adds: PyGObject and the GStreamer typelib, so the Python
 # example in docs/examples runs (without them its test is skipped).
 AQ_TEST_PACKAGES=(python3-gi gir1.2-gstreamer-1.0)
 
+# Whether a Debian package is installed: a name with ":arch" for that
+# architecture; a bare name for this machine's own, or "all". A foreign
+# architecture's copy (from scripts/cross) does not count.
+aq_installed() {
+  case "$1" in
+    *:*) dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q "^install ok installed$" ;;
+    *) dpkg-query -W -f='${Status} ${Architecture}\n' "$1" 2>/dev/null \
+         | grep -Eq "^install ok installed ($(dpkg --print-architecture)|all)$" ;;
+  esac
+}
+
 # Installs the named Debian packages that are missing. As root it runs
 # apt-get; otherwise it prints the exact command and exits 1.
 aq_require_packages() {
   local missing=() pkg
   for pkg in "$@"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
-      || missing+=("$pkg")
+    aq_installed "$pkg" || missing+=("$pkg")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ]; then
