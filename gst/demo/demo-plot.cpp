@@ -149,16 +149,17 @@ write_plot (const Options & opts, const std::vector<Stall> & stalls,
         << quoted ("capacity: " + results[i].label + t) << "\n";
   }
 
-  /* latency, every queue */
+  /* latency, every queue; colours as in the losses below, smaller dots
+   * drawn over larger ones so equal values stay visible */
   g << "set ylabel 'latency, ms'\nset logscale y\nset yrange [1:"
       << std::pow (10, std::ceil (std::log10 (lat_max))) << "]\n"
-      << "set key top right horizontal\nplot ";
+      << "unset key\nset label 1 'latency at the sink, highest per 100 ms'"
+      << " at graph 0.01, graph 0.9 front\nplot ";
   for (size_t i = 0; i < results.size (); i++)
     g << (i ? ", " : "") << (i ? "''" : quoted (dat)) << " u 1:" << 7 + 4 * i
         << " w p pt 7 ps " << 0.9 - 0.6 * i / MAX (results.size () - 1, 1u)
-        << " lc rgb '" << color (results, i) << "' t "
-        << quoted (results[i].label) << "";
-  g << "\nunset logscale y\n";
+        << " lc rgb '" << color (results, i) << "'";
+  g << "\nunset logscale y\nunset label 1\nset key\n";
 
   /* losses, every queue */
   guint64 lost_max = 1;
