@@ -7,11 +7,13 @@
 #include "demo.h"
 
 #include <gio/gio.h>
+#include <glib-unix.h>
 #include <gst/base/gstbasesink.h>
 #include <pthread.h>
 #include <sched.h>
 
 #include <algorithm>
+#include <csignal>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -748,6 +750,8 @@ Run::print_header () const
   }
   /* Progress: one line per 5 s. */
   const int w = static_cast < int >(variants_.size () * 7);
+  std::printf ("\nEvery 5 s: the machine's CPU (+L while stress-ng runs), each "
+      "queue's capacity\nnow and the frames it lost so far.\n");
   std::printf ("\n%5s  %-9s %-*s  %s\n%5s  %-9s", "time", "CPU", w,
       "capacity", "lost frames", "", "");
   for (int pass = 0; pass < 2; pass++) {
@@ -915,7 +919,10 @@ Run::exec ()
           switch (t->what) {
             case 0:{
               std::string error;
-              if (r.load_.start (r.workers_, error))
+              const int seconds = static_cast < int >(std::ceil
+                  (r.opts_.duration * (r.opts_.load_end -
+                          r.opts_.load_start))) + 1;
+              if (r.load_.start (r.workers_, seconds, error))
                 r.load_on_ = s;
               else
                 std::printf ("cannot start stress-ng: %s\n", error.c_str ());
@@ -953,7 +960,19 @@ Run::exec ()
     at (t, 2);
   at (d, 3);
   at (d + kDrainMs / 1000.0, 4);
+  /* Ctrl-C stops the run the same way, so stress-ng and the fixture go. */
+  auto interrupt =[](gpointer p) -> gboolean {
+    Run & r = *static_cast < Run * >(p);
+    std::printf ("interrupted\n");
+    r.exit_code_ = 130;
+    g_main_loop_quit (r.loop_);
+    return G_SOURCE_CONTINUE;   /* removed below */
+  };
+  const guint sigint = g_unix_signal_add (SIGINT, interrupt, this);
+  const guint sigterm = g_unix_signal_add (SIGTERM, interrupt, this);
   g_main_loop_run (loop_);
+  g_source_remove (sigint);
+  g_source_remove (sigterm);
 
   capturing_ = false;
   monitoring_ = false;
@@ -980,7 +999,8 @@ Run::exec ()
     if (!write_plot (opts_, stalls_, load_on_, load_off_, series_, res, png))
       exit_code_ = 1;
     else if (!png.empty ())
-      std::printf ("\npicture: %s\n", png.c_str ());
+      std::printf ("\npicture: %s (docs/demo.md says how to read it)\n",
+          png.c_str ());
   }
   return exit_code_;
 }

@@ -94,10 +94,13 @@ make_stalls (guint64 seed, double duration, guint min_ms, guint max_ms)
 }
 
 bool
-Load::start (int workers, std::string & error)
+Load::start (int workers, int seconds, std::string & error)
 {
   const std::string n = std::to_string (workers);
-  const char *argv[] = { "stress-ng", "--cpu", n.c_str (), "--quiet", nullptr };
+  const std::string t = std::to_string (seconds) + "s";
+  const char *argv[] = { "stress-ng", "--cpu", n.c_str (), "--timeout",
+    t.c_str (), "--quiet", nullptr
+  };
   GError *err = nullptr;
   if (!g_spawn_async (nullptr, const_cast < char **>(argv), nullptr,
           static_cast < GSpawnFlags > (G_SPAWN_SEARCH_PATH |

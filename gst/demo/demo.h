@@ -137,7 +137,8 @@ class Load
 {
 public:
   ~Load () { stop (); }
-  bool start (int workers, std::string & error);
+  /* Ends by itself after seconds, should this process die first. */
+  bool start (int workers, int seconds, std::string & error);
   void stop ();
   bool running () const { return pid_ != 0; }
 private:
