@@ -8,7 +8,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#include <cstring>
+#include <cmath>
 
 namespace aqt {
 
@@ -593,6 +593,99 @@ TickDriver::run (guint n)
             GST_TEST_CLOCK (clock_), 1, timeout_ms, nullptr), "no tick scheduled");
     fail_unless (gst_test_clock_crank (GST_TEST_CLOCK (clock_)), "tick %u did not run", i);
   }
+}
+
+/* ---- the algorithm, written out from its specification ---- */
+
+double
+threshold_factor (double value, double low, double high)
+{
+  if (value > high)
+    return -1.0;
+  if (value < low)
+    return 1.0;
+  const double mid = (high + low) / 2.0;
+  return (mid - value) / (mid - low);
+}
+
+std::vector<Step>
+expected_steps (guint start, double f, guint min, guint max, double smoothing,
+    guint ticks)
+{
+  std::vector<Step> steps;
+  double cur = start;
+  for (guint i = 0; i < ticks; i++) {
+    const double target = f > 0 ? cur + f * (max - cur) : cur + f * (cur - min);
+    const double next = std::fmin (std::fmax (cur + smoothing * (target - cur), min), max);
+    if (std::fabs (next - cur) < 0.5)
+      continue;
+    /* round half away from zero; values are positive */
+    const guint rounded = static_cast<guint> (std::floor (next + 0.5));
+    steps.push_back ({static_cast<guint> (cur), rounded});
+    cur = rounded;
+  }
+  return steps;
+}
+
+guint
+ticks_to_settle (guint start, double f, guint min, guint max, double smoothing)
+{
+  constexpr guint kEnough = 100;
+  const auto all = expected_steps (start, f, min, max, smoothing, kEnough);
+  const guint n = static_cast<guint> (all.size ()) + 3;
+  fail_unless (n < kEnough && expected_steps (start, f, min, max, smoothing,
+          n).size () == all.size (), "no dead band from %u under %f", start, f);
+  return n;
+}
+
+void
+check_same_steps (const std::vector<Step> & a, const std::vector<Step> & b)
+{
+  fail_unless_equals_int (a.size (), b.size ());
+  for (size_t i = 0; i < a.size (); i++) {
+    fail_unless_equals_int (a[i].from, b[i].from);
+    fail_unless_equals_int (a[i].to, b[i].to);
+  }
+}
+
+void
+expect_steps (GstElement * q, Bus & bus, const std::vector<Step> & steps, size_t start_at)
+{
+  bus.drain ();
+  fail_unless_equals_int (bus.adaptations.size (), start_at + steps.size ());
+  for (size_t i = 0; i < steps.size (); i++) {
+    const GstStructure *s = bus.adaptations[start_at + i];
+    fail_unless_equals_int (field_uint (s, "old-capacity"), steps[i].from);
+    fail_unless_equals_int (field_uint (s, "new-capacity"), steps[i].to);
+    fail_unless_equals_uint64 (field_uint64 (s, "adaptations"), start_at + i + 1);
+  }
+  if (!steps.empty ())
+    fail_unless_equals_int (capacity (q), steps.back ().to);
+}
+
+void
+run_expecting (TickDriver & ticks, GstElement * q, Bus & bus, guint start, double f,
+    guint n)
+{
+  const size_t before = bus.adaptations.size ();
+  fail_unless_equals_int (capacity (q), start);
+  ticks.run (n);
+  expect_steps (q, bus, expected_steps (start, f, 4, 32, 0.3, n), before);
+}
+
+void
+run_to_settle (TickDriver & ticks, GstElement * q, Bus & bus, guint start, double f)
+{
+  run_expecting (ticks, q, bus, start, f, ticks_to_settle (start, f, 4, 32, 0.3));
+}
+
+bool
+TickDriver::run_until (const std::function<bool ()> & done)
+{
+  return wait_until ([&] {
+        run (1);
+        return done ();
+      });
 }
 
 /* ---- pipelines ---- */

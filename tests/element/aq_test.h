@@ -23,6 +23,7 @@
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 #include <gst/check/gsttestclock.h>
+#include <glib/gstdio.h>
 
 namespace aqt {
 
@@ -322,11 +323,53 @@ public:
 
   /* Runs the next `n` ticks; fails the test if the element schedules none. */
   void run (guint n = 1);
+  /* Runs ticks one at a time until `done` holds; false if it does not
+   * within kWaitUs. For what a tick shows only once the sampler has read. */
+  bool run_until (const std::function<bool ()> & done);
 
 private:
   GstClock *clock_;
   LoadFixture *load_;
 };
+
+/* ---- the algorithm, written out from its specification ---- */
+
+/* Ticks are the test's (TickDriver); this only paces the sampler's reads,
+ * and so how soon a load the test sets is read. */
+constexpr guint64 kTickInterval = 100 * GST_MSECOND;
+
+struct Step
+{
+  guint from;
+  guint to;
+};
+
+/* +1 below `low`, -1 above `high`, linear through their midpoint between. */
+double threshold_factor (double value, double low, double high);
+
+/* The adaptations `ticks` ticks make from `start` under a constant combined
+ * factor `f`, in order; a tick whose step falls in the 0.5 dead band makes
+ * none. */
+std::vector<Step> expected_steps (guint start, double f, guint min, guint max,
+    double smoothing, guint ticks);
+
+/* Ticks enough to reach the dead band, plus three that must not adapt. */
+guint ticks_to_settle (guint start, double f, guint min, guint max, double smoothing);
+
+void check_same_steps (const std::vector<Step> & a, const std::vector<Step> & b);
+
+/* The adaptation messages from `start_at` on are exactly `steps`, nothing
+ * more, and the capacity is where the last one left it. */
+void expect_steps (GstElement * q, Bus & bus, const std::vector<Step> & steps,
+    size_t start_at);
+
+/* Runs `n` ticks from capacity `start` under factor `f`, bounds 4..32 and
+ * smoothing 0.3 (the defaults), checking the messages they post. */
+void run_expecting (TickDriver & ticks, GstElement * q, Bus & bus, guint start,
+    double f, guint n);
+/* The same, for as many ticks as it takes to settle. */
+void run_to_settle (TickDriver & ticks, GstElement * q, Bus & bus, guint start,
+    double f);
 
 /* ---- pipelines ---- */
 
