@@ -222,7 +222,7 @@ void
 Bus::check_no_error () const
 {
   fail_unless (errors.empty (), "error on the bus: %s",
-      errors.empty ()? "" : errors[0].c_str ());
+      errors.empty ()? "" : errors[0].text.c_str ());
 }
 
 size_t
@@ -230,7 +230,7 @@ Bus::warnings_in (GQuark domain, const char *saying) const
 {
   size_t n = 0;
   for (const auto & w : warnings)
-    n += w.first == domain && (!saying || w.second.find (saying) != std::string::npos);
+    n += w.domain == domain && (!saying || w.text.find (saying) != std::string::npos);
   return n;
 }
 
@@ -238,8 +238,8 @@ std::string
 Bus::warning_text (GQuark domain) const
 {
   for (const auto & w : warnings)
-    if (w.first == domain)
-      return w.second;
+    if (w.domain == domain)
+      return w.text;
   return "";
 }
 
@@ -256,11 +256,9 @@ Bus::take (GstMessage * m)
         gst_message_parse_warning (m, &err, &debug);
       else
         gst_message_parse_error (m, &err, &debug);
-      std::string text = std::string (err->message) + " | " + (debug ? debug : "");
-      if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_WARNING)
-        warnings.emplace_back (err->domain, text);
-      else
-        errors.push_back (text);
+      Report report {err->domain, err->code,
+        std::string (err->message) + " | " + (debug ? debug : "")};
+      (GST_MESSAGE_TYPE (m) == GST_MESSAGE_WARNING ? warnings : errors).push_back (report);
       g_error_free (err);
       g_free (debug);
       break;

@@ -129,9 +129,17 @@ public:
   /* The first warning of `domain`, or "". */
   std::string warning_text (GQuark domain) const;
 
+  /* A WARNING or ERROR message: its GError and "message | debug" text. */
+  struct Report
+  {
+    GQuark domain;
+    gint code;
+    std::string text;
+  };
+
   std::vector<GstStructure *> adaptations;
-  std::vector<std::pair<GQuark, std::string>> warnings;
-  std::vector<std::string> errors;
+  std::vector<Report> warnings;
+  std::vector<Report> errors;
   size_t latency_messages = 0;
   size_t eos = 0;
 
