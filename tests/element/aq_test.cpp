@@ -225,6 +225,15 @@ Bus::check_no_error () const
       errors.empty ()? "" : errors[0].text.c_str ());
 }
 
+void
+expect_eos (Bus & bus, gint64 timeout_us)
+{
+  const bool eos = bus.wait_eos (timeout_us);
+  bus.check_no_error ();
+  fail_unless (eos, "no EOS within %" G_GINT64_FORMAT " ms",
+      timeout_us * slowdown () / 1000);
+}
+
 size_t
 Bus::warnings_in (GQuark domain, const char *saying) const
 {
@@ -334,18 +343,18 @@ Pusher::~Pusher ()
 
 /* ---- fixture /proc trees ---- */
 
-ProcTree::ProcTree () : dir_ (make_temp_dir ("aq-proc-"))
+TempTree::TempTree () : dir_ (make_temp_dir ("aq-test-"))
 {
   fail_if (dir_.empty (), "cannot make a temporary directory");
 }
 
-ProcTree::~ProcTree ()
+TempTree::~TempTree ()
 {
   remove_path (dir_);
 }
 
 void
-ProcTree::write (const std::string & name, const std::string & text)
+TempTree::write (const std::string & name, const std::string & text)
 {
   if (name.rfind ("self/", 0) == 0)
     g_mkdir_with_parents (path ("self").c_str (), 0755);
@@ -353,14 +362,14 @@ ProcTree::write (const std::string & name, const std::string & text)
 }
 
 void
-ProcTree::make_dir (const std::string & name)
+TempTree::make_dir (const std::string & name)
 {
   fail_unless (g_mkdir_with_parents (path (name).c_str (), 0755) == 0,
       "cannot make %s", name.c_str ());
 }
 
 void
-write_good_tree (ProcTree & tree)
+write_good_tree (TempTree & tree)
 {
   tree.write ("meminfo", meminfo_text (20));
   tree.write ("stat", stat_text (1000, 1000));

@@ -150,6 +150,9 @@ private:
   GstBus *bus_;
 };
 
+/* Waits for EOS; fails on an error or when it does not come in time. */
+void expect_eos (Bus & bus, gint64 timeout_us = kWaitUs);
+
 /* ---- pads ---- */
 
 /* Holds buffers at the element's src pad, like a stalled downstream. */
@@ -195,15 +198,16 @@ private:
 
 /* ---- fixture /proc trees ---- */
 
-/* A temporary directory the element reads as its procfs root, removed with
- * everything in it. Files are replaced by rename, never seen half written. */
-class ProcTree
+/* A temporary directory, removed with everything in it: a procfs root for
+ * the element, or room for data files. Files are replaced by rename, never
+ * seen half written. */
+class TempTree
 {
 public:
-  ProcTree ();
-  ~ProcTree ();
-  ProcTree (const ProcTree &) = delete;
-  ProcTree & operator= (const ProcTree &) = delete;
+  TempTree ();
+  ~TempTree ();
+  TempTree (const TempTree &) = delete;
+  TempTree & operator= (const TempTree &) = delete;
 
   const char *dir () const { return dir_.c_str (); }
   std::string path (const std::string & name) const { return dir_ + "/" + name; }
@@ -217,7 +221,7 @@ private:
 
 /* A tree the sampler reads without complaint in either scope (a first
  * reading only: the counters do not move). */
-void write_good_tree (ProcTree & tree);
+void write_good_tree (TempTree & tree);
 
 /* A procfs tree whose load the test sets. CPU % comes from the deltas
  * between two readings of the "cpu" line, so after every read of the
@@ -280,7 +284,7 @@ private:
   bool settled_locked () const;
   guint stale_reads_locked () const;
 
-  ProcTree tree_;
+  TempTree tree_;
   int inotify_ = -1;
   int root_watch_ = -1;
   int self_watch_ = -1;

@@ -30,14 +30,14 @@ struct ProcCase
   const char *name;
   bool process_scope;
   /* Breaks a good tree; the root path may be changed too. */
-  std::function<void (ProcTree &, std::string &)> spoil;
+  std::function<void (TempTree &, std::string &)> spoil;
   const char *expect_in_warning;
 };
 
 void
 run_proc_case (const ProcCase & c)
 {
-  ProcTree tree;
+  TempTree tree;
   write_good_tree (tree);
   std::string root = tree.dir ();
   c.spoil (tree, root);
@@ -87,7 +87,7 @@ repeat (char c, size_t n)
 const std::vector<ProcCase> &
 malformed_cases ()
 {
-  using T = ProcTree;
+  using T = TempTree;
   static const std::vector<ProcCase> all = {
     {"empty stat", false, [](T & t, std::string &) { t.write ("stat", ""); }, "stat"},
     {"binary stat", false, [](T & t, std::string &) {
@@ -140,7 +140,7 @@ malformed_cases ()
 const std::vector<ProcCase> &
 missing_cases ()
 {
-  using T = ProcTree;
+  using T = TempTree;
   static const std::vector<ProcCase> all = {
     {"no procfs root", false, [](T &, std::string & root) { root += "/nowhere"; },
         "No such file"},
@@ -209,7 +209,7 @@ private:
 
 GST_START_TEST (test_permission_denied)
 {
-  ProcTree tree;
+  TempTree tree;
   write_good_tree (tree);
   const char *file = __i__ == 0 ? "stat" : "meminfo";
   ck_assert (g_chmod (tree.path (file).c_str (), 0) == 0);
