@@ -58,13 +58,15 @@ wait_until (Pred done, int64_t timeout_us = kWaitUs, int64_t poll_us = 1000)
 
 constexpr uint64_t kMemTotalKb = 1000000;
 
-/* /proc/stat with the aggregate "cpu" line and one CPU: `busy` is user
- * time, `idle` idle time, everything else 0. */
+/* /proc/stat with the aggregate "cpu" line and one CPU. `busy` ticks are
+ * split between user and system time and `idle` ones between idle and
+ * iowait, so a reader must count all four right to get the percentage. */
 inline std::string
 stat_text (uint64_t busy, uint64_t idle)
 {
-  const std::string counters = std::to_string (busy) + " 0 0 " +
-      std::to_string (idle) + " 0 0 0 0 0 0\n";
+  const std::string counters = std::to_string (busy - busy / 2) + " 0 " +
+      std::to_string (busy / 2) + " " + std::to_string (idle - idle / 2) + " " +
+      std::to_string (idle / 2) + " 0 0 0 0 0\n";
   return "cpu  " + counters + "cpu0 " + counters + "intr 0\n";
 }
 

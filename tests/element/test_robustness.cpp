@@ -102,10 +102,6 @@ malformed_cases ()
           t.write ("stat", "cpu0 1 2 3 4 0 0 0 0 0 0\nintr 0\n"); }, "stat"},
     {"stat with three counters", false, [](T & t, std::string &) {
           t.write ("stat", "cpu  1 2 3\n"); }, "stat"},
-    {"stat with two counters", false, [](T & t, std::string &) {
-          t.write ("stat", "cpu  12 34\n"); }, "stat"},
-    {"stat of prose", false, [](T & t, std::string &) {
-          t.write ("stat", "this is not a stat file\n"); }, "stat"},
     {"stat with a 1 MiB counter", false, [](T & t, std::string &) {
           t.write ("stat", "cpu  " + repeat ('7', 1 << 20) + " 0 0 1\n"); }, "stat"},
     {"empty meminfo", false, [](T & t, std::string &) { t.write ("meminfo", ""); },
@@ -118,8 +114,6 @@ malformed_cases ()
           t.write ("meminfo", "MemTotal: 1000 MB\nMemAvailable: 5 MB\n"); }, "meminfo"},
     {"meminfo cut after the key", false, [](T & t, std::string &) {
           t.write ("meminfo", "MemTotal:"); }, "meminfo"},
-    {"meminfo MemTotal not a number", false, [](T & t, std::string &) {
-          t.write ("meminfo", "MemTotal: plenty kB\nMemAvailable: 5 kB\n"); }, "meminfo"},
     {"truncated self/stat", true, [](T & t, std::string &) {
           t.write ("self/stat", "4242 (aq) S 1 1 1 0"); }, "self/stat"},
     {"self/stat without (comm)", true, [](T & t, std::string &) {
@@ -133,6 +127,12 @@ malformed_cases ()
     {"stat is a directory", false, [](T & t, std::string &) {
           g_unlink (t.path ("stat").c_str ());
           t.make_dir ("stat"); }, "stat"},
+    {"stat with two counters", false, [](T & t, std::string &) {
+          t.write ("stat", "cpu  12 34\n"); }, "stat"},
+    {"stat of prose", false, [](T & t, std::string &) {
+          t.write ("stat", "this is not a stat file\n"); }, "stat"},
+    {"meminfo MemTotal not a number", false, [](T & t, std::string &) {
+          t.write ("meminfo", "MemTotal: plenty kB\nMemAvailable: 5 kB\n"); }, "meminfo"},
   };
   return all;
 }
