@@ -100,9 +100,9 @@ make_queue (const char *proc_root, guint64 interval)
 }
 
 GstHarness *
-start_harness (GstElement * q)
+start_harness (GstElement * q, bool downstream)
 {
-  GstHarness *h = gst_harness_new_with_element (q, "sink", "src");
+  GstHarness *h = gst_harness_new_with_element (q, "sink", downstream ? "src" : nullptr);
   gst_harness_set_src_caps_str (h, "application/x-aq-test");
   return h;
 }

@@ -74,9 +74,10 @@ constexpr guint64 kInterval = 50 * GST_MSECOND;
 /* An adaptivequeue reading `proc_root`, ticking every `interval`. */
 GstElement *make_queue (const char *proc_root, guint64 interval = kInterval);
 
-/* Plays `q` between harness pads. Properties set before reach the first
- * tick, so no tick ever reads the real /proc by accident. */
-GstHarness *start_harness (GstElement * q);
+/* Plays `q` between harness pads (without `downstream`, only upstream's:
+ * the test links the src pad). Properties set before reach the first tick,
+ * so no tick ever reads the real /proc by accident. */
+GstHarness *start_harness (GstElement * q, bool downstream = true);
 
 /* A buffer whose offset is its id and whose bytes repeat it. */
 GstBuffer *make_buffer (guint64 offset, GstClockTime pts = GST_CLOCK_TIME_NONE,

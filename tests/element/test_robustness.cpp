@@ -968,8 +968,7 @@ GST_START_TEST (test_downstream_flow_returns)
   GstElement *q = make_queue ("/nonexistent");
   g_object_set (q, "adaptive", FALSE, nullptr);
   Bus bus (q);
-  GstHarness *h = gst_harness_new_with_element (q, "sink", nullptr);
-  gst_harness_set_src_caps_str (h, "application/x-aq-test");
+  GstHarness *h = start_harness (q, false);
   Downstream down (q);
 
   for (guint i = 0; i < 3; i++)
@@ -1060,8 +1059,7 @@ GST_START_TEST (test_downstream_eos_then_queued_stream_start)
   GstElement *q = make_queue ("/nonexistent");
   /* Held back until three buffers are in, so all is queued first. */
   g_object_set (q, "adaptive", FALSE, "min-threshold-buffers", 3u, nullptr);
-  GstHarness *h = gst_harness_new_with_element (q, "sink", nullptr);
-  gst_harness_set_src_caps_str (h, "application/x-aq-test");
+  GstHarness *h = start_harness (q, false);
   Downstream down (q);
   down.fail_at (0, GST_FLOW_EOS);
 
@@ -1121,8 +1119,7 @@ GST_START_TEST (test_fatal_error_survives_new_stream)
   /* Held back until EOS comes, so all is queued first. */
   g_object_set (q, "adaptive", FALSE, "min-threshold-buffers", 10u, nullptr);
   Bus bus (q);
-  GstHarness *h = gst_harness_new_with_element (q, "sink", nullptr);
-  gst_harness_set_src_caps_str (h, "application/x-aq-test");
+  GstHarness *h = start_harness (q, false);
   Downstream down (q);
   down.fail_at (0, flow);
 
