@@ -144,14 +144,6 @@ push_pull (GstHarness * h, guint64 start_at, guint n, bool timed)
   pull_in_order (h, start_at, n);
 }
 
-void
-wait_ticks (GstElement * q, guint64 n)
-{
-  const guint64 base = Stats (q).u64 ("ticks");
-  fail_unless (wait_until ([&] { return Stats (q).u64 ("ticks") >= base + n; }),
-      "ticks stopped");
-}
-
 /* ---- the bus ---- */
 
 Bus::Bus (GstElement * element)
@@ -553,26 +545,12 @@ LoadFixture::settle ()
 }
 
 guint
-LoadFixture::stale_reads () const
-{
-  std::lock_guard<std::mutex> lock (mutex_);
-  return stale_reads_locked ();
-}
-
-guint
 LoadFixture::stale_reads_locked () const
 {
   guint n = 0;
   for (size_t k = 1; k < reads_.size (); k++)
     n += reads_[k].cpu_version == reads_[k - 1].cpu_version;
   return n;
-}
-
-guint
-LoadFixture::reads () const
-{
-  std::lock_guard<std::mutex> lock (mutex_);
-  return static_cast<guint> (reads_.size ());
 }
 
 /* ---- ticks the test runs ---- */

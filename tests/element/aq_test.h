@@ -90,9 +90,6 @@ void pull_in_order (GstHarness * h, guint64 start_at, guint n);
 /* Pushes buffers start_at .. start_at + n - 1 (timed or not) and pulls them. */
 void push_pull (GstHarness * h, guint64 start_at, guint n, bool timed = true);
 
-/* Waits for `n` more ticks on real time (see TickDriver for exact ones). */
-void wait_ticks (GstElement * q, guint64 n);
-
 /* Configuration warnings are LIBRARY/SETTINGS, load warnings RESOURCE/READ. */
 inline GQuark settings_domain () { return GST_LIBRARY_ERROR; }
 inline GQuark read_domain () { return GST_RESOURCE_ERROR; }
@@ -252,13 +249,9 @@ public:
   /* Waits until the sampler's last two reads each saw only versions of the
    * set load (or, backwards, of counters going backwards): whichever of
    * the two results a tick takes, it is exactly that load. Fails the test
-   * on timeout. */
+   * on timeout, saying how many reads found the counters unchanged (the
+   * fixture fell behind the sampler). */
   void settle ();
-  /* Reads that found the same counters as the read before: a fixture that
-   * fell behind the sampler. */
-  guint stale_reads () const;
-  /* Completed reads of the CPU file (stat, or self/stat). */
-  guint reads () const;
 
 private:
   struct Load
