@@ -4,222 +4,28 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
-#include <gst/check/gstcheck.h>
-#include <glib/gstdio.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <functional>
 #include <random>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "aq_test.h"
+
+using namespace aqt;
 
 namespace {
 
 /* Generous: the machine is shared, and waits end as soon as they succeed. */
 constexpr gint64 kRunTimeoutUs = 60 * G_USEC_PER_SEC;
 
-/* ---- a fixture /proc tree whose load a helper thread keeps current ---- */
-
-constexpr guint64 kMemTotalKb = 1000000;
-
-/* CPU % comes from deltas between reads of the "cpu" line, so the thread
- * advances busy and idle in the set proportion every 2 ms; memory % is
- * (MemTotal - MemAvailable) / MemTotal. Optionally it flips between two
- * loads on a period. Files are replaced by rename, never seen half written. */
-class LoadFixture
-{
-public:
-  LoadFixture (int cpu, int mem)
-  {
-    gchar *dir = g_dir_make_tmp ("aq-proc-XXXXXX", nullptr);
-    g_assert (dir != nullptr);
-    dir_ = dir;
-    g_free (dir);
-    set (cpu, mem);
-    step ();
-    thread_ = std::thread ([this] {
-      while (!stop_) {
-        step ();
-        g_usleep (2000);
-      }
-    });
-  }
-  ~LoadFixture ()
-  {
-    stop_ = true;
-    thread_.join ();
-    for (const char *name : {"stat", "meminfo"})
-      g_unlink ((dir_ + "/" + name).c_str ());
-    g_rmdir (dir_.c_str ());
-  }
-  LoadFixture (const LoadFixture &) = delete;
-  LoadFixture & operator= (const LoadFixture &) = delete;
-
-  void set (int cpu, int mem)
-  {
-    cpu_[0] = cpu_[1] = cpu;
-    mem_[0] = mem_[1] = mem;
-  }
-  /* Alternates between load a and load b every `period_us`. */
-  void flip (int cpu_a, int mem_a, int cpu_b, int mem_b, gint64 period_us)
-  {
-    cpu_[0] = cpu_a;
-    mem_[0] = mem_a;
-    cpu_[1] = cpu_b;
-    mem_[1] = mem_b;
-    period_us_ = period_us;
-  }
-  const char *dir () const { return dir_.c_str (); }
-
-private:
-  void write (const char *name, const char *text)
-  {
-    const std::string tmp = dir_ + "/." + name + ".tmp";
-    FILE *f = std::fopen (tmp.c_str (), "w");
-    g_assert (f != nullptr);
-    std::fputs (text, f);
-    g_assert (std::fclose (f) == 0);
-    g_assert (std::rename (tmp.c_str (), (dir_ + "/" + name).c_str ()) == 0);
-  }
-
-  void step ()
-  {
-    const gint64 now = g_get_monotonic_time ();
-    if (period_us_ > 0 && now - flipped_at_ >= period_us_) {
-      phase_ ^= 1;
-      flipped_at_ = now;
-    }
-    const int cpu = cpu_[phase_];
-    busy_ += static_cast<guint64> (cpu);
-    idle_ += static_cast<guint64> (100 - cpu);
-    gchar *stat = g_strdup_printf ("cpu  %" G_GUINT64_FORMAT " 0 0 %" G_GUINT64_FORMAT
-        " 0 0 0 0 0 0\n", busy_, idle_);
-    write ("stat", stat);
-    g_free (stat);
-    const guint64 available = kMemTotalKb * static_cast<guint64> (100 - mem_[phase_]) / 100;
-    gchar *meminfo = g_strdup_printf ("MemTotal:       %" G_GUINT64_FORMAT " kB\n"
-        "MemAvailable:   %" G_GUINT64_FORMAT " kB\n", kMemTotalKb, available);
-    write ("meminfo", meminfo);
-    g_free (meminfo);
-  }
-
-  std::string dir_;
-  std::atomic<int> cpu_[2] {{0}, {0}};
-  std::atomic<int> mem_[2] {{0}, {0}};
-  std::atomic<gint64> period_us_ {0};
-  gint64 flipped_at_ = 0;
-  int phase_ = 0;
-  guint64 busy_ = 1000;
-  guint64 idle_ = 1000;
-  std::atomic<bool> stop_ {false};
-  std::thread thread_;
-};
-
-/* ---- pipeline helpers ---- */
-
-GstElement *
-launch (const std::string & description)
-{
-  GError *err = nullptr;
-  GstElement *pipeline = gst_parse_launch (description.c_str (), &err);
-  fail_unless (pipeline != nullptr && err == nullptr, "cannot build '%s': %s",
-      description.c_str (), err ? err->message : "?");
-  return pipeline;
-}
-
-GstElement *
-by_name (GstElement * pipeline, const char *name)
-{
-  GstElement *e = gst_bin_get_by_name (GST_BIN (pipeline), name);
-  fail_unless (e != nullptr, "no element %s", name);
-  /* The pipeline keeps it alive for the whole test. */
-  gst_object_unref (e);
-  return e;
-}
-
-struct Outcome
-{
-  bool eos = false;
-  std::string error;
-  size_t adaptations = 0;
-};
-
-/* Runs the bus until EOS, an error or the timeout, counting the
- * adaptivequeue-adaptation messages seen (from any queue in the pipeline). */
-Outcome
-wait_eos (GstElement * pipeline, gint64 timeout_us = kRunTimeoutUs)
-{
-  Outcome out;
-  GstBus *bus = gst_element_get_bus (pipeline);
-  const gint64 deadline = g_get_monotonic_time () + timeout_us;
-  while (!out.eos && out.error.empty ()) {
-    const gint64 left = deadline - g_get_monotonic_time ();
-    if (left <= 0)
-      break;
-    GstMessage *m = gst_bus_timed_pop_filtered (bus, left * GST_USECOND,
-        static_cast<GstMessageType> (GST_MESSAGE_EOS | GST_MESSAGE_ERROR |
-            GST_MESSAGE_ELEMENT));
-    if (!m)
-      break;
-    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS) {
-      out.eos = true;
-    } else if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR) {
-      GError *err = nullptr;
-      gchar *debug = nullptr;
-      gst_message_parse_error (m, &err, &debug);
-      out.error = std::string (err->message) + " | " + (debug ? debug : "");
-      g_error_free (err);
-      g_free (debug);
-    } else if (gst_message_has_name (m, "adaptivequeue-adaptation")) {
-      out.adaptations++;
-    }
-    gst_message_unref (m);
-  }
-  gst_object_unref (bus);
-  return out;
-}
-
-void
-check_ran_to_eos (const Outcome & out)
-{
-  fail_unless (out.error.empty (), "error: %s", out.error.c_str ());
-  fail_unless (out.eos, "no EOS within the time limit");
-}
-
 void
 stop (GstElement * pipeline)
 {
-  fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_NULL),
-      GST_STATE_CHANGE_SUCCESS);
+  change_state (pipeline, GST_STATE_NULL);
   gst_object_unref (pipeline);
-}
-
-guint64
-stat_u64 (GstElement * q, const char *field)
-{
-  GstStructure *s = nullptr;
-  g_object_get (q, "stats", &s, nullptr);
-  ck_assert (s != nullptr);
-  guint64 v = 0;
-  fail_unless (gst_structure_get_uint64 (s, field, &v), "no %s in stats", field);
-  gst_structure_free (s);
-  return v;
-}
-
-bool
-wait_until (const std::function<bool ()> & done, gint64 timeout_us)
-{
-  const gint64 deadline = g_get_monotonic_time () + timeout_us;
-  while (!done ()) {
-    if (g_get_monotonic_time () > deadline)
-      return false;
-    g_usleep (5000);
-  }
-  return true;
 }
 
 /* Counts buffers passing a pad, and checks their offsets only increase. */
@@ -275,37 +81,6 @@ private:
   guint64 next_offset_ = 0;
 };
 
-/* A temp dir for data files. */
-class TempDir
-{
-public:
-  TempDir ()
-  {
-    gchar *dir = g_dir_make_tmp ("aq-data-XXXXXX", nullptr);
-    g_assert (dir != nullptr);
-    dir_ = dir;
-    g_free (dir);
-  }
-  ~TempDir ()
-  {
-    for (const auto & path : files_)
-      g_unlink (path.c_str ());
-    g_rmdir (dir_.c_str ());
-  }
-  TempDir (const TempDir &) = delete;
-  TempDir & operator= (const TempDir &) = delete;
-
-  std::string file (const char *name)
-  {
-    files_.insert (dir_ + "/" + name);
-    return dir_ + "/" + name;
-  }
-
-private:
-  std::string dir_;
-  std::set<std::string> files_;
-};
-
 bool
 files_identical (const std::string & a, const std::string & b)
 {
@@ -336,9 +111,9 @@ GST_START_TEST (test_no_loss_under_constant_resizing)
 {
   constexpr guint64 kSize = 50ull << 20;
   constexpr guint kBlock = 4096;
-  TempDir tmp;
-  const std::string in = tmp.file ("in.bin");
-  const std::string out = tmp.file ("out.bin");
+  TempTree tmp;
+  const std::string in = tmp.path ("in.bin");
+  const std::string out = tmp.path ("out.bin");
   {
     std::mt19937_64 prng (0x5eed1234);
     std::vector<guint64> chunk ((1 << 20) / sizeof (guint64));
@@ -375,19 +150,19 @@ GST_START_TEST (test_no_loss_under_constant_resizing)
       }, nullptr, nullptr);
   gst_object_unref (sinkpad);
 
+  Bus bus (pipeline);
   /* Prerolled, the queue is full and resizes under a blocked upstream. */
   ck_assert (gst_element_set_state (pipeline, GST_STATE_PAUSED) != GST_STATE_CHANGE_FAILURE);
-  fail_unless (wait_until ([&] { return stat_u64 (q, "adaptations") >= 4; },
-          20 * G_USEC_PER_SEC), "no adaptations while paused");
-  const guint64 before_playing = stat_u64 (q, "adaptations");
+  fail_unless (wait_until ([&] { return Stats (q).u64 ("adaptations") >= 4; }),
+      "no adaptations while paused");
+  const guint64 before_playing = Stats (q).u64 ("adaptations");
   ck_assert (gst_element_set_state (pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
-  const Outcome run = wait_eos (pipeline);
-  check_ran_to_eos (run);
-  const guint64 adaptations = stat_u64 (q, "adaptations") - before_playing;
+  expect_eos (bus, kRunTimeoutUs);
+  const guint64 adaptations = Stats (q).u64 ("adaptations") - before_playing;
   fail_unless (adaptations >= 5, "only %" G_GUINT64_FORMAT " adaptations while "
       "data flowed", adaptations);
-  fail_unless_equals_uint64 (stat_u64 (q, "drops"), 0);
-  fail_unless_equals_uint64 (stat_u64 (q, "buffers-pushed"), kSize / kBlock);
+  fail_unless_equals_uint64 (Stats (q).u64 ("drops"), 0);
+  fail_unless_equals_uint64 (Stats (q).u64 ("buffers-pushed"), kSize / kBlock);
   fail_unless_equals_uint64 (into.count (), kSize / kBlock);
   fail_unless_equals_uint64 (outof.count (), kSize / kBlock);
   fail_unless_equals_uint64 (outof.disorder (), 0);
@@ -409,13 +184,14 @@ GST_START_TEST (test_live_opus_graph)
   GstElement *q = by_name (pipeline, "q");
   g_object_set (q, "proc-root", load.dir (), nullptr);
   Counter played (by_name (pipeline, "sink"), "sink");
+  Bus bus (pipeline);
 
   ck_assert (gst_element_set_state (pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
-  const Outcome run = wait_eos (pipeline);
-  check_ran_to_eos (run);
-  fail_unless (run.adaptations > 0, "no adaptation observed");
-  fail_unless_equals_uint64 (stat_u64 (q, "adaptations"), run.adaptations);
-  fail_unless_equals_uint64 (stat_u64 (q, "drops"), 0);
+  expect_eos (bus, kRunTimeoutUs);
+  bus.drain ();
+  fail_unless (!bus.adaptations.empty (), "no adaptation observed");
+  fail_unless_equals_uint64 (Stats (q).u64 ("adaptations"), bus.adaptations.size ());
+  fail_unless_equals_uint64 (Stats (q).u64 ("drops"), 0);
   /* 150 x 20 ms of audio went through (less the decoder's pre-skip). */
   fail_unless (played.duration () >= 2900 * GST_MSECOND, "played %" GST_TIME_FORMAT,
       GST_TIME_ARGS (played.duration ()));
@@ -450,10 +226,10 @@ GST_START_TEST (test_rtp_opus_round_trip)
   g_free (desc);
   g_object_set (by_name (sender, "q"), "proc-root", load.dir (), nullptr);
   Counter packets_out (by_name (sender, "udp"), "sink");
+  Bus bus (sender);
 
   ck_assert (gst_element_set_state (sender, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
-  const Outcome run = wait_eos (sender);
-  check_ran_to_eos (run);
+  expect_eos (bus, kRunTimeoutUs);
   const guint64 sent = packets_out.count ();
   fail_unless (sent >= kFrames * 9 / 10, "only %" G_GUINT64_FORMAT " packets sent", sent);
   /* Loopback UDP may still lose a packet; wait for the rest briefly. */
@@ -464,7 +240,7 @@ GST_START_TEST (test_rtp_opus_round_trip)
   fail_unless (wait_until ([&] { return decoded.count () * 10 >= sent * 8; },
           3 * G_USEC_PER_SEC), "decoded %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT,
       decoded.count (), sent);
-  ck_assert (stat_u64 (by_name (receiver, "q"), "buffers-pushed") * 10 >= sent * 8);
+  ck_assert (Stats (by_name (receiver, "q")).u64 ("buffers-pushed") * 10 >= sent * 8);
   stop (sender);
   stop (receiver);
 }
@@ -565,6 +341,7 @@ run_with_changes (bool change_leaky)
   Counter into (q, "sink");
   Counter outof (q, "src");
 
+  Bus bus (pipeline);
   std::atomic<bool> done {false};
   std::atomic<guint64> changes {0};
   std::thread changer ([&] {
@@ -577,16 +354,17 @@ run_with_changes (bool change_leaky)
   });
 
   ck_assert (gst_element_set_state (pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
-  const Outcome run = wait_eos (pipeline);
+  const bool eos = bus.wait_eos (kRunTimeoutUs);
   done = true;
   changer.join ();
-  check_ran_to_eos (run);
+  bus.check_no_error ();
+  fail_unless (eos, "no EOS within the time limit");
   fail_unless (changes > 100, "only %" G_GUINT64_FORMAT " changes", changes.load ());
 
-  const guint64 drops = stat_u64 (q, "drops");
+  const guint64 drops = Stats (q).u64 ("drops");
   fail_unless_equals_uint64 (into.count (), kBuffers);
   fail_unless_equals_uint64 (outof.count () + drops, kBuffers);
-  fail_unless_equals_uint64 (stat_u64 (q, "buffers-pushed"), outof.count ());
+  fail_unless_equals_uint64 (Stats (q).u64 ("buffers-pushed"), outof.count ());
   fail_unless_equals_uint64 (outof.disorder (), 0);
   if (!change_leaky) {
     fail_unless_equals_uint64 (drops, 0);
@@ -612,8 +390,9 @@ GST_START_TEST (test_launch_line_ends_in_eos)
 {
   GstElement *pipeline = launch ("audiotestsrc is-live=true num-buffers=200 ! "
       "adaptivequeue ! fakesink");
+  Bus bus (pipeline);
   ck_assert (gst_element_set_state (pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
-  check_ran_to_eos (wait_eos (pipeline));
+  expect_eos (bus, kRunTimeoutUs);
   stop (pipeline);
 }
 GST_END_TEST;

@@ -7,14 +7,9 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
-#include <gst/check/gstcheck.h>
-#include <gst/check/gstharness.h>
-#include <glib/gstdio.h>
-
 #include <poll.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,22 +28,11 @@
 #include <thread>
 #include <vector>
 
+#include "aq_test.h"
+
+using namespace aqt;
+
 namespace {
-
-/* ---- time bounds ---- */
-
-/* How many times slower than native this run is. The dynamic checkers set
- * CK_TIMEOUT_MULTIPLIER (valgrind: 4); time bounds grow and rate floors
- * shrink by it, so a slow run is not taken for a hang. */
-int
-slowdown ()
-{
-  static const int factor = [] {
-    const gchar *env = g_getenv ("CK_TIMEOUT_MULTIPLIER");
-    return std::max (env ? std::atoi (env) : 1, 1);
-  } ();
-  return factor;
-}
 
 /* ---- watchdog ---- */
 
@@ -128,277 +112,6 @@ private:
   std::shared_ptr<State> state_;
   std::thread thread_;
 };
-
-/* ---- fixture /proc trees ---- */
-
-std::string
-make_temp_dir (const char *tmpl)
-{
-  gchar *dir = g_dir_make_tmp (tmpl, nullptr);
-  g_assert (dir != nullptr);
-  std::string out = dir;
-  g_free (dir);
-  return out;
-}
-
-/* Removes a file, or a directory and everything in it. */
-void
-remove_path (const std::string & path)
-{
-  if (GDir * dir = g_dir_open (path.c_str (), 0, nullptr)) {
-    while (const gchar * name = g_dir_read_name (dir))
-      remove_path (path + "/" + name);
-    g_dir_close (dir);
-    g_rmdir (path.c_str ());
-  } else {
-    g_unlink (path.c_str ());
-  }
-}
-
-bool
-write_file (const std::string & path, const std::string & text)
-{
-  FILE *f = std::fopen (path.c_str (), "w");
-  if (!f)
-    return false;
-  const bool ok = std::fwrite (text.data (), 1, text.size (), f) == text.size ();
-  return std::fclose (f) == 0 && ok;
-}
-
-constexpr guint64 kMemTotalKb = 1000000;
-
-std::string
-stat_text (guint64 busy, guint64 idle)
-{
-  gchar *text = g_strdup_printf ("cpu  %" G_GUINT64_FORMAT " 0 0 %" G_GUINT64_FORMAT
-      " 0 0 0 0 0 0\ncpu0 %" G_GUINT64_FORMAT " 0 0 %" G_GUINT64_FORMAT
-      " 0 0 0 0 0 0\n", busy, idle, busy, idle);
-  std::string out = text;
-  g_free (text);
-  return out;
-}
-
-std::string
-meminfo_text (int mem_percent)
-{
-  const guint64 available = kMemTotalKb * static_cast<guint64> (100 - mem_percent) / 100;
-  gchar *text = g_strdup_printf ("MemTotal:       %" G_GUINT64_FORMAT " kB\n"
-      "MemAvailable:   %" G_GUINT64_FORMAT " kB\n", kMemTotalKb, available);
-  std::string out = text;
-  g_free (text);
-  return out;
-}
-
-/* A procfs root whose load a helper thread keeps current: CPU % comes from
- * deltas of the "cpu" line, so busy and idle advance in the set proportion;
- * the load may flip between two values on a period. Files are written under
- * a hidden name and renamed, so the only opens of "stat" and "meminfo" are
- * the sampler's. */
-class LoadFixture
-{
-public:
-  LoadFixture (int cpu, int mem) : dir_ (make_temp_dir ("aq-stress-XXXXXX"))
-  {
-    flip (cpu, mem, cpu, mem, 0);
-    step ();
-    thread_ = std::thread ([this] {
-      while (!stop_) {
-        g_usleep (3000);
-        step ();
-      }
-    });
-  }
-  ~LoadFixture ()
-  {
-    stop_ = true;
-    thread_.join ();
-    remove_path (dir_);
-  }
-  LoadFixture (const LoadFixture &) = delete;
-  LoadFixture & operator= (const LoadFixture &) = delete;
-
-  /* Alternates between load a and load b every `period_us` (0: only a). */
-  void flip (int cpu_a, int mem_a, int cpu_b, int mem_b, gint64 period_us)
-  {
-    cpu_[0] = cpu_a;
-    mem_[0] = mem_a;
-    cpu_[1] = cpu_b;
-    mem_[1] = mem_b;
-    period_us_ = period_us;
-  }
-  const std::string & dir () const { return dir_; }
-
-private:
-  void replace (const char *name, const std::string & text)
-  {
-    const std::string tmp = dir_ + "/." + name + ".tmp";
-    g_assert (write_file (tmp, text));
-    g_assert (g_rename (tmp.c_str (), (dir_ + "/" + name).c_str ()) == 0);
-  }
-
-  void step ()
-  {
-    const gint64 now = g_get_monotonic_time ();
-    if (period_us_ > 0 && now - flipped_at_ >= period_us_) {
-      phase_ ^= 1;
-      flipped_at_ = now;
-    }
-    const int cpu = cpu_[phase_];
-    busy_ += static_cast<guint64> (cpu);
-    idle_ += static_cast<guint64> (100 - cpu);
-    replace ("stat", stat_text (busy_, idle_));
-    replace ("meminfo", meminfo_text (mem_[phase_]));
-  }
-
-  std::string dir_;
-  std::atomic<int> cpu_[2] {{0}, {0}};
-  std::atomic<int> mem_[2] {{0}, {0}};
-  std::atomic<gint64> period_us_ {0};
-  gint64 flipped_at_ = 0;
-  int phase_ = 0;
-  guint64 busy_ = 1000;
-  guint64 idle_ = 1000;
-  std::atomic<bool> stop_ {false};
-  std::thread thread_;
-};
-
-/* ---- pipeline helpers ---- */
-
-GstElement *
-launch (const std::string & description)
-{
-  GError *err = nullptr;
-  GstElement *pipeline = gst_parse_launch (description.c_str (), &err);
-  fail_unless (pipeline != nullptr && err == nullptr, "cannot build '%s': %s",
-      description.c_str (), err ? err->message : "?");
-  return pipeline;
-}
-
-/* Borrowed: the pipeline keeps it alive. */
-GstElement *
-by_name (GstElement * pipeline, const char *name)
-{
-  GstElement *e = gst_bin_get_by_name (GST_BIN (pipeline), name);
-  fail_unless (e != nullptr, "no element %s", name);
-  gst_object_unref (e);
-  return e;
-}
-
-/* Changes the state and waits for it: a change that does not complete in
- * time is as much a failure as one that fails. */
-void
-change_state (GstElement * pipeline, GstState target)
-{
-  GstStateChangeReturn ret = gst_element_set_state (pipeline, target);
-  fail_if (ret == GST_STATE_CHANGE_FAILURE, "set_state %s failed",
-      gst_element_state_get_name (target));
-  GstState current = GST_STATE_VOID_PENDING;
-  ret = gst_element_get_state (pipeline, &current, nullptr,
-      10 * GST_SECOND * static_cast<GstClockTime> (slowdown ()));
-  fail_if (ret == GST_STATE_CHANGE_ASYNC, "state change to %s timed out",
-      gst_element_state_get_name (target));
-  fail_if (ret == GST_STATE_CHANGE_FAILURE, "state change to %s failed",
-      gst_element_state_get_name (target));
-  fail_unless (current == target, "in %s, wanted %s",
-      gst_element_state_get_name (current), gst_element_state_get_name (target));
-}
-
-/* What the bus said so far. */
-struct BusLog
-{
-  guint errors = 0;
-  guint eos = 0;
-  std::string first_error;
-  std::vector<std::string> warnings;
-
-  void take (GstMessage * m)
-  {
-    if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR ||
-        GST_MESSAGE_TYPE (m) == GST_MESSAGE_WARNING) {
-      GError *err = nullptr;
-      gchar *debug = nullptr;
-      if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR)
-        gst_message_parse_error (m, &err, &debug);
-      else
-        gst_message_parse_warning (m, &err, &debug);
-      std::string text = std::string (err->message) + " | " + (debug ? debug : "");
-      if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_WARNING) {
-        warnings.push_back (text);
-      } else if (errors++ == 0) {
-        first_error = text;
-      }
-      g_error_free (err);
-      g_free (debug);
-    } else if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS) {
-      eos++;
-    }
-    gst_message_unref (m);
-  }
-
-  /* Takes every message already posted; fails on an error. */
-  void drain (GstElement * pipeline)
-  {
-    GstBus *bus = gst_element_get_bus (pipeline);
-    while (GstMessage * m = gst_bus_pop (bus))
-      take (m);
-    gst_object_unref (bus);
-    fail_unless (errors == 0, "error on the bus: %s", first_error.c_str ());
-  }
-
-  /* Waits for EOS; fails on an error or when it does not come in time. */
-  void wait_eos (GstElement * pipeline, gint64 timeout_us)
-  {
-    timeout_us *= slowdown ();
-    GstBus *bus = gst_element_get_bus (pipeline);
-    const gint64 deadline = g_get_monotonic_time () + timeout_us;
-    while (eos == 0 && errors == 0) {
-      const gint64 left = deadline - g_get_monotonic_time ();
-      if (left <= 0)
-        break;
-      if (GstMessage * m = gst_bus_timed_pop (bus, left * GST_USECOND))
-        take (m);
-    }
-    gst_object_unref (bus);
-    fail_unless (errors == 0, "error on the bus: %s", first_error.c_str ());
-    fail_unless (eos > 0, "no EOS within %" G_GINT64_FORMAT " ms", timeout_us / 1000);
-  }
-};
-
-bool
-wait_until (const std::function<bool ()> & done, gint64 timeout_us)
-{
-  const gint64 deadline = g_get_monotonic_time () + timeout_us * slowdown ();
-  while (!done ()) {
-    if (g_get_monotonic_time () > deadline)
-      return false;
-    g_usleep (1000);
-  }
-  return true;
-}
-
-guint64
-stat_u64 (GstElement * q, const char *field)
-{
-  GstStructure *s = nullptr;
-  g_object_get (q, "stats", &s, nullptr);
-  ck_assert (s != nullptr && gst_structure_has_name (s, "adaptivequeue-stats"));
-  guint64 v = 0;
-  fail_unless (gst_structure_get_uint64 (s, field, &v), "no %s in stats", field);
-  gst_structure_free (s);
-  return v;
-}
-
-bool
-stat_bool (GstElement * q, const char *field)
-{
-  GstStructure *s = nullptr;
-  g_object_get (q, "stats", &s, nullptr);
-  ck_assert (s != nullptr);
-  gboolean v = FALSE;
-  fail_unless (gst_structure_get_boolean (s, field, &v), "no %s in stats", field);
-  gst_structure_free (s);
-  return v;
-}
 
 /* Reads every readable property, as an inspector would. */
 void
@@ -589,11 +302,11 @@ GST_START_TEST (test_state_cycles)
   load.flip (90, 90, 5, 10, 30000);
   /* 1 ms buffers, so several pass in each PLAYING spell. */
   GstElement *pipeline = launch ("audiotestsrc is-live=true samplesperbuffer=44 ! "
-      "adaptivequeue name=q adaptation-interval=10000000 proc-root=" + load.dir () +
+      "adaptivequeue name=q adaptation-interval=10000000 proc-root=" + std::string (load.dir ()) +
       " ! fakesink sync=true");
   GstElement *q = by_name (pipeline, "q");
   Flow flow (q);
-  BusLog log;
+  Bus bus (pipeline);
   std::mt19937 rng (1);
   guint to_null = 0, to_paused = 0;
   guint64 delivered = 0;
@@ -614,7 +327,8 @@ GST_START_TEST (test_state_cycles)
       to_paused++;
     }
     change_state (pipeline, GST_STATE_PLAYING);
-    log.drain (pipeline);
+    bus.drain ();
+  bus.check_no_error ();
   }
   fail_unless (to_null > 400 && to_paused > 400, "cycles not mixed: %u / %u",
       to_null, to_paused);
@@ -622,17 +336,17 @@ GST_START_TEST (test_state_cycles)
   fail_unless (delivered >= to_null, "only %" G_GUINT64_FORMAT " buffers", delivered);
   GST_INFO ("%u to NULL, %u to PAUSED, %" G_GUINT64_FORMAT " buffers, %"
       G_GUINT64_FORMAT " adaptations", to_null, to_paused, delivered,
-      stat_u64 (q, "adaptations"));
+      Stats (q).u64 ("adaptations"));
 
   /* The last run ends in EOS: everything that entered since the last NULL
    * must have left. */
   g_usleep (200000);
   ck_assert (gst_element_send_event (pipeline, gst_event_new_eos ()));
-  log.wait_eos (pipeline, 10 * G_USEC_PER_SEC);
+  expect_eos (bus, 10 * G_USEC_PER_SEC);
   flow.check_drained ();
   ck_assert (flow.out () > 0);
-  fail_unless_equals_uint64 (stat_u64 (q, "drops"), 0);
-  ck_assert (stat_u64 (q, "ticks") > 0);
+  fail_unless_equals_uint64 (Stats (q).u64 ("drops"), 0);
+  ck_assert (Stats (q).u64 ("ticks") > 0);
   check_responds (q);
   change_state (pipeline, GST_STATE_NULL);
   gst_object_unref (pipeline);
@@ -649,11 +363,11 @@ GST_START_TEST (test_flushing_seeks)
   /* Non-live, so seekable; the sink syncs, so the queue is full at each
    * flush and upstream is blocked on it. 441 samples = 10 ms. */
   GstElement *pipeline = launch ("audiotestsrc samplesperbuffer=441 ! "
-      "adaptivequeue name=q adaptation-interval=50000000 proc-root=" + load.dir () +
+      "adaptivequeue name=q adaptation-interval=50000000 proc-root=" + std::string (load.dir ()) +
       " ! fakesink sync=true");
   GstElement *q = by_name (pipeline, "q");
   Flow flow (q);
-  BusLog log;
+  Bus bus (pipeline);
   std::mt19937 rng (2);
 
   change_state (pipeline, GST_STATE_PLAYING);
@@ -676,8 +390,9 @@ GST_START_TEST (test_flushing_seeks)
         "after seek %u to %" GST_TIME_FORMAT " the first buffer is at %"
         GST_TIME_FORMAT, seeks, GST_TIME_ARGS (pos), GST_TIME_ARGS (first));
     flow.check ();
-    log.drain (pipeline);
-    overruns = stat_u64 (q, "overruns");
+    bus.drain ();
+  bus.check_no_error ();
+    overruns = Stats (q).u64 ("overruns");
     seeks++;
     const gint64 next = now + 50000;
     if (g_get_monotonic_time () < next)
@@ -686,7 +401,7 @@ GST_START_TEST (test_flushing_seeks)
   /* 200 at 50 ms; a slow machine gets fewer, but never only a handful. */
   fail_unless (seeks >= 50u / slowdown (), "only %u seeks in 10 s", seeks);
   GST_INFO ("%u seeks, %" G_GUINT64_FORMAT " overruns, %" G_GUINT64_FORMAT
-      " adaptations", seeks, overruns, stat_u64 (q, "adaptations"));
+      " adaptations", seeks, overruns, Stats (q).u64 ("adaptations"));
   /* Upstream did block on a full queue, so flushes woke a waiting thread. */
   fail_unless (overruns > 0, "the queue never filled");
 
@@ -694,12 +409,12 @@ GST_START_TEST (test_flushing_seeks)
    * must come out. */
   ck_assert (gst_element_seek (pipeline, 1.0, GST_FORMAT_TIME, GST_SEEK_FLAG_FLUSH,
           GST_SEEK_TYPE_SET, GST_SECOND, GST_SEEK_TYPE_SET, 1300 * GST_MSECOND));
-  log.wait_eos (pipeline, 10 * G_USEC_PER_SEC);
+  expect_eos (bus, 10 * G_USEC_PER_SEC);
   fail_unless_equals_uint64 (flow.epoch_in (), 30);
   fail_unless_equals_uint64 (flow.epoch_out (), 30);
   fail_unless_equals_uint64 (flow.first_pts (), GST_SECOND);
   flow.check_drained ();
-  fail_unless_equals_uint64 (stat_u64 (q, "drops"), 0);
+  fail_unless_equals_uint64 (Stats (q).u64 ("drops"), 0);
   check_responds (q);
   change_state (pipeline, GST_STATE_NULL);
   gst_object_unref (pipeline);
@@ -902,10 +617,10 @@ GST_START_TEST (test_random_properties)
    * so upstream keeps running into the limits the threads move. */
   GstElement *pipeline = launch ("audiotestsrc samplesperbuffer=44 ! "
       "adaptivequeue name=q max-size-time=200000000 adaptation-interval=10000000 "
-      "proc-root=" + load.dir () + " ! fakesink sync=true");
+      "proc-root=" + std::string (load.dir ()) + " ! fakesink sync=true");
   GstElement *q = by_name (pipeline, "q");
   Flow flow (q);
-  BusLog log;
+  Bus bus (pipeline);
 
   range_warnings = 0;
   missing_stats = 0;
@@ -926,7 +641,8 @@ GST_START_TEST (test_random_properties)
   guint stalls = 0;
   while (g_get_monotonic_time () < end) {
     g_usleep (static_cast<gulong> (500000 * slowdown ()));
-    log.drain (pipeline);
+    bus.drain ();
+  bus.check_no_error ();
     /* Data keeps moving the whole time. */
     stalls += flow.out () == last_out;
     last_out = flow.out ();
@@ -942,21 +658,21 @@ GST_START_TEST (test_random_properties)
   fail_unless_equals_int (range_warnings.load (), out_of_range.load ());
   GST_INFO ("%" G_GUINT64_FORMAT " buffers, %" G_GUINT64_FORMAT " overruns, %"
       G_GUINT64_FORMAT " ticks (%" G_GUINT64_FORMAT " skipped), %zu warnings, %u "
-      "writes out of range", flow.out (), stat_u64 (q, "overruns"),
-      stat_u64 (q, "ticks"), stat_u64 (q, "skipped-ticks"), log.warnings.size (),
+      "writes out of range", flow.out (), Stats (q).u64 ("overruns"),
+      Stats (q).u64 ("ticks"), Stats (q).u64 ("skipped-ticks"), bus.warnings.size (),
       out_of_range.load ());
   fail_unless (stalls <= 2, "output stalled %u times", stalls);
 
   /* Drain: everything that entered must leave. */
   ck_assert (gst_element_send_event (pipeline, gst_event_new_eos ()));
-  log.wait_eos (pipeline, 10 * G_USEC_PER_SEC);
+  expect_eos (bus, 10 * G_USEC_PER_SEC);
   flow.check_drained ();
   fail_unless (flow.out () > 1000u / slowdown (), "only %" G_GUINT64_FORMAT " buffers",
       flow.out ());
-  fail_unless_equals_uint64 (stat_u64 (q, "buffers-pushed"), flow.out ());
-  fail_unless_equals_uint64 (stat_u64 (q, "drops"), 0);
+  fail_unless_equals_uint64 (Stats (q).u64 ("buffers-pushed"), flow.out ());
+  fail_unless_equals_uint64 (Stats (q).u64 ("drops"), 0);
   /* The contradictory settings were reported. */
-  fail_unless (!log.warnings.empty (), "no warning about the configuration");
+  fail_unless (!bus.warnings.empty (), "no warning about the configuration");
   check_responds (q);
   change_state (pipeline, GST_STATE_NULL);
   gst_object_unref (pipeline);
@@ -1025,7 +741,7 @@ GST_START_TEST (test_many_instances_one_sampler)
   for (int i = 0; i < kInstances; i++)
     description += " t. ! adaptivequeue name=q" + std::to_string (i) +
         " adaptation-interval=" + std::to_string (kIntervalUs * 1000) +
-        " proc-root=" + load.dir () + " ! fakesink sync=false";
+        " proc-root=" + std::string (load.dir ()) + " ! fakesink sync=false";
   GstElement *pipeline = launch (description);
   std::vector<GstElement *> queues;
   std::vector<std::unique_ptr<Flow>> flows;
@@ -1033,7 +749,7 @@ GST_START_TEST (test_many_instances_one_sampler)
     queues.push_back (by_name (pipeline, ("q" + std::to_string (i)).c_str ()));
     flows.push_back (std::make_unique<Flow> (queues.back ()));
   }
-  BusLog log;
+  Bus bus (pipeline);
 
   change_state (pipeline, GST_STATE_PLAYING);
   /* Let every instance subscribe and the sampler settle. */
@@ -1055,15 +771,15 @@ GST_START_TEST (test_many_instances_one_sampler)
 
   /* Every instance ticks on the shared sample. */
   for (GstElement *q : queues) {
-    const guint64 ticks = stat_u64 (q, "ticks");
+    const guint64 ticks = Stats (q).u64 ("ticks");
     fail_unless (ticks >= 10u / slowdown (), "%s ticked only %" G_GUINT64_FORMAT
         " times", GST_OBJECT_NAME (q), ticks);
-    fail_unless (stat_bool (q, "load-valid"), "%s has no load sample",
+    fail_unless (Stats (q).b ("load-valid"), "%s has no load sample",
         GST_OBJECT_NAME (q));
   }
 
   ck_assert (gst_element_send_event (pipeline, gst_event_new_eos ()));
-  log.wait_eos (pipeline, 20 * G_USEC_PER_SEC);
+  expect_eos (bus, 20 * G_USEC_PER_SEC);
   for (int i = 0; i < kInstances; i++) {
     flows[i]->check_drained ();
     ck_assert (flows[i]->out () > 0);
@@ -1090,7 +806,7 @@ class FlappingRoot
 {
 public:
   FlappingRoot (gint64 period_us, std::vector<Fault> faults)
-      : base_ (make_temp_dir ("aq-flap-XXXXXX")), root_ (base_ + "/proc"),
+      : base_ (make_temp_dir ("aq-flap-")), root_ (base_ + "/proc"),
       period_us_ (period_us), faults_ (std::move (faults))
   {
     thread_ = std::thread ([this] {
@@ -1215,20 +931,21 @@ GST_START_TEST (test_flapping_proc_root)
       " proc-root=" + flapping.root () + " ! fakesink sync=true");
   GstElement *q = by_name (pipeline, "q");
   Flow flow (q);
-  BusLog log;
+  Bus bus (pipeline);
 
   change_state (pipeline, GST_STATE_PLAYING);
-  const guint64 skipped_before = stat_u64 (q, "skipped-ticks");
+  const guint64 skipped_before = Stats (q).u64 ("skipped-ticks");
   guint64 last_out = 0;
   for (int i = 0; i < 6; i++) {
     g_usleep (static_cast<gulong> (500000 * slowdown ()));
-    log.drain (pipeline);
+    bus.drain ();
+  bus.check_no_error ();
     /* Data flows through all of it. */
     fail_unless (flow.out () > last_out, "no buffer for %d ms", 500 * slowdown ());
     last_out = flow.out ();
   }
-  const guint64 ticks = stat_u64 (q, "ticks");
-  const guint64 skipped = stat_u64 (q, "skipped-ticks") - skipped_before;
+  const guint64 ticks = Stats (q).u64 ("ticks");
+  const guint64 skipped = Stats (q).u64 ("skipped-ticks") - skipped_before;
   GST_INFO ("%" G_GUINT64_FORMAT " ticks, %" G_GUINT64_FORMAT " skipped, %u "
       "changes of the root", ticks, skipped, flapping.steps ());
   fail_unless (flapping.steps () >= 20u / slowdown (), "root changed only %u times",
@@ -1238,16 +955,16 @@ GST_START_TEST (test_flapping_proc_root)
       "%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " ticks skipped", skipped, ticks);
 
   ck_assert (gst_element_send_event (pipeline, gst_event_new_eos ()));
-  log.wait_eos (pipeline, 10 * G_USEC_PER_SEC);
+  expect_eos (bus, 10 * G_USEC_PER_SEC);
   flow.check_drained ();
-  fail_unless_equals_uint64 (stat_u64 (q, "drops"), 0);
+  fail_unless_equals_uint64 (Stats (q).u64 ("drops"), 0);
 
   /* Told, but not once per tick. */
-  for (const auto & w : log.warnings)
-    GST_INFO ("warning: %s", w.c_str ());
-  fail_unless (!log.warnings.empty (), "no warning about the unreadable root");
-  fail_unless (log.warnings.size () <= 10, "%zu warnings in %" G_GUINT64_FORMAT
-      " ticks", log.warnings.size (), ticks);
+  for (const auto & w : bus.warnings)
+    GST_INFO ("warning: %s", w.text.c_str ());
+  fail_unless (!bus.warnings.empty (), "no warning about the unreadable root");
+  fail_unless (bus.warnings.size () <= 10, "%zu warnings in %" G_GUINT64_FORMAT
+      " ticks", bus.warnings.size (), ticks);
   check_responds (q);
   change_state (pipeline, GST_STATE_NULL);
   gst_object_unref (pipeline);
@@ -1267,33 +984,28 @@ GST_START_TEST (test_alternating_faults_warn_once_each)
       "adaptivequeue name=q adaptation-interval=" + std::to_string (kIntervalUs * 1000) +
       " proc-root=" + flapping.root () + " ! fakesink sync=true");
   GstElement *q = by_name (pipeline, "q");
-  BusLog log;
+  Bus bus (pipeline);
 
   change_state (pipeline, GST_STATE_PLAYING);
-  fail_unless (wait_until ([&] { return stat_u64 (q, "skipped-ticks") >= 30; },
+  fail_unless (wait_until ([&] { return Stats (q).u64 ("skipped-ticks") >= 30; },
           20 * G_USEC_PER_SEC), "ticks are not running");
-  log.drain (pipeline);
-  for (const auto & w : log.warnings)
-    GST_INFO ("warning: %s", w.c_str ());
-  fail_unless_equals_int (log.warnings.size (), 2);
+  bus.drain ();
+  bus.check_no_error ();
+  for (const auto & w : bus.warnings)
+    GST_INFO ("warning: %s", w.text.c_str ());
+  fail_unless_equals_int (bus.warnings.size (), 2);
   int missing = 0, garbage = 0;
-  for (const auto & w : log.warnings) {
-    missing += w.find ("No such file") != std::string::npos;
-    garbage += w.find ("MemTotal missing") != std::string::npos;
+  for (const auto & w : bus.warnings) {
+    missing += w.text.find ("No such file") != std::string::npos;
+    garbage += w.text.find ("MemTotal missing") != std::string::npos;
   }
   fail_unless (missing == 1 && garbage == 1, "warnings: %s / %s",
-      log.warnings[0].c_str (), log.warnings[1].c_str ());
+      bus.warnings[0].text.c_str (), bus.warnings[1].text.c_str ());
   check_responds (q);
   change_state (pipeline, GST_STATE_NULL);
   gst_object_unref (pipeline);
 }
 GST_END_TEST;
-
-GstPadProbeReturn
-hold (GstPad *, GstPadProbeInfo *, gpointer)
-{
-  return GST_PAD_PROBE_OK;
-}
 
 /* queue takes max-size-buffers up to G_MAXUINT. A fixed limit that large was
  * reserved up front, which aborted with bad_alloc (and 100000000 cost 1.5 GB
@@ -1302,31 +1014,22 @@ GST_START_TEST (test_huge_fixed_limit)
 {
   Watchdog dog ("huge fixed limit", 60);
   constexpr guint kCount = 70000;  /* past any up-front reserve */
-  GstElement *q = gst_element_factory_make ("adaptivequeue", nullptr);
-  fail_unless (q != nullptr, "adaptivequeue not found: is GST_PLUGIN_PATH set?");
+  GstElement *q = make_queue ("/nonexistent");
   g_object_set (q, "adaptive", FALSE, "max-size-buffers", G_MAXUINT, nullptr);
-  guint limit = 0;
-  g_object_get (q, "max-size-buffers", &limit, nullptr);
-  fail_unless_equals_uint64 (limit, G_MAXUINT);
+  fail_unless_equals_uint64 (capacity (q), G_MAXUINT);
 
-  GstHarness *h = gst_harness_new_with_element (q, "sink", "src");
-  gst_harness_set_src_caps_str (h, "application/x-aq-test");
-  /* Downstream stalls, so everything pushed stays queued. */
-  GstPad *src = gst_element_get_static_pad (q, "src");
-  const gulong probe = gst_pad_add_probe (src, static_cast<GstPadProbeType>
-      (GST_PAD_PROBE_TYPE_BLOCK | GST_PAD_PROBE_TYPE_BUFFER), hold, nullptr, nullptr);
-  for (guint i = 0; i < kCount; i++) {
-    GstBuffer *b = gst_buffer_new ();
-    GST_BUFFER_OFFSET (b) = i;
-    fail_unless_equals_int (gst_harness_push (h, b), GST_FLOW_OK);
+  GstHarness *h = start_harness (q);
+  {
+    /* Downstream stalls on the first, so everything after stays queued. */
+    Blocker block (q);
+    for (guint i = 0; i < kCount; i++) {
+      GstBuffer *b = gst_buffer_new ();
+      GST_BUFFER_OFFSET (b) = i;
+      fail_unless_equals_int (gst_harness_push (h, b), GST_FLOW_OK);
+    }
+    block.wait_held ();
+    fail_unless_equals_int (uint_prop (q, "current-level-buffers"), kCount - 1);
   }
-  guint level = 0;
-  g_object_get (q, "current-level-buffers", &level, nullptr);
-  /* The task may hold the first one at the blocked pad. */
-  fail_unless (level + 1 >= kCount, "only %u queued", level);
-
-  gst_pad_remove_probe (src, probe);
-  gst_object_unref (src);
   for (guint i = 0; i < kCount; i++) {
     GstBuffer *b = gst_harness_pull (h);
     fail_unless (b != nullptr, "buffer %u missing", i);

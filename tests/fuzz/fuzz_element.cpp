@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "../element/aq_test_base.h"
 #include "fuzz_check.h"
 #include "gstadaptivequeue.h"
 
@@ -100,15 +101,11 @@ void watchdog() {
   }
 }
 
-// Waits until `done` or `timeout_us`; false on timeout.
+// Waits until `done` or `timeout_us`; false on timeout. Polls often: the
+// waits are short and the fuzzer's speed depends on them.
 template <class F>
 bool wait_for(F done, gint64 timeout_us) {
-  const gint64 deadline = g_get_monotonic_time() + timeout_us;
-  while (!done()) {
-    if (g_get_monotonic_time() > deadline) return false;
-    g_usleep(100);
-  }
-  return true;
+  return aqt::wait_until(done, timeout_us, 100);
 }
 
 // ---- the fixture /proc tree ----
@@ -123,37 +120,20 @@ struct FixtureCounters {
 } counters;
 
 void write_file(const std::string& name, const std::string& text) {
-  const std::string tmp = fixture_root + "/.tmp";
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  FUZZ_CHECK(f != nullptr);
-  FUZZ_CHECK(std::fwrite(text.data(), 1, text.size(), f) == text.size());
-  FUZZ_CHECK(std::fclose(f) == 0);
-  FUZZ_CHECK(std::rename(tmp.c_str(), (fixture_root + "/" + name).c_str()) == 0);
+  FUZZ_CHECK(aqt::replace_file(fixture_root + "/" + name, text));
 }
 
 std::string good_text(int file) {
-  gchar* t = nullptr;
   switch (file) {
     case 0:
-      t = g_strdup_printf("cpu  %" G_GUINT64_FORMAT " 0 0 %" G_GUINT64_FORMAT " 0 0 0 0 0 0\n",
-                          counters.busy, counters.idle);
-      break;
+      return aqt::stat_text(counters.busy, counters.idle);
     case 1:
-      t = g_strdup_printf("MemTotal: 1000000 kB\nMemAvailable: %" G_GUINT64_FORMAT " kB\n",
-                          counters.idle % 1000000);
-      break;
+      return aqt::meminfo_text_kb(1000000, counters.idle % 1000000);
     case 2:
-      t = g_strdup_printf("42 (fuzz) S 1 1 1 0 -1 0 0 0 0 0 %" G_GUINT64_FORMAT
-                          " 0 0 0 20 0 1 0 100 1000 250\n",
-                          counters.ticks);
-      break;
+      return aqt::pid_stat_text(counters.ticks, 0);
     default:
-      t = g_strdup("1000 250 100 10 0 200 0\n");
-      break;
+      return aqt::kStatmText;
   }
-  std::string out = t;
-  g_free(t);
-  return out;
 }
 
 const char* const kFixtureFiles[] = {"stat", "meminfo", "self/stat", "self/statm"};
@@ -163,11 +143,7 @@ void reset_fixture() {
 }
 
 // At a normal exit; after a finding the tree stays, for the replay.
-void remove_fixture() {
-  for (const char* name : kFixtureFiles) g_unlink((fixture_root + "/" + name).c_str());
-  for (const std::string& d : {fixture_root + "/self", fixture_root, empty_root, base_dir})
-    g_rmdir(d.c_str());
-}
+void remove_fixture() { aqt::remove_path(base_dir); }
 
 void load_op(Script& s) {
   const int file = s.u8() % 4;
@@ -887,10 +863,8 @@ extern "C" int LLVMFuzzerInitialize(int* argc, char*** argv) {
   // The fixture is rewritten by every input: in memory where there is a
   // tmpfs, since a disk-backed /tmp costs a writeback per input.
   const gchar* parent = g_file_test("/dev/shm", G_FILE_TEST_IS_DIR) ? "/dev/shm" : g_get_tmp_dir();
-  gchar* dir = g_build_filename(parent, "aq-fuzz-element-XXXXXX", nullptr);
-  FUZZ_CHECK(g_mkdtemp(dir) != nullptr);
-  base_dir = dir;
-  g_free(dir);
+  base_dir = aqt::make_temp_dir("aq-fuzz-element-", parent);
+  FUZZ_CHECK(!base_dir.empty());
   fixture_root = base_dir + "/proc";
   empty_root = base_dir + "/empty";
   missing_root = base_dir + "/missing";
