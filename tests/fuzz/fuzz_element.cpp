@@ -302,9 +302,15 @@ const Prop kProps[] = {
     {"smoothing", Kind::Double, 0, 1},
     // Short intervals only, so ticks happen within an input.
     {"adaptation-interval", Kind::UInt64, 10e6, 50e6},
-    {"load-scope", Kind::Enum, 0, 2},
+    {"load-scope", Kind::Enum, 0, 5},
     {"proc-root", Kind::Root, 0, 3},
+    {"cgroup-root", Kind::Root, 0, 3},
     {"latency-source", Kind::Enum, 0, 3},
+    // 0 is off; between 0 and 1 is invalid, which the element must survive.
+    {"demand-headroom", Kind::Double, 0, 4},
+    {"demand-window", Kind::UInt64, 100e6, 600e9},
+    // Invalid between 0 and 100 ms, as above.
+    {"trim-period", Kind::UInt64, 0, 600e9},
 };
 
 // Mostly small values, sometimes anywhere in the range, sometimes its ends.
