@@ -774,6 +774,197 @@ GST_START_TEST (test_clock_latency_needs_clock)
 }
 GST_END_TEST;
 
+/* ---- the demand floor ---- */
+
+/* An element whose ticks never come within a test (a minute apart), with
+ * an explicit capacity of 4 in the default bounds 4..32. */
+static GstElement *
+make_overrun_queue (const char *leaky)
+{
+  GstElement *q = make_queue ("/nonexistent", 60 * GST_SECOND);
+  g_object_set (q, "max-size-buffers", 4u, nullptr);
+  gst_util_set_object_arg (G_OBJECT (q), "leaky", leaky);
+  return q;
+}
+
+/* Makes the element ask upstream for its latency, as a pipeline does:
+ * the harness answers live, 20 ms. */
+static void
+learn_live_upstream (GstHarness * h, GstElement * q)
+{
+  gst_harness_set_upstream_latency (h, 20 * GST_MSECOND);
+  gst_harness_query_latency (h);
+  Stats st (q);
+  fail_unless (st.b ("upstream-live"), "upstream not seen as live");
+  fail_unless_equals_uint64 (st.u64 ("upstream-min-latency"), 20 * GST_MSECOND);
+}
+
+/* With a live upstream, a push that finds the queue full grows it at once
+ * to ceil(1.25 x (capacity + 1)) instead of blocking or dropping, up to
+ * max-buffers: 4, 7, 10, 14, 19, 25, 32. Past that, leaky decides as on
+ * queue: with leaky=no the push waits, with leaky=downstream the oldest
+ * buffer goes. Each growth is an adaptation, posted with reason "overrun". */
+GST_START_TEST (test_overrun_grows_live)
+{
+  const bool leaky = __i__ == 1;
+  GstElement *q = make_overrun_queue (leaky ? "downstream" : "no");
+  Bus bus (q);
+  GstHarness *h = start_harness (q);
+  learn_live_upstream (h, q);
+  Blocker block (q);
+  fail_unless_equals_int (gst_harness_push (h, timed_buffer (0)), GST_FLOW_OK);
+  block.wait_held ();
+
+  const guint sizes[] = {4, 7, 10, 14, 19, 25, 32};
+  guint64 next = 1;
+  for (size_t i = 0; i < G_N_ELEMENTS (sizes); i++) {
+    /* Fill to the capacity; the push after finds it full. */
+    while (next <= sizes[i])
+      fail_unless_equals_int (gst_harness_push (h, timed_buffer (next++)), GST_FLOW_OK);
+    fail_unless_equals_int (capacity (q), sizes[i]);
+    fail_unless_equals_int (Stats (q).u ("current-level-buffers"), sizes[i]);
+  }
+  fail_unless (bus.wait_adaptations (6), "%zu adaptations", bus.adaptations.size ());
+  for (size_t i = 0; i + 1 < G_N_ELEMENTS (sizes); i++) {
+    const GstStructure *m = bus.adaptations[i];
+    fail_unless_equals_string (gst_structure_get_string (m, "reason"), "overrun");
+    fail_unless_equals_int (field_uint (m, "old-capacity"), sizes[i]);
+    fail_unless_equals_int (field_uint (m, "new-capacity"), sizes[i + 1]);
+    fail_unless_equals_int (field_uint (m, "level-buffers"), sizes[i]);
+  }
+  {
+    Stats st (q);
+    fail_unless_equals_uint64 (st.u64 ("overrun-growths"), 6);
+    fail_unless_equals_uint64 (st.u64 ("adaptations"), 6);
+    fail_unless_equals_uint64 (st.u64 ("drops"), 0);
+  }
+
+  /* At max-buffers the queue is full for good. */
+  Pusher pusher (h, next, 1);
+  if (leaky) {
+    AQ_WAIT_FOR (pusher.done () == 1);
+    fail_unless_equals_uint64 (Stats (q).u64 ("drops"), 1);
+  } else {
+    g_usleep (100 * 1000);
+    fail_unless_equals_int (pusher.done (), 0);
+  }
+  fail_unless_equals_int (capacity (q), 32);
+  block.release ();
+  AQ_WAIT_FOR (pusher.done () == 1);
+  /* Nothing lost but the one leaky=downstream dropped, in order. */
+  pull_in_order (h, 0, 1);
+  pull_in_order (h, leaky ? 2 : 1, leaky ? 32 : 33);
+  fail_unless_equals_int (bus.adaptations.size (), 6);
+
+  gst_harness_teardown (h);
+  gst_object_unref (q);
+}
+GST_END_TEST;
+
+/* No growth where upstream is not live (backpressure is its normal state,
+ * so its level is no sign of demand), nor with demand-headroom=0 (JetKVM's
+ * rule alone): the push waits, as on queue. */
+GST_START_TEST (test_overrun_waits_without_floor)
+{
+  GstElement *q = make_overrun_queue ("no");
+  GstHarness *h = start_harness (q);
+  if (__i__ == 1) {
+    g_object_set (q, "demand-headroom", 0.0, nullptr);
+    learn_live_upstream (h, q);
+  }
+  Blocker block (q);
+  fail_unless_equals_int (gst_harness_push (h, timed_buffer (0)), GST_FLOW_OK);
+  block.wait_held ();
+  for (guint64 i = 1; i <= 4; i++)
+    fail_unless_equals_int (gst_harness_push (h, timed_buffer (i)), GST_FLOW_OK);
+  Pusher pusher (h, 5, 1);
+  g_usleep (100 * 1000);
+  fail_unless_equals_int (pusher.done (), 0);
+  fail_unless_equals_int (capacity (q), 4);
+  block.release ();
+  AQ_WAIT_FOR (pusher.done () == 1);
+  pull_in_order (h, 0, 6);
+  Stats st (q);
+  fail_unless_equals_uint64 (st.u64 ("overrun-growths"), 0);
+  fail_unless_equals_uint64 (st.u64 ("adaptations"), 0);
+
+  gst_harness_teardown (h);
+  gst_object_unref (q);
+}
+GST_END_TEST;
+
+/* Under a load that shrinks the capacity, the floor keeps it at
+ * ceil(1.25 x the highest level of the demand window) while that level is
+ * in the window; once it has left, JetKVM's step shrinks on from there. */
+GST_START_TEST (test_floor_holds_under_load)
+{
+  LoadFixture load (90, 90);
+  TickDriver ticks (&load);
+  GstElement *q = make_queue (load.dir (), kTickInterval);
+  /* The shortest window, so the test can wait it out. */
+  g_object_set (q, "latency-weight", 0.0, "demand-window", 100 * GST_MSECOND,
+      nullptr);
+  Bus bus (q);
+  GstHarness *h = start_harness (q);
+  learn_live_upstream (h, q);
+
+  /* 12 queued behind a stalled downstream: the floor is 15. */
+  Blocker block (q);
+  fail_unless_equals_int (gst_harness_push (h, timed_buffer (0)), GST_FLOW_OK);
+  block.wait_held ();
+  for (guint64 i = 1; i <= 12; i++)
+    fail_unless_equals_int (gst_harness_push (h, timed_buffer (i)), GST_FLOW_OK);
+  /* JetKVM's step alone would go 16 -> 13 (f = -0.8); the floor holds 15. */
+  ticks.run (1);
+  expect_steps (q, bus, {{16, 15}}, 0);
+  fail_unless_equals_int (field_uint (bus.adaptations[0], "demand-floor"), 15);
+  ticks.run (4);
+  expect_steps (q, bus, {}, 1);
+  fail_unless_equals_int (Stats (q).u ("demand-floor"), 15);
+
+  /* The stall ends; one tick still sees the 12 of its interval. */
+  block.release ();
+  pull_in_order (h, 0, 13);
+  ticks.run (1);
+  expect_steps (q, bus, {}, 1);
+  /* Past the window, nothing is left of that demand. */
+  g_usleep (300 * 1000);
+  const guint settle = ticks_to_settle (15, -0.8, 4, 32, 0.3);
+  ticks.run (settle);
+  expect_steps (q, bus, expected_steps (15, -0.8, 4, 32, 0.3, settle), 1);
+  fail_unless_equals_int (capacity (q), 6);
+  fail_unless_equals_int (Stats (q).u ("demand-floor"), 0);
+
+  gst_harness_teardown (h);
+  gst_object_unref (q);
+}
+GST_END_TEST;
+
+/* The default latency reading (auto) is the lateness at output beyond the
+ * latency upstream declares; clock is the raw lateness. The harness's test
+ * clock reads 100 ms as a buffer of running time 50 ms leaves: 50 ms late,
+ * 30 ms beyond upstream's 20 ms. */
+GST_START_TEST (test_latency_beyond_upstream)
+{
+  const char *sources[] = {"auto", "clock"};
+  const gint64 expected[] = {30 * GST_MSECOND, 50 * GST_MSECOND};
+  GstElement *q = make_queue ("/nonexistent", 60 * GST_SECOND);
+  gst_util_set_object_arg (G_OBJECT (q), "latency-source", sources[__i__]);
+  GstHarness *h = start_harness (q);
+  learn_live_upstream (h, q);
+  fail_unless (gst_harness_set_time (h, 100 * GST_MSECOND), "cannot set the clock");
+  fail_unless_equals_int (gst_harness_push (h, make_buffer (0, 50 * GST_MSECOND,
+              10 * GST_MSECOND)), GST_FLOW_OK);
+  pull_in_order (h, 0, 1);
+  Stats st (q);
+  fail_unless_equals_uint64 (st.u64 ("latency-samples"), 1);
+  fail_unless_equals_int64 (st.i64 ("latency-average"), expected[__i__]);
+
+  gst_harness_teardown (h);
+  gst_object_unref (q);
+}
+GST_END_TEST;
+
 static Suite *
 adaptation_suite (void)
 {
@@ -786,6 +977,14 @@ adaptation_suite (void)
   tcase_add_test (tc, test_latency_factor_moves_capacity);
   tcase_add_test (tc, test_latency_message_only_when_needed);
   tcase_add_test (tc, test_manual_capacity);
+  suite_add_tcase (s, tc);
+
+  tc = tcase_create ("demand");
+  tcase_set_timeout (tc, 120);
+  tcase_add_loop_test (tc, test_overrun_grows_live, 0, 2);
+  tcase_add_loop_test (tc, test_overrun_waits_without_floor, 0, 2);
+  tcase_add_test (tc, test_floor_holds_under_load);
+  tcase_add_loop_test (tc, test_latency_beyond_upstream, 0, 2);
   suite_add_tcase (s, tc);
 
   tc = tcase_create ("robustness");

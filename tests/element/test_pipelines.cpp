@@ -199,6 +199,66 @@ GST_START_TEST (test_live_opus_graph)
 }
 GST_END_TEST;
 
+/* The default latency reading in the README's live Opus graph: idle, it
+ * reads within one 20 ms buffer of 0, since the latency upstream declares
+ * (the source's buffer, the encoder's look-ahead) is not the queue's to
+ * act on; a 200 ms stall downstream shows as about 200 ms in the
+ * latency-max of its tick interval. */
+static GstPadProbeReturn
+stall_once (GstPad *, GstPadProbeInfo *, gpointer data)
+{
+  auto *count = static_cast<std::atomic<guint> *> (data);
+  if (++*count == 50)
+    g_usleep (200 * 1000);
+  return GST_PAD_PROBE_OK;
+}
+
+GST_START_TEST (test_live_latency_reading)
+{
+  GstElement *pipeline = launch ("audiotestsrc is-live=true num-buffers=100 "
+      "samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=1 ! opusenc ! "
+      "adaptivequeue name=q adaptation-interval=100000000 ! fakesink name=sink "
+      "sync=true");
+  GstElement *q = by_name (pipeline, "q");
+  /* A load that never moves: the capacity has no part in this. */
+  g_object_set (q, "adaptive", FALSE, nullptr);
+  std::atomic<guint> buffers {0};
+  GstPad *pad = gst_element_get_static_pad (by_name (pipeline, "sink"), "sink");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, stall_once, &buffers, nullptr);
+  gst_object_unref (pad);
+  Bus bus (pipeline);
+
+  ck_assert (gst_element_set_state (pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE);
+  /* Idle for the first second: the average, and every interval's maximum. */
+  gint64 idle_max = -1;
+  AQ_WAIT_FOR (buffers.load () >= 40);
+  {
+    Stats st (q);
+    fail_unless (st.b ("upstream-live"), "upstream not seen as live");
+    fail_unless (st.u64 ("upstream-min-latency") >= 20 * GST_MSECOND,
+        "upstream declares %" GST_TIME_FORMAT,
+        GST_TIME_ARGS (st.u64 ("upstream-min-latency")));
+    const gint64 avg = st.i64 ("latency-average");
+    fail_unless (avg >= 0 && avg <= static_cast<gint64> (20 * GST_MSECOND),
+        "idle latency average %" GST_TIME_FORMAT, GST_TIME_ARGS (avg));
+    idle_max = st.i64 ("latency-max");
+  }
+  fail_unless (idle_max <= static_cast<gint64> (20 * GST_MSECOND),
+      "idle latency-max %" G_GINT64_FORMAT, idle_max);
+  /* The stall at buffer 50: some interval's maximum holds it. */
+  gint64 stall_max = -1;
+  fail_unless (wait_until ([&] {
+            stall_max = std::max (stall_max, Stats (q).i64 ("latency-max"));
+            return buffers.load () >= 70;
+          }, kRunTimeoutUs, 2000), "the stream stopped");
+  fail_unless (stall_max >= static_cast<gint64> (150 * GST_MSECOND) &&
+      stall_max <= static_cast<gint64> (400 * GST_MSECOND),
+      "latency-max around the 200 ms stall: %" G_GINT64_FORMAT " ns", stall_max);
+  expect_eos (bus, kRunTimeoutUs);
+  stop (pipeline);
+}
+GST_END_TEST;
+
 /* Capture side and playback side, joined by RTP over UDP on 127.0.0.1. */
 GST_START_TEST (test_rtp_opus_round_trip)
 {
@@ -410,6 +470,7 @@ pipelines_suite (void)
   tc = tcase_create ("live");
   tcase_set_timeout (tc, 120);
   tcase_add_test (tc, test_live_opus_graph);
+  tcase_add_test (tc, test_live_latency_reading);
   tcase_add_test (tc, test_rtp_opus_round_trip);
   tcase_add_test (tc, test_launch_line_ends_in_eos);
   suite_add_tcase (s, tc);
