@@ -40,11 +40,9 @@ clock_latency_qlocked (GstAdaptiveQueue * self, GstBuffer * buffer)
   gint64 buffer_rt = segment_running_time (&q.src_segment, ts);
   if (!GST_CLOCK_STIME_IS_VALID (buffer_rt))
     return std::nullopt;
-  GST_OBJECT_LOCK (self);
-  const bool playing = GST_STATE (self) == GST_STATE_PLAYING;
-  const GstClockTime base_time = GST_ELEMENT_CAST (self)->base_time;
-  GST_OBJECT_UNLOCK (self);
-  if (!playing || !GST_CLOCK_TIME_IS_VALID (base_time))
+  /* Cached at the state change: no object lock per buffer. */
+  const GstClockTime base_time = q.playing_base_time;
+  if (!GST_CLOCK_TIME_IS_VALID (base_time))
     return std::nullopt;
   GstClockTime now = gst_clock_get_time (q.clock);
   if (!GST_CLOCK_TIME_IS_VALID (now) || now < base_time)

@@ -10,6 +10,8 @@
 
 #include "gstadaptivequeue-private.h"
 
+#include <sched.h>
+
 #include <algorithm>
 
 #define GST_CAT_DEFAULT adaptive_queue_debug
@@ -25,6 +27,16 @@ namespace aq::element {
  * loaded machine aq::SpinBackoff stops it while spins keep timing out. */
 constexpr gint64 SPIN_MICROSECONDS = 10;
 constexpr int PUSHES_PER_ITERATION = 64;
+
+bool
+several_cpus_allowed ()
+{
+  cpu_set_t set;
+  CPU_ZERO (&set);
+  if (sched_getaffinity (0, sizeof set, &set) == 0)
+    return CPU_COUNT (&set) > 1;
+  return g_get_num_processors () > 1;
+}
 
 /* Spins, unlocked, until `counter` moves away from `seen`. Queue lock held
  * on entry and exit; true if the counter moved. */
@@ -47,12 +59,21 @@ spin_releasing_qlock (GstAdaptiveQueue * self, const std::atomic < guint64 > &co
   return moved || counter.load (std::memory_order_relaxed) != seen;
 }
 
+/* Whether the other thread is likely running on another CPU right now:
+ * there is one, and recent spins saw it make progress. Otherwise the two
+ * threads share a CPU, as on one core or a loaded machine. */
+static bool
+spinning_pays (GstAdaptiveQueue * self, const aq::SpinBackoff & backoff)
+{
+  return spin_enabled (self) && backoff.skipping () == 0;
+}
+
 /* Spins, when the backoff allows, until `counter` moves; true if it did. */
 static bool
 spin_briefly_releasing_qlock (GstAdaptiveQueue * self, aq::SpinBackoff & backoff,
     const std::atomic < guint64 > &counter)
 {
-  if (!spin_enabled () || !backoff.should_spin ())
+  if (!spin_enabled (self) || !backoff.should_spin ())
     return false;
   const bool moved = spin_releasing_qlock (self, counter,
       counter.load (std::memory_order_relaxed));
@@ -88,7 +109,32 @@ wait_del_releasing_qlock (GstAdaptiveQueue * self)
   q.waiting_del = true;
   g_cond_wait (&self->item_del, &self->qlock);
   q.waiting_del = false;
+  /* Sharing a CPU, the woken thread preempts the task that woke it at the
+   * first free slot: yield, so the task frees a batch before this thread
+   * fills the queue again, instead of the two alternating per buffer. */
+  if (!spinning_pays (self, q.del_spin)) {
+    qunlock (self);
+    sched_yield ();
+    qlock (self);
+  }
   return q.srcresult == GST_FLOW_OK;
+}
+
+/* Whether the task, finding the queue empty, yields its CPU once before it
+ * sleeps. Sharing a CPU, the task preempts upstream when woken for one item,
+ * takes it and sleeps again, so the two threads alternate per buffer;
+ * yielding lets upstream queue a batch first. Never for a live upstream,
+ * whose buffers must leave at once, nor while spinning pays. */
+static bool
+yield_for_batch_releasing_qlock (GstAdaptiveQueue * self)
+{
+  QueueState & q = *self->q;
+  if (spinning_pays (self, q.add_spin) || q.upstream_live)
+    return false;
+  qunlock (self);
+  sched_yield ();
+  qlock (self);
+  return true;
 }
 
 /* Records an addition; returns the condition to signal, or nullptr when
@@ -101,7 +147,13 @@ note_add_qlocked (GstAdaptiveQueue * self)
 {
   QueueState & q = *self->q;
   q.adds.fetch_add (1, std::memory_order_relaxed);
-  return q.waiting_add ? &self->item_add : nullptr;
+  if (!q.waiting_add)
+    return nullptr;
+  /* One signal per sleep: g_cond_signal() is a futex call even when the
+   * waiter is already awake, and until the woken thread runs every further
+   * item would signal it again. The waiter re-registers before sleeping. */
+  q.waiting_add = false;
+  return &self->item_add;
 }
 
 static GCond *
@@ -109,7 +161,10 @@ note_del_qlocked (GstAdaptiveQueue * self)
 {
   QueueState & q = *self->q;
   q.dels.fetch_add (1, std::memory_order_relaxed);
-  return q.waiting_del ? &self->item_del : nullptr;
+  if (!q.waiting_del)
+    return nullptr;
+  q.waiting_del = false;
+  return &self->item_del;
 }
 
 static inline void
@@ -626,6 +681,9 @@ loop (GstPad * pad)
   if (q.srcresult != GST_FLOW_OK)
     goto out_flushing;
 
+  if (is_empty (q) && yield_for_batch_releasing_qlock (self) &&
+      q.srcresult != GST_FLOW_OK)
+    goto out_flushing;
   while (is_empty (q)) {
     q.underruns++;
     if (!q.silent && !emit_releasing_qlock (self, SIGNAL_UNDERRUN))
@@ -923,8 +981,11 @@ src_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mode,
   QueueState & q = *self->q;
   if (mode != GST_PAD_MODE_PUSH)
     return FALSE;
+  if (active)
+    q.spin.store (several_cpus_allowed (), std::memory_order_relaxed);
   qlock (self);
   if (active) {
+    q.upstream_live = true;
     q.srcresult = GST_FLOW_OK;
     q.eos = false;
     q.unexpected = false;
@@ -1007,6 +1068,7 @@ src_query (GstPad * pad, GstObject * parent, GstQuery * query)
       GstClockTime min, max;
       gst_query_parse_latency (query, &live, &min, &max);
       qlock (self);
+      q.upstream_live = live;
       const GstClockTime limit = time_capacity (q);
       const bool leaky = q.leaky != GST_ADAPTIVE_QUEUE_NO_LEAK;
       const guint64 min_threshold = q.min_threshold.time;

@@ -134,6 +134,12 @@ struct QueueState
    * without taking the lock. */
   std::atomic < guint64 > adds {0};
   std::atomic < guint64 > dels {0};
+  /* Whether waiters may spin at all: only with another CPU to run the
+   * other side. Set when the src pad activates; read before the lock. */
+  std::atomic < bool > spin {false};
+  /* What upstream answered to the last LATENCY query; live until one is
+   * seen. A live upstream's buffers are never held back for batching. */
+  bool upstream_live = true;
   /* Whether the task (add) and upstream (del) spin before sleeping. */
   aq::SpinBackoff add_spin;
   aq::SpinBackoff del_spin;
@@ -145,6 +151,9 @@ struct QueueState
   bool last_query = false;
 
   GstClock *clock = nullptr;
+  /* The element's base time while PLAYING, NONE otherwise: cached at the
+   * state change so a latency sample takes no object lock. */
+  GstClockTime playing_base_time = GST_CLOCK_TIME_NONE;
   GstClockTime buffer_duration = GST_CLOCK_TIME_NONE;
   aq::LatencyTracker latency;
 
@@ -213,12 +222,15 @@ namespace aq::element {
 
 /* ---- the queue lock ---- */
 
-/* Spinning pays only when the other side runs on another CPU. */
+/* Spinning pays only when the other side can run on another CPU. Counts
+ * the CPUs this thread may run on (taskset, cpusets), not those online as
+ * g_get_num_processors() does. */
+bool several_cpus_allowed ();
+
 inline bool
-spin_enabled ()
+spin_enabled (const GstAdaptiveQueue * self)
 {
-  static const bool enabled = g_get_num_processors () > 1;
-  return enabled;
+  return self->q->spin.load (std::memory_order_relaxed);
 }
 
 inline void
@@ -237,7 +249,7 @@ inline void
 qlock (GstAdaptiveQueue * self)
 {
   constexpr int LOCK_SPINS = 100;
-  if (spin_enabled ()) {
+  if (spin_enabled (self)) {
     for (int i = 0; i < LOCK_SPINS; i++) {
       if (g_mutex_trylock (&self->qlock))
         return;

@@ -463,8 +463,23 @@ change_state (GstElement * element, GstStateChange transition)
     start_ticks (self);
   }
 
+  if (transition == GST_STATE_CHANGE_PLAYING_TO_PAUSED) {
+    qlock (self);
+    self->q->playing_base_time = GST_CLOCK_TIME_NONE;
+    qunlock (self);
+  }
+
   GstStateChangeReturn ret =
       GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+
+  /* The parent bin sets the base time before this transition. */
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_PLAYING &&
+      ret != GST_STATE_CHANGE_FAILURE) {
+    const GstClockTime base_time = gst_element_get_base_time (element);
+    qlock (self);
+    self->q->playing_base_time = base_time;
+    qunlock (self);
+  }
 
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY ||
       (transition == GST_STATE_CHANGE_READY_TO_PAUSED
