@@ -214,15 +214,15 @@ on_tick (GstClock *, GstClockTime, GstClockID id, gpointer user_data)
   const Settings settings = *self->settings;
   GST_OBJECT_UNLOCK (self);
 
-  g_mutex_lock (&self->tick_lock);
+  tlock (self);
   if (!self->tick->running || self->tick->id != id) {
-    g_mutex_unlock (&self->tick_lock);
+    tunlock (self);
     gst_object_unref (self);
     return TRUE;
   }
   out = run_tick_tlocked (self, settings);
   schedule_tick_tlocked (self, settings.interval);
-  g_mutex_unlock (&self->tick_lock);
+  tunlock (self);
 
   if (!out.config_warning.empty ())
     GST_ELEMENT_WARNING (self, LIBRARY, SETTINGS,
@@ -272,21 +272,21 @@ start_ticks (GstAdaptiveQueue * self)
   const Settings settings = *self->settings;
   GST_OBJECT_UNLOCK (self);
 
-  g_mutex_lock (&self->tick_lock);
+  tlock (self);
   self->tick->running = true;
   /* Subscribing now gives the sampler an interval to take its first two
    * readings before the first tick. */
   if (settings.adaptive)
     ensure_subscription_tlocked (self, settings);
   schedule_tick_tlocked (self, settings.interval);
-  g_mutex_unlock (&self->tick_lock);
+  tunlock (self);
 }
 
 void
 stop_ticks (GstAdaptiveQueue * self)
 {
   std::unique_ptr<aq::SharedSampler::Subscription> subscription;
-  g_mutex_lock (&self->tick_lock);
+  tlock (self);
   TickState & t = *self->tick;
   t.running = false;
   if (t.id) {
@@ -295,7 +295,7 @@ stop_ticks (GstAdaptiveQueue * self)
     t.id = nullptr;
   }
   subscription = std::move (t.subscription);
-  g_mutex_unlock (&self->tick_lock);
+  tunlock (self);
   /* The last subscription joins the sampler thread: do it unlocked. */
 }
 
@@ -304,7 +304,7 @@ stop_ticks (GstAdaptiveQueue * self)
 GstStructure *
 build_stats (GstAdaptiveQueue * self)
 {
-  g_mutex_lock (&self->tick_lock);
+  tlock (self);
   const TickState & t = *self->tick;
   qlock (self);
   const QueueState & q = *self->q;
@@ -333,7 +333,7 @@ build_stats (GstAdaptiveQueue * self)
       "underruns", G_TYPE_UINT64, q.underruns,
       "buffers-pushed", G_TYPE_UINT64, q.pushed, nullptr);
   qunlock (self);
-  g_mutex_unlock (&self->tick_lock);
+  tunlock (self);
   return st;
 }
 

@@ -91,7 +91,7 @@ wait_add_releasing_qlock (GstAdaptiveQueue * self)
   if (q.srcresult != GST_FLOW_OK)
     return false;
   q.waiting_add = true;
-  g_cond_wait (&self->item_add, &self->qlock);
+  qwait (self, &self->item_add);
   q.waiting_add = false;
   return q.srcresult == GST_FLOW_OK;
 }
@@ -107,7 +107,7 @@ wait_del_releasing_qlock (GstAdaptiveQueue * self)
   if (q.srcresult != GST_FLOW_OK)
     return false;
   q.waiting_del = true;
-  g_cond_wait (&self->item_del, &self->qlock);
+  qwait (self, &self->item_del);
   q.waiting_del = false;
   /* Sharing a CPU, the woken thread preempts the task that woke it at the
    * first free slot: yield, so the task frees a batch before this thread
@@ -931,7 +931,7 @@ sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
    * query: the caller frees it once we return. */
   while (q.last_handled_query != query &&
       (q.srcresult == GST_FLOW_OK || q.query_in_flight == query))
-    g_cond_wait (&self->query_handled, &self->qlock);
+    qwait (self, &self->query_handled);
   const bool handled = q.last_handled_query == query;
   if (handled)
     q.last_handled_query = nullptr;

@@ -220,6 +220,43 @@ struct _GstAdaptiveQueue
 
 namespace aq::element {
 
+/* ---- the locks, as ThreadSanitizer sees them ---- */
+
+/* GLib's GMutex and GCond are futex calls that ThreadSanitizer does not
+ * intercept, so in a -fsanitize=thread build the element's own locks tell
+ * it what they order; elsewhere these are empty. */
+#if defined(__SANITIZE_THREAD__)
+#define AQ_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define AQ_TSAN 1
+#endif
+#endif
+
+#ifdef AQ_TSAN
+extern "C" void __tsan_acquire (void *addr);
+extern "C" void __tsan_release (void *addr);
+inline void tsan_acquired (void *lock) { __tsan_acquire (lock); }
+inline void tsan_releasing (void *lock) { __tsan_release (lock); }
+#else
+inline void tsan_acquired (void *) { }
+inline void tsan_releasing (void *) { }
+#endif
+
+inline void
+tlock (GstAdaptiveQueue * self)
+{
+  g_mutex_lock (&self->tick_lock);
+  tsan_acquired (&self->tick_lock);
+}
+
+inline void
+tunlock (GstAdaptiveQueue * self)
+{
+  tsan_releasing (&self->tick_lock);
+  g_mutex_unlock (&self->tick_lock);
+}
+
 /* ---- the queue lock ---- */
 
 /* Spinning pays only when the other side can run on another CPU. Counts
@@ -251,18 +288,31 @@ qlock (GstAdaptiveQueue * self)
   constexpr int LOCK_SPINS = 100;
   if (spin_enabled (self)) {
     for (int i = 0; i < LOCK_SPINS; i++) {
-      if (g_mutex_trylock (&self->qlock))
+      if (g_mutex_trylock (&self->qlock)) {
+        tsan_acquired (&self->qlock);
         return;
+      }
       cpu_relax ();
     }
   }
   g_mutex_lock (&self->qlock);
+  tsan_acquired (&self->qlock);
 }
 
 inline void
 qunlock (GstAdaptiveQueue * self)
 {
+  tsan_releasing (&self->qlock);
   g_mutex_unlock (&self->qlock);
+}
+
+/* Waits on `cond` with the queue lock held, releasing it meanwhile. */
+inline void
+qwait (GstAdaptiveQueue * self, GCond * cond)
+{
+  tsan_releasing (&self->qlock);
+  g_cond_wait (cond, &self->qlock);
+  tsan_acquired (&self->qlock);
 }
 
 /* ---- dataflow (gstadaptivequeue-dataflow.cpp) ---- */
