@@ -62,7 +62,7 @@ queued_latency (const QueueState & q, GstBuffer * buffer)
 {
   if (!q.src_segment_is_time || !GST_CLOCK_TIME_IS_VALID (GST_BUFFER_DTS_OR_PTS (buffer)))
     return std::nullopt;
-  return static_cast < gint64 > (q.cur.time);
+  return static_cast < gint64 > (level_of (q).time);
 }
 
 void
@@ -172,7 +172,7 @@ run_tick_tlocked (GstAdaptiveQueue * self, const Settings & s)
      * waiting on. */
     wake_all_qlocked (self);
   }
-  const guint level = q.cur.buffers;
+  const guint level = level_of (q).buffers;
   out.latency_changed = time_capacity (q) != limit_before;
   qunlock (self);
 
@@ -308,12 +308,13 @@ build_stats (GstAdaptiveQueue * self)
   const TickState & t = *self->tick;
   qlock (self);
   const QueueState & q = *self->q;
+  const Level cur = level_of (q);
   const aq::LoadSample load = t.last_sample.value_or (aq::LoadSample {});
   GstStructure *st = gst_structure_new (STATS_STRUCTURE,
       "capacity", G_TYPE_UINT, q.max.buffers,
-      "current-level-buffers", G_TYPE_UINT, q.cur.buffers,
-      "current-level-bytes", G_TYPE_UINT, q.cur.bytes,
-      "current-level-time", G_TYPE_UINT64, q.cur.time,
+      "current-level-buffers", G_TYPE_UINT, cur.buffers,
+      "current-level-bytes", G_TYPE_UINT, cur.bytes,
+      "current-level-time", G_TYPE_UINT64, cur.time,
       "max-level-buffers", G_TYPE_UINT, q.max_level_buffers,
       "latency-average", G_TYPE_INT64, q.latency.average ().value_or (-1),
       "latency-max", G_TYPE_INT64, q.latency.max ().value_or (-1),

@@ -9,6 +9,7 @@
  * Locks, outermost first; a thread holding one may take only those below:
  *   1. tick lock   (self->tick_lock)  TickState: the tick and its policy
  *   2. queue lock  (self->qlock)      QueueState: items, levels, limits
+ *      (except upstream's lock-free path: see QueueState)
  *   3. object lock (GST_OBJECT_LOCK)  Settings: adaptation properties
  * The object lock is only held to copy values in or out, never across a
  * call. A function whose name ends in _tlocked, _qlocked or _olocked must be
@@ -28,7 +29,7 @@
 #include "gstadaptivequeue.h"
 #include "latency_tracker.h"
 #include "load_sampler.h"
-#include "ring.h"
+#include "spsc_ring.h"
 #include "sizing_policy.h"
 #include "spin_backoff.h"
 
@@ -99,11 +100,50 @@ struct Settings
   std::string proc_root = DEFAULT_PROC_ROOT;
 };
 
-/* The streaming state, guarded by the queue lock. */
+/* The streaming state, guarded by the queue lock, with one exception: a
+ * buffer that finds the queue neither full nor in a special state enters
+ * without the lock (the fast path in chain_data()). That path writes only
+ * the ring's tail, the in_* totals, the sink segment and sink_rt, which
+ * belong to the upstream thread, and reads only the atomics below. Every
+ * other item, and every removal, takes the lock. */
 struct QueueState
 {
-  aq::Ring<Item> items;
-  Level cur;
+  /* Upstream pushes, lock-free or locked; removals hold the queue lock. */
+  aq::SpscRing<Item> items;
+  /* Slots wanted for the capacity: upstream grows the ring to it under the
+   * lock, since only upstream may move the ring's storage. */
+  size_t want_storage = 0;
+  /* Levels as running totals: upstream adds to in_*, whoever removes items
+   * adds to out_* under the lock; the level is the difference (level_of).
+   * sink_rt and src_rt are the running times of the sink and src positions,
+   * NONE if unknown; the time level is their difference. Grouped by writer
+   * on separate cache lines, so one side's writes per buffer do not evict
+   * what the other side writes. */
+  alignas (64) std::atomic < guint64 > in_buffers {0};
+  std::atomic < guint64 > in_bytes {0};
+  std::atomic < gint64 > sink_rt {GST_CLOCK_STIME_NONE};
+  std::atomic < GstClockTime > buffer_duration {GST_CLOCK_TIME_NONE};
+  /* Set by the task before it sleeps; the lock-free path reads it with a
+   * read-modify-write per buffer, hence on upstream's line (see
+   * wait_add_releasing_qlock). */
+  std::atomic < bool > waiting_add {false};
+  alignas (64) std::atomic < guint64 > out_buffers {0};
+  std::atomic < guint64 > out_bytes {0};
+  std::atomic < gint64 > src_rt {GST_CLOCK_STIME_NONE};
+  /* Bumped on every locked add and every removal, so spinning waiters see
+   * progress without the lock; the lock-free path only moves the ring. */
+  std::atomic < guint64 > adds {0};
+  std::atomic < guint64 > dels {0};
+  /* What the fast path reads per buffer and is written rarely: republished
+   * from the fields below by every qunlock(), so a change made under the
+   * lock reaches it at unlock. */
+  alignas (64) std::atomic < bool > fast_ok {false};
+  std::atomic < guint > fast_max_buffers {0};
+  std::atomic < guint > fast_max_bytes {0};
+  std::atomic < guint64 > fast_max_time {0};
+
+  alignas (64) GstFlowReturn srcresult = GST_FLOW_FLUSHING;
+
   Level max;          /* max.buffers is the adaptive capacity */
   Level min_threshold;
   Level orig_min_threshold;
@@ -112,28 +152,19 @@ struct QueueState
   bool flush_on_eos = DEFAULT_FLUSH_ON_EOS;
   GstAdaptiveQueueLatencySource latency_source = DEFAULT_LATENCY_SOURCE;
 
-  GstFlowReturn srcresult = GST_FLOW_FLUSHING;
   bool eos = false;
   /* Downstream returned EOS: refuse buffers until a new segment. */
   bool unexpected = false;
   bool head_needs_discont = false;
   bool tail_needs_discont = false;
 
+  /* Written by upstream only (and by a flush while upstream is quiet). */
   GstSegment sink_segment;
   GstSegment src_segment;
   bool src_segment_is_time = true;
   bool newseg_applied_to_src = false;
-  gint64 sinktime = GST_CLOCK_STIME_NONE;
-  gint64 srctime = GST_CLOCK_STIME_NONE;
-  bool sink_tainted = true;
-  bool src_tainted = true;
 
-  bool waiting_add = false;
   bool waiting_del = false;
-  /* Bumped on every add and removal, so spinning waiters see progress
-   * without taking the lock. */
-  std::atomic < guint64 > adds {0};
-  std::atomic < guint64 > dels {0};
   /* Whether waiters may spin at all: only with another CPU to run the
    * other side. Set when the src pad activates; read before the lock. */
   std::atomic < bool > spin {false};
@@ -154,7 +185,6 @@ struct QueueState
   /* The element's base time while PLAYING, NONE otherwise: cached at the
    * state change so a latency sample takes no object lock. */
   GstClockTime playing_base_time = GST_CLOCK_TIME_NONE;
-  GstClockTime buffer_duration = GST_CLOCK_TIME_NONE;
   aq::LatencyTracker latency;
 
   guint max_level_buffers = 0;
@@ -257,6 +287,55 @@ tunlock (GstAdaptiveQueue * self)
   g_mutex_unlock (&self->tick_lock);
 }
 
+/* ---- levels ---- */
+
+/* The current level. Reads the removals first, so it never goes negative
+ * while upstream adds; exact under the queue lock from upstream's thread. */
+inline Level
+level_of (const QueueState & q)
+{
+  Level l;
+  const guint64 out_buffers = q.out_buffers.load (std::memory_order_acquire);
+  const guint64 out_bytes = q.out_bytes.load (std::memory_order_acquire);
+  const gint64 src = q.src_rt.load (std::memory_order_acquire);
+  l.buffers = static_cast < guint > (q.in_buffers.load (std::memory_order_acquire) -
+      out_buffers);
+  l.bytes = static_cast < guint > (q.in_bytes.load (std::memory_order_acquire) - out_bytes);
+  const gint64 sink = q.sink_rt.load (std::memory_order_acquire);
+  if (GST_CLOCK_STIME_IS_VALID (sink) && GST_CLOCK_STIME_IS_VALID (src) && sink >= src)
+    /* Unsigned: the difference may exceed G_MAXINT64 but never G_MAXUINT64. */
+    l.time = static_cast < guint64 > (sink) - static_cast < guint64 > (src);
+  return l;
+}
+
+/* Whether a level reaches any of the limits (0 = no limit). The one test of
+ * "the queue is full": upstream's fast path declines when it holds and the
+ * locked path in chain_data() then overruns, leaks or waits. */
+inline bool
+fills (const Level & level, guint max_buffers, guint max_bytes, guint64 max_time)
+{
+  return (max_buffers > 0 && level.buffers >= max_buffers) ||
+      (max_bytes > 0 && level.bytes >= max_bytes) ||
+      (max_time > 0 && level.time >= max_time);
+}
+
+/* Queue lock held: what the lock-free path may do now. */
+inline void
+publish_fast_path_qlocked (QueueState & q)
+{
+  const bool ok = q.srcresult == GST_FLOW_OK && !q.eos && !q.unexpected &&
+      !q.tail_needs_discont;
+  /* Stores only on change: these share a line upstream reads per buffer. */
+  if (q.fast_max_buffers.load (std::memory_order_relaxed) != q.max.buffers)
+    q.fast_max_buffers.store (q.max.buffers, std::memory_order_relaxed);
+  if (q.fast_max_bytes.load (std::memory_order_relaxed) != q.max.bytes)
+    q.fast_max_bytes.store (q.max.bytes, std::memory_order_relaxed);
+  if (q.fast_max_time.load (std::memory_order_relaxed) != q.max.time)
+    q.fast_max_time.store (q.max.time, std::memory_order_relaxed);
+  if (q.fast_ok.load (std::memory_order_relaxed) != ok)
+    q.fast_ok.store (ok, std::memory_order_release);
+}
+
 /* ---- the queue lock ---- */
 
 /* Spinning pays only when the other side can run on another CPU. Counts
@@ -302,6 +381,7 @@ qlock (GstAdaptiveQueue * self)
 inline void
 qunlock (GstAdaptiveQueue * self)
 {
+  publish_fast_path_qlocked (*self->q);
   tsan_releasing (&self->qlock);
   g_mutex_unlock (&self->qlock);
 }
@@ -310,6 +390,7 @@ qunlock (GstAdaptiveQueue * self)
 inline void
 qwait (GstAdaptiveQueue * self, GCond * cond)
 {
+  publish_fast_path_qlocked (*self->q);
   tsan_releasing (&self->qlock);
   g_cond_wait (cond, &self->qlock);
   tsan_acquired (&self->qlock);
@@ -322,7 +403,8 @@ void add_pad_templates (GstElementClass * element_class);
 void add_pads (GstAdaptiveQueue * self);
 /* Wakes every waiter: used when flushing or when limits change. */
 void wake_all_qlocked (GstAdaptiveQueue * self);
-/* Sizes the ring for the capacity so buffer pushes never allocate. */
+/* Notes the ring size the capacity needs; upstream grows the ring to it the
+ * next time it takes the lock, so buffer pushes never allocate. */
 void reserve_for_capacity (QueueState & q);
 /* Drops the oldest items until a buffer fits, or with `to_capacity` until
  * the level is within the buffer capacity. */

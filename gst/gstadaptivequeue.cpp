@@ -336,13 +336,13 @@ get_property (GObject * object, guint prop_id, GValue * value, GParamSpec * pspe
       qlock (self);
       switch (prop_id) {
         case PROP_CURRENT_LEVEL_BUFFERS:
-          g_value_set_uint (value, q.cur.buffers);
+          g_value_set_uint (value, level_of (q).buffers);
           break;
         case PROP_CURRENT_LEVEL_BYTES:
-          g_value_set_uint (value, q.cur.bytes);
+          g_value_set_uint (value, level_of (q).bytes);
           break;
         case PROP_CURRENT_LEVEL_TIME:
-          g_value_set_uint64 (value, q.cur.time);
+          g_value_set_uint64 (value, level_of (q).time);
           break;
         case PROP_MAX_SIZE_BUFFERS:
           g_value_set_uint (value, q.max.buffers);
