@@ -456,10 +456,27 @@ try_enqueue_data_unlocked (GstAdaptiveQueue * self, GstMiniObject * obj,
   QueueState & q = *self->q;
   if (!q.fast_ok.load (std::memory_order_acquire))
     return false;
-  if (fills (level_of (q), q.fast_max_buffers.load (std::memory_order_relaxed),
-          q.fast_max_bytes.load (std::memory_order_relaxed),
-          q.fast_max_time.load (std::memory_order_relaxed)))
-    return false;
+  const guint max_buffers = q.fast_max_buffers.load (std::memory_order_relaxed);
+  const guint max_bytes = q.fast_max_bytes.load (std::memory_order_relaxed);
+  const guint64 max_time = q.fast_max_time.load (std::memory_order_relaxed);
+  /* The level with the removals as last seen, which only overstates it;
+   * the task's line is read again only when that reaches a limit. The time
+   * level needs the src running time fresh: it can go back (a flush). */
+  const guint64 in_buffers = q.in_buffers.load (std::memory_order_relaxed);
+  const guint64 in_bytes = q.in_bytes.load (std::memory_order_relaxed);
+  auto saturate = [](guint64 v) { return static_cast < guint > (std::min < guint64 > (v, G_MAXUINT)); };
+  Level level {saturate (in_buffers - q.seen_out_buffers),
+      saturate (in_bytes - q.seen_out_bytes), 0};
+  if (max_time > 0)
+    level.time = level_of (q).time;
+  if (fills (level, max_buffers, max_bytes, max_time)) {
+    q.seen_out_buffers = q.out_buffers.load (std::memory_order_acquire);
+    q.seen_out_bytes = q.out_bytes.load (std::memory_order_acquire);
+    level.buffers = saturate (in_buffers - q.seen_out_buffers);
+    level.bytes = saturate (in_bytes - q.seen_out_bytes);
+    if (fills (level, max_buffers, max_bytes, max_time))
+      return false;
+  }
   if (!q.items.can_push ())
     return false;
   /* Counted before it is published, so a level never misses a visible item. */

@@ -100,6 +100,19 @@ struct Settings
   std::string proc_root = DEFAULT_PROC_ROOT;
 };
 
+/* What upstream writes with each item, on the ring's tail line: the task
+ * reads the tail and these in one cache-line transfer. */
+struct UpstreamSide
+{
+  std::atomic < guint64 > in_buffers {0};
+  std::atomic < guint64 > in_bytes {0};
+  std::atomic < gint64 > sink_rt {GST_CLOCK_STIME_NONE};
+  std::atomic < GstClockTime > buffer_duration {GST_CLOCK_TIME_NONE};
+  /* Set by the task before it sleeps; upstream's lock-free path reads it
+   * with a read-modify-write per buffer (see wait_add_releasing_qlock). */
+  std::atomic < bool > waiting_add {false};
+};
+
 /* The streaming state, guarded by the queue lock, with one exception: a
  * buffer that finds the queue neither full nor in a special state enters
  * without the lock (the fast path in chain_data()). That path writes only
@@ -109,24 +122,26 @@ struct Settings
 struct QueueState
 {
   /* Upstream pushes, lock-free or locked; removals hold the queue lock. */
-  aq::SpscRing<Item> items;
+  aq::SpscRing<Item, UpstreamSide> items;
   /* Slots wanted for the capacity: upstream grows the ring to it under the
    * lock, since only upstream may move the ring's storage. */
   size_t want_storage = 0;
   /* Levels as running totals: upstream adds to in_*, whoever removes items
    * adds to out_* under the lock; the level is the difference (level_of).
    * sink_rt and src_rt are the running times of the sink and src positions,
-   * NONE if unknown; the time level is their difference. Grouped by writer
-   * on separate cache lines, so one side's writes per buffer do not evict
-   * what the other side writes. */
-  alignas (64) std::atomic < guint64 > in_buffers {0};
-  std::atomic < guint64 > in_bytes {0};
-  std::atomic < gint64 > sink_rt {GST_CLOCK_STIME_NONE};
-  std::atomic < GstClockTime > buffer_duration {GST_CLOCK_TIME_NONE};
-  /* Set by the task before it sleeps; the lock-free path reads it with a
-   * read-modify-write per buffer, hence on upstream's line (see
-   * wait_add_releasing_qlock). */
-  std::atomic < bool > waiting_add {false};
+   * NONE if unknown; the time level is their difference. Upstream's are on
+   * the ring's tail line, the removals on their own line, so one side's
+   * writes per buffer do not evict what the other side writes. */
+  std::atomic < guint64 > &in_buffers = items.side ().in_buffers;
+  std::atomic < guint64 > &in_bytes = items.side ().in_bytes;
+  std::atomic < gint64 > &sink_rt = items.side ().sink_rt;
+  std::atomic < GstClockTime > &buffer_duration = items.side ().buffer_duration;
+  std::atomic < bool > &waiting_add = items.side ().waiting_add;
+  /* Upstream's last view of the removal totals, which only grow: a stale
+   * view overstates the level, so it is read again only when the level it
+   * gives reaches a limit. Upstream's thread only. */
+  guint64 seen_out_buffers = 0;
+  guint64 seen_out_bytes = 0;
   alignas (64) std::atomic < guint64 > out_buffers {0};
   std::atomic < guint64 > out_bytes {0};
   std::atomic < gint64 > src_rt {GST_CLOCK_STIME_NONE};

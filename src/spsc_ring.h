@@ -7,8 +7,12 @@
 // Roles: push() and try_push() from the producer thread only; pop(),
 // front() and empty() from one consumer at a time (callers that pop from
 // several threads serialize them with a lock, which orders them). grow()
-// and at() need both sides quiet: the producer thread calls grow() with
-// the consumers locked out. Storage is a power of two and only grows.
+// needs both sides quiet: the producer thread calls it with the consumers
+// locked out. Storage is a power of two and only grows.
+//
+// `Side` is state the producer writes with each item (counters, say): it
+// shares the tail's cache line, so a consumer that reads the tail gets it
+// in the same transfer. It must fit in that line with the two indices.
 #pragma once
 
 #include <atomic>
@@ -18,7 +22,9 @@
 
 namespace aq {
 
-template <class T>
+struct NoSide {};
+
+template <class T, class Side = NoSide>
 class SpscRing {
  public:
   explicit SpscRing(size_t slots = 16) { grow(slots); }
@@ -27,6 +33,10 @@ class SpscRing {
 
   // Slots allocated.
   size_t storage() const { return mask_ + 1; }
+
+  // The producer's side state, on the tail's line.
+  Side& side() { return side_; }
+  const Side& side() const { return side_; }
 
   // Producer: whether try_push() would succeed now.
   bool can_push() {
@@ -98,6 +108,8 @@ class SpscRing {
   // Producer-written line, then consumer-written line.
   alignas(64) std::atomic<size_t> tail_{0};
   size_t head_cache_ = 0;  // producer's view of head_
+  Side side_;
+  static_assert(sizeof(Side) + 2 * sizeof(size_t) <= 64, "Side must share the tail's line");
   alignas(64) std::atomic<size_t> head_{0};
   size_t tail_cache_ = 0;  // consumer's view of tail_
   alignas(64) std::unique_ptr<T[]> slots_;
