@@ -41,11 +41,9 @@ clock_latency_qlocked (GstAdaptiveQueue * self, GstBuffer * buffer)
   gint64 buffer_rt = segment_running_time (&q.src_segment, ts);
   if (!GST_CLOCK_STIME_IS_VALID (buffer_rt))
     return std::nullopt;
-  GST_OBJECT_LOCK (self);
-  const bool playing = GST_STATE (self) == GST_STATE_PLAYING;
-  const GstClockTime base_time = GST_ELEMENT_CAST (self)->base_time;
-  GST_OBJECT_UNLOCK (self);
-  if (!playing || !GST_CLOCK_TIME_IS_VALID (base_time))
+  /* Cached at the state change: no object lock per buffer. */
+  const GstClockTime base_time = q.playing_base_time;
+  if (!GST_CLOCK_TIME_IS_VALID (base_time))
     return std::nullopt;
   GstClockTime now = gst_clock_get_time (q.clock);
   if (!GST_CLOCK_TIME_IS_VALID (now) || now < base_time)
@@ -65,7 +63,7 @@ queued_latency (const QueueState & q, GstBuffer * buffer)
 {
   if (!q.src_segment_is_time || !GST_CLOCK_TIME_IS_VALID (GST_BUFFER_DTS_OR_PTS (buffer)))
     return std::nullopt;
-  return static_cast < gint64 > (q.cur.time);
+  return static_cast < gint64 > (level_of (q).time);
 }
 
 void
@@ -158,7 +156,7 @@ adaptation_message (GstAdaptiveQueue * self, const aq::Decision & d,
       "reason", G_TYPE_STRING, d.overrun ? "overrun" : "tick",
       "old-capacity", G_TYPE_UINT, d.old_capacity,
       "new-capacity", G_TYPE_UINT, d.new_capacity,
-      "level-buffers", G_TYPE_UINT, q.cur.buffers,
+      "level-buffers", G_TYPE_UINT, level_of (q).buffers,
       "demand-floor", G_TYPE_UINT, d.demand_floor,
       "cpu-percent", G_TYPE_DOUBLE, load ? load->cpu_percent : -1.0,
       "mem-percent", G_TYPE_DOUBLE, load ? load->mem_percent : -1.0,
@@ -193,11 +191,14 @@ grow_on_overrun_qlocked (GstAdaptiveQueue * self)
 {
   QueueState & q = *self->q;
   q.interval_overrun = true;
+  const guint level = level_of (q).buffers;
   /* Only a queue full by its buffer count, with a count to size. */
-  if (!q.adaptive || q.max.buffers == 0 || q.cur.buffers < q.max.buffers)
+  if (!q.adaptive || q.max.buffers == 0 || level < q.max.buffers)
     return nullptr;
+  /* The level only rises between removals, so the highest since the tick
+   * is the highest seen at a removal, or now. */
   const aq::Decision d = q.adapter.overrun (q.policy, q.max.buffers,
-      q.interval_level_max, q.upstream_latency.live,
+      std::max (q.interval_level_max, level), q.upstream_latency.live,
       static_cast < int64_t > (gst_util_get_timestamp ()));
   if (!d.applied)
     return nullptr;
@@ -212,7 +213,8 @@ static void
 trim_qlocked (GstAdaptiveQueue * self, guint n)
 {
   QueueState & q = *self->q;
-  const guint keep = q.cur.buffers > n ? q.cur.buffers - n : 0;
+  const guint level = level_of (q).buffers;
+  const guint keep = level > n ? level - n : 0;
   const guint capacity = q.max.buffers;
   q.max.buffers = keep;
   leak_downstream_qlocked (self, true);
@@ -262,7 +264,9 @@ run_tick_tlocked (GstAdaptiveQueue * self, const Settings & s)
   if (adaptive && q.adaptive && q.max.buffers > 0) {
     aq::TickInput in;
     in.capacity = q.max.buffers;
-    in.level_max = q.interval_level_max;
+    /* The level only rises between removals: the highest since the last
+     * tick was seen at a removal, or is the level now. */
+    in.level_max = std::max (q.interval_level_max, level_of (q).buffers);
     in.live = q.upstream_latency.live;
     in.load = reading.sample;
     in.latency_avg_ns = q.latency.average ();
@@ -292,7 +296,7 @@ run_tick_tlocked (GstAdaptiveQueue * self, const Settings & s)
       }
     }
   }
-  q.interval_level_max = q.interval_level_min = q.cur.buffers;
+  q.interval_level_max = q.interval_level_min = level_of (q).buffers;
   q.interval_overrun = false;
   out.latency_changed = latency_report_changed_qlocked (q);
   qunlock (self);
@@ -308,10 +312,10 @@ on_tick (GstClock *, GstClockTime, GstClockID id, gpointer user_data)
     return TRUE;
   TickOutcome out;
 
-  g_mutex_lock (&self->tick_lock);
+  tlock (self);
   TickState & t = *self->tick;
   if (!t.running || t.id != id) {
-    g_mutex_unlock (&self->tick_lock);
+    tunlock (self);
     gst_object_unref (self);
     return TRUE;
   }
@@ -325,7 +329,7 @@ on_tick (GstClock *, GstClockTime, GstClockID id, gpointer user_data)
   gst_object_unref (clock);
   out = run_tick_tlocked (self, settings);
   schedule_tick_tlocked (self, t.last_tick_at + settings.interval);
-  g_mutex_unlock (&self->tick_lock);
+  tunlock (self);
 
   if (!out.load_warning.empty ())
     GST_ELEMENT_WARNING (self, RESOURCE, READ,
@@ -374,7 +378,7 @@ start_ticks (GstAdaptiveQueue * self)
   const Settings settings = *self->settings;
   GST_OBJECT_UNLOCK (self);
 
-  g_mutex_lock (&self->tick_lock);
+  tlock (self);
   TickState & t = *self->tick;
   t.running = true;
   /* Subscribing now gives the sampler an interval to take its first two
@@ -388,7 +392,7 @@ start_ticks (GstAdaptiveQueue * self)
   t.last_tick_at = gst_clock_get_time (clock);
   gst_object_unref (clock);
   schedule_tick_tlocked (self, t.last_tick_at + settings.interval);
-  g_mutex_unlock (&self->tick_lock);
+  tunlock (self);
   /* A problem found while the element had no bus is told now. */
   post_config_problem (self);
 }
@@ -402,7 +406,7 @@ reschedule_tick (GstAdaptiveQueue * self)
   const guint64 interval = self->settings->interval;
   GST_OBJECT_UNLOCK (self);
 
-  g_mutex_lock (&self->tick_lock);
+  tlock (self);
   TickState & t = *self->tick;
   if (t.running) {
     GstClock *clock = gst_system_clock_obtain ();
@@ -412,14 +416,14 @@ reschedule_tick (GstAdaptiveQueue * self)
     if (t.subscription)
       t.subscription->set_interval (static_cast < int64_t > (interval));
   }
-  g_mutex_unlock (&self->tick_lock);
+  tunlock (self);
 }
 
 void
 stop_ticks (GstAdaptiveQueue * self)
 {
   std::unique_ptr<aq::SharedSampler::Subscription> subscription;
-  g_mutex_lock (&self->tick_lock);
+  tlock (self);
   TickState & t = *self->tick;
   t.running = false;
   if (t.id) {
@@ -428,7 +432,7 @@ stop_ticks (GstAdaptiveQueue * self)
     t.id = nullptr;
   }
   subscription = std::move (t.subscription);
-  g_mutex_unlock (&self->tick_lock);
+  tunlock (self);
   /* The last subscription joins the sampler thread: do it unlocked. */
 }
 
@@ -437,9 +441,9 @@ stop_ticks (GstAdaptiveQueue * self)
 aq::LoadScope
 current_load_scope (GstAdaptiveQueue * self)
 {
-  g_mutex_lock (&self->tick_lock);
+  tlock (self);
   const std::optional<aq::LoadSource> source = self->tick->last_source;
-  g_mutex_unlock (&self->tick_lock);
+  tunlock (self);
   if (source)
     return source->choice.scope;
   GST_OBJECT_LOCK (self);
@@ -452,17 +456,18 @@ current_load_scope (GstAdaptiveQueue * self)
 GstStructure *
 build_stats (GstAdaptiveQueue * self)
 {
-  g_mutex_lock (&self->tick_lock);
+  tlock (self);
   const TickState & t = *self->tick;
   qlock (self);
   const QueueState & q = *self->q;
+  const Level cur = level_of (q);
   const aq::LoadSample load = t.last_sample.value_or (aq::LoadSample {});
   const aq::LoadSource source = t.last_source.value_or (aq::LoadSource {});
   GstStructure *st = gst_structure_new (STATS_STRUCTURE,
       "capacity", G_TYPE_UINT, q.max.buffers,
-      "current-level-buffers", G_TYPE_UINT, q.cur.buffers,
-      "current-level-bytes", G_TYPE_UINT, q.cur.bytes,
-      "current-level-time", G_TYPE_UINT64, q.cur.time,
+      "current-level-buffers", G_TYPE_UINT, cur.buffers,
+      "current-level-bytes", G_TYPE_UINT, cur.bytes,
+      "current-level-time", G_TYPE_UINT64, cur.time,
       "max-level-buffers", G_TYPE_UINT, q.max_level_buffers,
       "demand-floor", G_TYPE_UINT, q.demand_floor,
       "upstream-live", G_TYPE_BOOLEAN, q.upstream_latency.live,
@@ -494,7 +499,7 @@ build_stats (GstAdaptiveQueue * self)
       "underruns", G_TYPE_UINT64, q.underruns,
       "buffers-pushed", G_TYPE_UINT64, q.pushed, nullptr);
   qunlock (self);
-  g_mutex_unlock (&self->tick_lock);
+  tunlock (self);
   return st;
 }
 

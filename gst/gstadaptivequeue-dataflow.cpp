@@ -10,6 +10,8 @@
 
 #include "gstadaptivequeue-private.h"
 
+#include <sched.h>
+
 #include <algorithm>
 
 #define GST_CAT_DEFAULT adaptive_queue_debug
@@ -26,36 +28,70 @@ namespace aq::element {
 constexpr gint64 SPIN_MICROSECONDS = 10;
 constexpr int PUSHES_PER_ITERATION = 64;
 
-/* Spins, unlocked, until `counter` moves away from `seen`. Queue lock held
- * on entry and exit; true if the counter moved. */
-static bool
-spin_releasing_qlock (GstAdaptiveQueue * self, const std::atomic < guint64 > &counter,
-    guint64 seen)
+bool
+several_cpus_allowed ()
 {
+  cpu_set_t set;
+  CPU_ZERO (&set);
+  if (sched_getaffinity (0, sizeof set, &set) == 0)
+    return CPU_COUNT (&set) > 1;
+  return g_get_num_processors () > 1;
+}
+
+/* Progress counters a spinning waiter watches: additions (the lock-free
+ * path moves only the ring's tail) and removals. */
+using Progress = guint64 (*) (const QueueState & q);
+
+static guint64
+add_progress (const QueueState & q)
+{
+  return q.adds.load (std::memory_order_relaxed) + q.items.published ();
+}
+
+static guint64
+del_progress (const QueueState & q)
+{
+  return q.dels.load (std::memory_order_relaxed);
+}
+
+/* Spins, unlocked, until `progress` moves away from `seen`. Queue lock held
+ * on entry and exit; true if it moved. */
+static bool
+spin_releasing_qlock (GstAdaptiveQueue * self, Progress progress, guint64 seen)
+{
+  const QueueState & q = *self->q;
   bool moved = false;
   qunlock (self);
   const gint64 deadline = g_get_monotonic_time () + SPIN_MICROSECONDS;
   for (int i = 1; !moved; i++) {
     cpu_relax ();
-    moved = counter.load (std::memory_order_relaxed) != seen;
+    moved = progress (q) != seen;
     /* A pause costs from one cycle to over a hundred depending on the
      * CPU, so the spin is bounded in time, checked now and then. */
     if (i % 64 == 0 && g_get_monotonic_time () >= deadline)
       break;
   }
   qlock (self);
-  return moved || counter.load (std::memory_order_relaxed) != seen;
+  return moved || progress (q) != seen;
+}
+
+/* Whether the other thread is likely running on another CPU right now:
+ * there is one, and recent spins saw it make progress. Otherwise the two
+ * threads share a CPU, as on one core or a loaded machine. */
+static bool
+spinning_pays (GstAdaptiveQueue * self, const aq::SpinBackoff & backoff)
+{
+  return spin_enabled (self) && backoff.skipping () == 0;
 }
 
 /* Spins, when the backoff allows, until `counter` moves; true if it did. */
 static bool
 spin_briefly_releasing_qlock (GstAdaptiveQueue * self, aq::SpinBackoff & backoff,
-    const std::atomic < guint64 > &counter)
+    Progress progress)
 {
-  if (!spin_enabled () || !backoff.should_spin ())
+  if (!spin_enabled (self) || !backoff.should_spin ())
     return false;
-  const bool moved = spin_releasing_qlock (self, counter,
-      counter.load (std::memory_order_relaxed));
+  const bool moved = spin_releasing_qlock (self, progress, progress (*self->q));
   backoff.record (moved);
   return moved;
 }
@@ -65,13 +101,21 @@ static bool
 wait_add_releasing_qlock (GstAdaptiveQueue * self)
 {
   QueueState & q = *self->q;
-  if (spin_briefly_releasing_qlock (self, q.add_spin, q.adds))
+  if (spin_briefly_releasing_qlock (self, q.add_spin, add_progress))
     return q.srcresult == GST_FLOW_OK;
   if (q.srcresult != GST_FLOW_OK)
     return false;
-  q.waiting_add = true;
-  g_cond_wait (&self->item_add, &self->qlock);
-  q.waiting_add = false;
+  /* Upstream's lock-free path publishes an item, then reads this flag with
+   * a read-modify-write; the task sets it with one, then looks for an item.
+   * Both touch the flag atomically, so one comes second and sees the other:
+   * the task sees the item, or upstream sees the flag and wakes it. */
+  q.waiting_add.exchange (true, std::memory_order_acq_rel);
+  if (!q.items.empty ()) {
+    q.waiting_add.store (false, std::memory_order_relaxed);
+    return true;
+  }
+  qwait (self, &self->item_add);
+  q.waiting_add.store (false, std::memory_order_relaxed);
   return q.srcresult == GST_FLOW_OK;
 }
 
@@ -81,14 +125,41 @@ static bool
 wait_del_releasing_qlock (GstAdaptiveQueue * self)
 {
   QueueState & q = *self->q;
-  if (spin_briefly_releasing_qlock (self, q.del_spin, q.dels))
+  if (spin_briefly_releasing_qlock (self, q.del_spin, del_progress))
     return q.srcresult == GST_FLOW_OK;
   if (q.srcresult != GST_FLOW_OK)
     return false;
   q.waiting_del = true;
-  g_cond_wait (&self->item_del, &self->qlock);
+  qwait (self, &self->item_del);
   q.waiting_del = false;
+  /* Sharing a CPU, the woken thread preempts the task that woke it at the
+   * first free slot: yield, so the task frees a batch before this thread
+   * fills the queue again, instead of the two alternating per buffer. */
+  if (!spinning_pays (self, q.del_spin)) {
+    qunlock (self);
+    sched_yield ();
+    qlock (self);
+  }
   return q.srcresult == GST_FLOW_OK;
+}
+
+/* Whether the task, finding the queue empty, yields its CPU once before it
+ * sleeps. Sharing a CPU, the task preempts upstream when woken for one item,
+ * takes it and sleeps again, so the two threads alternate per buffer;
+ * yielding lets upstream queue a batch first. Never for a live upstream,
+ * whose buffers must leave at once, nor while spinning pays. */
+static bool
+yield_for_batch_releasing_qlock (GstAdaptiveQueue * self)
+{
+  QueueState & q = *self->q;
+  /* Live until a LATENCY query says otherwise. */
+  const bool live = !q.upstream_latency.known || q.upstream_latency.live;
+  if (spinning_pays (self, q.add_spin) || live)
+    return false;
+  qunlock (self);
+  sched_yield ();
+  qlock (self);
+  return true;
 }
 
 /* Records an addition; returns the condition to signal, or nullptr when
@@ -101,7 +172,13 @@ note_add_qlocked (GstAdaptiveQueue * self)
 {
   QueueState & q = *self->q;
   q.adds.fetch_add (1, std::memory_order_relaxed);
-  return q.waiting_add ? &self->item_add : nullptr;
+  if (!q.waiting_add.load (std::memory_order_relaxed))
+    return nullptr;
+  /* One signal per sleep: g_cond_signal() is a futex call even when the
+   * waiter is already awake, and until the woken thread runs every further
+   * item would signal it again. The waiter re-registers before sleeping. */
+  q.waiting_add.store (false, std::memory_order_relaxed);
+  return &self->item_add;
 }
 
 static GCond *
@@ -109,7 +186,10 @@ note_del_qlocked (GstAdaptiveQueue * self)
 {
   QueueState & q = *self->q;
   q.dels.fetch_add (1, std::memory_order_relaxed);
-  return q.waiting_del ? &self->item_del : nullptr;
+  if (!q.waiting_del)
+    return nullptr;
+  q.waiting_del = false;
+  return &self->item_del;
 }
 
 static inline void
@@ -157,13 +237,11 @@ emit_releasing_qlock (GstAdaptiveQueue * self, guint signal_id)
 static bool
 is_filled (const QueueState & q)
 {
-  return (q.max.buffers > 0 && q.cur.buffers >= q.max.buffers) ||
-      (q.max.bytes > 0 && q.cur.bytes >= q.max.bytes) ||
-      (q.max.time > 0 && q.cur.time >= q.max.time);
+  return fills (level_of (q), q.max.buffers, q.max.bytes, q.max.time);
 }
 
 static bool
-is_empty (const QueueState & q)
+is_empty (QueueState & q)
 {
   if (q.items.empty ())
     return true;
@@ -174,10 +252,14 @@ is_empty (const QueueState & q)
     return false;
   if (q.queued_queries > 0)
     return false;
+  const Level & t = q.min_threshold;
+  if (t.buffers == 0 && t.bytes == 0 && t.time == 0)
+    return false;
+  const Level cur = level_of (q);
   const bool below_threshold =
-      (q.min_threshold.buffers > 0 && q.cur.buffers < q.min_threshold.buffers)
-      || (q.min_threshold.bytes > 0 && q.cur.bytes < q.min_threshold.bytes)
-      || (q.min_threshold.time > 0 && q.cur.time < q.min_threshold.time);
+      (q.min_threshold.buffers > 0 && cur.buffers < q.min_threshold.buffers)
+      || (q.min_threshold.bytes > 0 && cur.bytes < q.min_threshold.bytes)
+      || (q.min_threshold.time > 0 && cur.time < q.min_threshold.time);
   /* A max limit can be hit before the min thresholds are. */
   return below_threshold && !is_filled (q);
 }
@@ -204,23 +286,13 @@ segment_running_time (const GstSegment * segment, GstClockTime position)
   return GST_CLOCK_STIME_NONE;
 }
 
+/* Publishes one side's running time, from which the time level follows. */
 static void
-update_time_level (QueueState & q)
+update_running_time (QueueState & q, bool sink)
 {
-  if (q.sink_tainted) {
-    q.sinktime = segment_running_time (&q.sink_segment, q.sink_segment.position);
-    q.sink_tainted = false;
-  }
-  if (q.src_tainted) {
-    q.srctime = segment_running_time (&q.src_segment, q.src_segment.position);
-    q.src_tainted = false;
-  }
-  if (GST_CLOCK_STIME_IS_VALID (q.sinktime) && GST_CLOCK_STIME_IS_VALID (q.srctime)
-      && q.sinktime >= q.srctime)
-    /* Unsigned: the difference may exceed G_MAXINT64 but never G_MAXUINT64. */
-    q.cur.time = static_cast < guint64 > (q.sinktime) - static_cast < guint64 > (q.srctime);
-  else
-    q.cur.time = 0;
+  const GstSegment & segment = sink ? q.sink_segment : q.src_segment;
+  (sink ? q.sink_rt : q.src_rt).store (segment_running_time (&segment,
+          segment.position), std::memory_order_release);
 }
 
 static void
@@ -228,8 +300,7 @@ set_position (QueueState & q, bool sink, GstClockTime position)
 {
   GstSegment & segment = sink ? q.sink_segment : q.src_segment;
   segment.position = position;
-  (sink ? q.sink_tainted : q.src_tainted) = true;
-  update_time_level (q);
+  update_running_time (q, sink);
 }
 
 /* Advances a segment position past a buffer; a buffer without timestamp
@@ -279,8 +350,7 @@ apply_segment (QueueState & q, GstEvent * event, bool sink)
   }
   if (!sink)
     q.src_segment_is_time = is_time;
-  (sink ? q.sink_tainted : q.src_tainted) = true;
-  update_time_level (q);
+  update_running_time (q, sink);
 }
 
 static void
@@ -327,21 +397,30 @@ first_buffer (GstMiniObject * obj)
 }
 
 
+/* Upstream's thread, queue lock held: grows the ring to what the capacity
+ * wants, or when events and queries (or no buffer limit) fill it. Only
+ * upstream may move the ring's storage: its lock-free path writes to it. */
+static void
+make_room_qlocked (QueueState & q)
+{
+  if (q.items.storage () < q.want_storage)
+    q.items.grow (q.want_storage);
+  if (!q.items.can_push ())
+    q.items.grow (q.items.storage () * 2);
+}
+
 static void
 push_item (QueueState & q, const Item & item)
 {
-  /* Buffers never get here while full, so the ring only grows for events
-   * and queries, or when no buffer limit is set. */
-  if (q.items.full ())
-    q.items.set_capacity (q.items.capacity () * 2 + EVENT_HEADROOM);
+  make_room_qlocked (q);
   Item copy = item;
-  q.items.push (std::move (copy));
+  q.items.try_push (std::move (copy));
 }
 
-/* Sizes the ring for the capacity so buffer pushes never allocate. A fixed
- * limit above the adaptive range (up to G_MAXUINT, as queue allows) is not
- * reserved up front: that would allocate gigabytes for an "unlimited" queue.
- * Beyond the reserve the ring grows as buffers actually arrive. */
+/* Notes the ring size the capacity needs. A fixed limit above the adaptive
+ * range (up to G_MAXUINT, as queue allows) is not reserved up front: that
+ * would allocate gigabytes for an "unlimited" queue. Beyond the reserve the
+ * ring grows as buffers actually arrive. */
 void
 reserve_for_capacity (QueueState & q)
 {
@@ -353,8 +432,74 @@ reserve_for_capacity (QueueState & q)
       : q.max.buffers;
   const size_t want = static_cast < size_t > (std::min (most,
           MAX_RESERVED_BUFFERS)) + EVENT_HEADROOM;
-  if (q.items.capacity () < want)
-    q.items.set_capacity (want);
+  if (q.want_storage < want)
+    q.want_storage = want;
+}
+
+/* Counts data in and moves the sink position; upstream's thread. */
+static void
+account_in (QueueState & q, GstMiniObject * obj, guint buffers, guint bytes)
+{
+  q.in_buffers.store (q.in_buffers.load (std::memory_order_relaxed) + buffers,
+      std::memory_order_release);
+  q.in_bytes.store (q.in_bytes.load (std::memory_order_relaxed) + bytes,
+      std::memory_order_release);
+  GstBuffer *first = first_buffer (obj);
+  if (first && GST_BUFFER_DURATION_IS_VALID (first) &&
+      GST_BUFFER_DURATION (first) != q.buffer_duration.load (std::memory_order_relaxed))
+    q.buffer_duration.store (GST_BUFFER_DURATION (first), std::memory_order_relaxed);
+  if (GST_IS_BUFFER (obj))
+    apply_buffer (q, GST_BUFFER_CAST (obj), true);
+  else
+    apply_buffer_list (q, GST_BUFFER_LIST_CAST (obj), true);
+}
+
+/* Upstream's lock-free path: queues data that finds the queue in its plain
+ * state and not full, with no lock. Returns false, having changed nothing,
+ * when the locked path must decide. */
+static bool
+try_enqueue_data_unlocked (GstAdaptiveQueue * self, GstMiniObject * obj,
+    guint buffers, guint bytes)
+{
+  QueueState & q = *self->q;
+  if (!q.fast_ok.load (std::memory_order_acquire))
+    return false;
+  const guint max_buffers = q.fast_max_buffers.load (std::memory_order_relaxed);
+  const guint max_bytes = q.fast_max_bytes.load (std::memory_order_relaxed);
+  const guint64 max_time = q.fast_max_time.load (std::memory_order_relaxed);
+  /* The level with the removals as last seen, which only overstates it;
+   * the task's line is read again only when that reaches a limit. The time
+   * level needs the src running time fresh: it can go back (a flush). */
+  const guint64 in_buffers = q.in_buffers.load (std::memory_order_relaxed);
+  const guint64 in_bytes = q.in_bytes.load (std::memory_order_relaxed);
+  auto saturate = [](guint64 v) { return static_cast < guint > (std::min < guint64 > (v, G_MAXUINT)); };
+  Level level {saturate (in_buffers - q.seen_out_buffers),
+      saturate (in_bytes - q.seen_out_bytes), 0};
+  if (max_time > 0)
+    level.time = level_of (q).time;
+  if (fills (level, max_buffers, max_bytes, max_time)) {
+    q.seen_out_buffers = q.out_buffers.load (std::memory_order_acquire);
+    q.seen_out_bytes = q.out_bytes.load (std::memory_order_acquire);
+    level.buffers = saturate (in_buffers - q.seen_out_buffers);
+    level.bytes = saturate (in_bytes - q.seen_out_bytes);
+    if (fills (level, max_buffers, max_bytes, max_time))
+      return false;
+  }
+  if (!q.items.can_push ())
+    return false;
+  /* Counted before it is published, so a level never misses a visible item. */
+  account_in (q, obj, buffers, bytes);
+  q.items.try_push (Item {obj, buffers, bytes});
+  /* Pairs with the exchange in wait_add_releasing_qlock(). */
+  bool waiting = false;
+  if (!q.waiting_add.compare_exchange_strong (waiting, false, std::memory_order_acq_rel,
+          std::memory_order_acquire)) {
+    qlock (self);
+    GCond *waiter = note_add_qlocked (self);
+    qunlock (self);
+    wake (waiter);
+  }
+  return true;
 }
 
 /* Queues data; returns the waiter to wake once the lock is released. */
@@ -363,18 +508,12 @@ enqueue_data_qlocked (GstAdaptiveQueue * self, GstMiniObject * obj, guint buffer
     guint bytes)
 {
   QueueState & q = *self->q;
+  make_room_qlocked (q);
+  account_in (q, obj, buffers, bytes);
   push_item (q, Item {obj, buffers, bytes});
-  q.cur.buffers += buffers;
-  q.cur.bytes += bytes;
-  q.max_level_buffers = std::max (q.max_level_buffers, q.cur.buffers);
-  q.interval_level_max = std::max (q.interval_level_max, q.cur.buffers);
-  GstBuffer *first = first_buffer (obj);
-  if (first && GST_BUFFER_DURATION_IS_VALID (first))
-    q.buffer_duration = GST_BUFFER_DURATION (first);
-  if (GST_IS_BUFFER (obj))
-    apply_buffer (q, GST_BUFFER_CAST (obj), true);
-  else
-    apply_buffer_list (q, GST_BUFFER_LIST_CAST (obj), true);
+  const guint level = level_of (q).buffers;
+  q.max_level_buffers = std::max (q.max_level_buffers, level);
+  q.interval_level_max = std::max (q.interval_level_max, level);
   return note_add_qlocked (self);
 }
 
@@ -429,19 +568,24 @@ static bool
 dequeue_qlocked (GstAdaptiveQueue * self, Item & item, GCond ** waiter = nullptr)
 {
   QueueState & q = *self->q;
+  /* The highest level is reached just before a removal (or on a locked
+   * push), so the lock-free path need not track it. */
+  const guint before = level_of (q).buffers;
   if (!q.items.pop (item))
     return false;
+  q.max_level_buffers = std::max (q.max_level_buffers, before);
+  q.interval_level_max = std::max (q.interval_level_max, before);
   GstMiniObject *obj = item.object;
-  if (GST_IS_BUFFER (obj)) {
-    q.cur.buffers -= item.buffers;
-    q.cur.bytes -= item.bytes;
-    q.interval_level_min = std::min (q.interval_level_min, q.cur.buffers);
-    apply_buffer (q, GST_BUFFER_CAST (obj), false);
-  } else if (GST_IS_BUFFER_LIST (obj)) {
-    q.cur.buffers -= item.buffers;
-    q.cur.bytes -= item.bytes;
-    q.interval_level_min = std::min (q.interval_level_min, q.cur.buffers);
-    apply_buffer_list (q, GST_BUFFER_LIST_CAST (obj), false);
+  if (GST_IS_BUFFER (obj) || GST_IS_BUFFER_LIST (obj)) {
+    q.out_buffers.store (q.out_buffers.load (std::memory_order_relaxed) + item.buffers,
+        std::memory_order_release);
+    q.out_bytes.store (q.out_bytes.load (std::memory_order_relaxed) + item.bytes,
+        std::memory_order_release);
+    q.interval_level_min = std::min (q.interval_level_min, level_of (q).buffers);
+    if (GST_IS_BUFFER (obj))
+      apply_buffer (q, GST_BUFFER_CAST (obj), false);
+    else
+      apply_buffer_list (q, GST_BUFFER_LIST_CAST (obj), false);
   } else if (GST_IS_EVENT (obj)) {
     GstEvent *event = GST_EVENT_CAST (obj);
     if (GST_EVENT_TYPE (event) == GST_EVENT_SEGMENT) {
@@ -469,7 +613,7 @@ leak_downstream_qlocked (GstAdaptiveQueue * self, bool to_capacity)
 {
   QueueState & q = *self->q;
   Item item;
-  while ((to_capacity ? q.cur.buffers > q.max.buffers : is_filled (q)) &&
+  while ((to_capacity ? level_of (q).buffers > q.max.buffers : is_filled (q)) &&
       dequeue_qlocked (self, item)) {
     GstMiniObject *obj = item.object;
     GST_LOG_OBJECT (self, "queue is full, leaking %" GST_PTR_FORMAT, (gpointer) obj);
@@ -507,15 +651,20 @@ flush_qlocked (GstAdaptiveQueue * self, bool full)
   q.queued_queries = 0;
   q.last_query = false;
   g_cond_broadcast (&self->query_handled);
-  q.cur = Level {};
+  /* Upstream is quiet during a flush (its own FLUSH_STOP or EOS, or after
+   * deactivation took its stream lock): all it counted in is out now. */
+  q.out_buffers.store (q.in_buffers.load (std::memory_order_relaxed),
+      std::memory_order_release);
+  q.out_bytes.store (q.in_bytes.load (std::memory_order_relaxed),
+      std::memory_order_release);
   q.min_threshold = q.orig_min_threshold;
   gst_segment_init (&q.sink_segment, GST_FORMAT_TIME);
   gst_segment_init (&q.src_segment, GST_FORMAT_TIME);
   q.src_segment_is_time = true;
   q.newseg_applied_to_src = false;
   q.head_needs_discont = q.tail_needs_discont = false;
-  q.sinktime = q.srctime = GST_CLOCK_STIME_NONE;
-  q.sink_tainted = q.src_tainted = true;
+  q.sink_rt.store (GST_CLOCK_STIME_NONE, std::memory_order_release);
+  q.src_rt.store (GST_CLOCK_STIME_NONE, std::memory_order_release);
   signal_del_qlocked (self);
 }
 
@@ -635,6 +784,9 @@ loop (GstPad * pad)
   if (q.srcresult != GST_FLOW_OK)
     goto out_flushing;
 
+  if (is_empty (q) && yield_for_batch_releasing_qlock (self) &&
+      q.srcresult != GST_FLOW_OK)
+    goto out_flushing;
   while (is_empty (q)) {
     q.underruns++;
     if (!q.silent && !emit_releasing_qlock (self, SIGNAL_UNDERRUN))
@@ -691,6 +843,9 @@ chain_data (GstAdaptiveQueue * self, GstMiniObject * obj, guint buffers,
   GCond *waiter;
   /* An overrun growth's adaptation message, posted once unlocked. */
   GstMessage *grown = nullptr;
+
+  if (try_enqueue_data_unlocked (self, obj, buffers, bytes))
+    return GST_FLOW_OK;
 
   qlock (self);
   if (q.srcresult != GST_FLOW_OK)
@@ -865,7 +1020,7 @@ forget_query (QueueState & q, GstQuery * query)
     if (item.object == GST_MINI_OBJECT_CAST (query))
       q.queued_queries--;
     else
-      q.items.push (std::move (item));
+      q.items.try_push (std::move (item));  /* the pop made room */
   }
 }
 
@@ -893,7 +1048,7 @@ sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
    * query: the caller frees it once we return. */
   while (q.last_handled_query != query &&
       (q.srcresult == GST_FLOW_OK || q.query_in_flight == query))
-    g_cond_wait (&self->query_handled, &self->qlock);
+    qwait (self, &self->query_handled);
   const bool handled = q.last_handled_query == query;
   if (handled)
     q.last_handled_query = nullptr;
@@ -943,8 +1098,12 @@ src_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mode,
   QueueState & q = *self->q;
   if (mode != GST_PAD_MODE_PUSH)
     return FALSE;
+  if (active)
+    q.spin.store (several_cpus_allowed (), std::memory_order_relaxed);
   qlock (self);
   if (active) {
+    /* A new start: upstream's latency is asked again. */
+    q.upstream_latency = LatencyAnswer {};
     q.srcresult = GST_FLOW_OK;
     q.eos = false;
     q.unexpected = false;
@@ -988,8 +1147,9 @@ time_capacity (const QueueState & q)
 {
   if (q.max.time > 0)
     return q.max.time;
-  if (q.max.buffers > 0 && GST_CLOCK_TIME_IS_VALID (q.buffer_duration))
-    return q.max.buffers * q.buffer_duration;
+  const GstClockTime duration = q.buffer_duration.load (std::memory_order_relaxed);
+  if (q.max.buffers > 0 && GST_CLOCK_TIME_IS_VALID (duration))
+    return q.max.buffers * duration;
   return GST_CLOCK_TIME_NONE;
 }
 
@@ -1041,8 +1201,9 @@ src_query (GstPad * pad, GstObject * parent, GstQuery * query)
         break;
       qlock (self);
       /* Upstream is ahead of us by what we hold. */
-      const gint64 held = format == GST_FORMAT_BYTES ? q.cur.bytes
-          : static_cast < gint64 > (q.cur.time);
+      const Level cur = level_of (q);
+      const gint64 held = format == GST_FORMAT_BYTES ? cur.bytes
+          : static_cast < gint64 > (cur.time);
       qunlock (self);
       gst_query_set_position (query, format, std::max < gint64 > (0, pos - held));
       break;

@@ -9,6 +9,7 @@
  * Locks, outermost first; a thread holding one may take only those below:
  *   1. tick lock   (self->tick_lock)  TickState: the tick and its policy
  *   2. queue lock  (self->qlock)      QueueState: items, levels, limits
+ *      (except upstream's lock-free path: see QueueState)
  *   3. object lock (GST_OBJECT_LOCK)  Settings: adaptation properties
  * The object lock is only held to copy values in or out, never across a
  * call. A function whose name ends in _tlocked, _qlocked or _olocked must be
@@ -29,7 +30,7 @@
 #include "adapter.h"
 #include "latency_tracker.h"
 #include "load_sampler.h"
-#include "ring.h"
+#include "spsc_ring.h"
 #include "sizing_policy.h"
 #include "spin_backoff.h"
 #include "trimmer.h"
@@ -121,11 +122,65 @@ struct Settings
   std::string cgroup_root = DEFAULT_CGROUP_ROOT;
 };
 
-/* The streaming state, guarded by the queue lock. */
+/* What upstream writes with each item, on the ring's tail line: the task
+ * reads the tail and these in one cache-line transfer. */
+struct UpstreamSide
+{
+  std::atomic < guint64 > in_buffers {0};
+  std::atomic < guint64 > in_bytes {0};
+  std::atomic < gint64 > sink_rt {GST_CLOCK_STIME_NONE};
+  std::atomic < GstClockTime > buffer_duration {GST_CLOCK_TIME_NONE};
+  /* Set by the task before it sleeps; upstream's lock-free path reads it
+   * with a read-modify-write per buffer (see wait_add_releasing_qlock). */
+  std::atomic < bool > waiting_add {false};
+};
+
+/* The streaming state, guarded by the queue lock, with one exception: a
+ * buffer that finds the queue neither full nor in a special state enters
+ * without the lock (the fast path in chain_data()). That path writes only
+ * the ring's tail, the in_* totals, the sink segment and sink_rt, which
+ * belong to the upstream thread, and reads only the atomics below. Every
+ * other item, and every removal, takes the lock. */
 struct QueueState
 {
-  aq::Ring<Item> items;
-  Level cur;
+  /* Upstream pushes, lock-free or locked; removals hold the queue lock. */
+  aq::SpscRing<Item, UpstreamSide> items;
+  /* Slots wanted for the capacity: upstream grows the ring to it under the
+   * lock, since only upstream may move the ring's storage. */
+  size_t want_storage = 0;
+  /* Levels as running totals: upstream adds to in_*, whoever removes items
+   * adds to out_* under the lock; the level is the difference (level_of).
+   * sink_rt and src_rt are the running times of the sink and src positions,
+   * NONE if unknown; the time level is their difference. Upstream's are on
+   * the ring's tail line, the removals on their own line, so one side's
+   * writes per buffer do not evict what the other side writes. */
+  std::atomic < guint64 > &in_buffers = items.side ().in_buffers;
+  std::atomic < guint64 > &in_bytes = items.side ().in_bytes;
+  std::atomic < gint64 > &sink_rt = items.side ().sink_rt;
+  std::atomic < GstClockTime > &buffer_duration = items.side ().buffer_duration;
+  std::atomic < bool > &waiting_add = items.side ().waiting_add;
+  /* Upstream's last view of the removal totals, which only grow: a stale
+   * view overstates the level, so it is read again only when the level it
+   * gives reaches a limit. Upstream's thread only. */
+  guint64 seen_out_buffers = 0;
+  guint64 seen_out_bytes = 0;
+  alignas (64) std::atomic < guint64 > out_buffers {0};
+  std::atomic < guint64 > out_bytes {0};
+  std::atomic < gint64 > src_rt {GST_CLOCK_STIME_NONE};
+  /* Bumped on every locked add and every removal, so spinning waiters see
+   * progress without the lock; the lock-free path only moves the ring. */
+  std::atomic < guint64 > adds {0};
+  std::atomic < guint64 > dels {0};
+  /* What the fast path reads per buffer and is written rarely: republished
+   * from the fields below by every qunlock(), so a change made under the
+   * lock reaches it at unlock. */
+  alignas (64) std::atomic < bool > fast_ok {false};
+  std::atomic < guint > fast_max_buffers {0};
+  std::atomic < guint > fast_max_bytes {0};
+  std::atomic < guint64 > fast_max_time {0};
+
+  alignas (64) GstFlowReturn srcresult = GST_FLOW_FLUSHING;
+
   Level max;          /* max.buffers is the adaptive capacity */
   Level min_threshold;
   Level orig_min_threshold;
@@ -151,28 +206,22 @@ struct QueueState
   /* The demand floor at the last tick. */
   guint demand_floor = 0;
 
-  GstFlowReturn srcresult = GST_FLOW_FLUSHING;
   bool eos = false;
   /* Downstream returned EOS: refuse buffers until a new segment. */
   bool unexpected = false;
   bool head_needs_discont = false;
   bool tail_needs_discont = false;
 
+  /* Written by upstream only (and by a flush while upstream is quiet). */
   GstSegment sink_segment;
   GstSegment src_segment;
   bool src_segment_is_time = true;
   bool newseg_applied_to_src = false;
-  gint64 sinktime = GST_CLOCK_STIME_NONE;
-  gint64 srctime = GST_CLOCK_STIME_NONE;
-  bool sink_tainted = true;
-  bool src_tainted = true;
 
-  bool waiting_add = false;
   bool waiting_del = false;
-  /* Bumped on every add and removal, so spinning waiters see progress
-   * without taking the lock. */
-  std::atomic < guint64 > adds {0};
-  std::atomic < guint64 > dels {0};
+  /* Whether waiters may spin at all: only with another CPU to run the
+   * other side. Set when the src pad activates; read before the lock. */
+  std::atomic < bool > spin {false};
   /* Whether the task (add) and upstream (del) spin before sleeping. */
   aq::SpinBackoff add_spin;
   aq::SpinBackoff del_spin;
@@ -184,12 +233,16 @@ struct QueueState
   bool last_query = false;
 
   GstClock *clock = nullptr;
-  GstClockTime buffer_duration = GST_CLOCK_TIME_NONE;
   /* Upstream's answer to the last LATENCY query through the element, and
-   * the element's own answer then; the latency the pipeline configured. */
+   * the element's own answer then; the latency the pipeline configured.
+   * Upstream counts as live for batching until a query says otherwise (its
+   * buffers are never held back), as not live for the demand floor. */
   LatencyAnswer upstream_latency;
   LatencyAnswer reported_latency;
   GstClockTime configured_latency = GST_CLOCK_TIME_NONE;
+  /* The element's base time while PLAYING, NONE otherwise: cached at the
+   * state change so a latency sample takes no object lock. */
+  GstClockTime playing_base_time = GST_CLOCK_TIME_NONE;
   aq::LatencyTracker latency;
 
   guint max_level_buffers = 0;
@@ -259,14 +312,103 @@ struct _GstAdaptiveQueue
 
 namespace aq::element {
 
+/* ---- the locks, as ThreadSanitizer sees them ---- */
+
+/* GLib's GMutex and GCond are futex calls that ThreadSanitizer does not
+ * intercept, so in a -fsanitize=thread build the element's own locks tell
+ * it what they order; elsewhere these are empty. */
+#if defined(__SANITIZE_THREAD__)
+#define AQ_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define AQ_TSAN 1
+#endif
+#endif
+
+#ifdef AQ_TSAN
+extern "C" void __tsan_acquire (void *addr);
+extern "C" void __tsan_release (void *addr);
+inline void tsan_acquired (void *lock) { __tsan_acquire (lock); }
+inline void tsan_releasing (void *lock) { __tsan_release (lock); }
+#else
+inline void tsan_acquired (void *) { }
+inline void tsan_releasing (void *) { }
+#endif
+
+inline void
+tlock (GstAdaptiveQueue * self)
+{
+  g_mutex_lock (&self->tick_lock);
+  tsan_acquired (&self->tick_lock);
+}
+
+inline void
+tunlock (GstAdaptiveQueue * self)
+{
+  tsan_releasing (&self->tick_lock);
+  g_mutex_unlock (&self->tick_lock);
+}
+
+/* ---- levels ---- */
+
+/* The current level. Reads the removals first, so it never goes negative
+ * while upstream adds; exact under the queue lock from upstream's thread. */
+inline Level
+level_of (const QueueState & q)
+{
+  Level l;
+  const guint64 out_buffers = q.out_buffers.load (std::memory_order_acquire);
+  const guint64 out_bytes = q.out_bytes.load (std::memory_order_acquire);
+  const gint64 src = q.src_rt.load (std::memory_order_acquire);
+  l.buffers = static_cast < guint > (q.in_buffers.load (std::memory_order_acquire) -
+      out_buffers);
+  l.bytes = static_cast < guint > (q.in_bytes.load (std::memory_order_acquire) - out_bytes);
+  const gint64 sink = q.sink_rt.load (std::memory_order_acquire);
+  if (GST_CLOCK_STIME_IS_VALID (sink) && GST_CLOCK_STIME_IS_VALID (src) && sink >= src)
+    /* Unsigned: the difference may exceed G_MAXINT64 but never G_MAXUINT64. */
+    l.time = static_cast < guint64 > (sink) - static_cast < guint64 > (src);
+  return l;
+}
+
+/* Whether a level reaches any of the limits (0 = no limit). The one test of
+ * "the queue is full": upstream's fast path declines when it holds and the
+ * locked path in chain_data() then overruns, leaks or waits. */
+inline bool
+fills (const Level & level, guint max_buffers, guint max_bytes, guint64 max_time)
+{
+  return (max_buffers > 0 && level.buffers >= max_buffers) ||
+      (max_bytes > 0 && level.bytes >= max_bytes) ||
+      (max_time > 0 && level.time >= max_time);
+}
+
+/* Queue lock held: what the lock-free path may do now. */
+inline void
+publish_fast_path_qlocked (QueueState & q)
+{
+  const bool ok = q.srcresult == GST_FLOW_OK && !q.eos && !q.unexpected &&
+      !q.tail_needs_discont;
+  /* Stores only on change: these share a line upstream reads per buffer. */
+  if (q.fast_max_buffers.load (std::memory_order_relaxed) != q.max.buffers)
+    q.fast_max_buffers.store (q.max.buffers, std::memory_order_relaxed);
+  if (q.fast_max_bytes.load (std::memory_order_relaxed) != q.max.bytes)
+    q.fast_max_bytes.store (q.max.bytes, std::memory_order_relaxed);
+  if (q.fast_max_time.load (std::memory_order_relaxed) != q.max.time)
+    q.fast_max_time.store (q.max.time, std::memory_order_relaxed);
+  if (q.fast_ok.load (std::memory_order_relaxed) != ok)
+    q.fast_ok.store (ok, std::memory_order_release);
+}
+
 /* ---- the queue lock ---- */
 
-/* Spinning pays only when the other side runs on another CPU. */
+/* Spinning pays only when the other side can run on another CPU. Counts
+ * the CPUs this thread may run on (taskset, cpusets), not those online as
+ * g_get_num_processors() does. */
+bool several_cpus_allowed ();
+
 inline bool
-spin_enabled ()
+spin_enabled (const GstAdaptiveQueue * self)
 {
-  static const bool enabled = g_get_num_processors () > 1;
-  return enabled;
+  return self->q->spin.load (std::memory_order_relaxed);
 }
 
 inline void
@@ -285,20 +427,35 @@ inline void
 qlock (GstAdaptiveQueue * self)
 {
   constexpr int LOCK_SPINS = 100;
-  if (spin_enabled ()) {
+  if (spin_enabled (self)) {
     for (int i = 0; i < LOCK_SPINS; i++) {
-      if (g_mutex_trylock (&self->qlock))
+      if (g_mutex_trylock (&self->qlock)) {
+        tsan_acquired (&self->qlock);
         return;
+      }
       cpu_relax ();
     }
   }
   g_mutex_lock (&self->qlock);
+  tsan_acquired (&self->qlock);
 }
 
 inline void
 qunlock (GstAdaptiveQueue * self)
 {
+  publish_fast_path_qlocked (*self->q);
+  tsan_releasing (&self->qlock);
   g_mutex_unlock (&self->qlock);
+}
+
+/* Waits on `cond` with the queue lock held, releasing it meanwhile. */
+inline void
+qwait (GstAdaptiveQueue * self, GCond * cond)
+{
+  publish_fast_path_qlocked (*self->q);
+  tsan_releasing (&self->qlock);
+  g_cond_wait (cond, &self->qlock);
+  tsan_acquired (&self->qlock);
 }
 
 /* ---- dataflow (gstadaptivequeue-dataflow.cpp) ---- */
@@ -308,7 +465,8 @@ void add_pad_templates (GstElementClass * element_class);
 void add_pads (GstAdaptiveQueue * self);
 /* Wakes every waiter: used when flushing or when limits change. */
 void wake_all_qlocked (GstAdaptiveQueue * self);
-/* Sizes the ring for the capacity so buffer pushes never allocate. */
+/* Notes the ring size the capacity needs; upstream grows the ring to it the
+ * next time it takes the lock, so buffer pushes never allocate. */
 void reserve_for_capacity (QueueState & q);
 /* Drops the oldest items until a buffer fits, or with `to_capacity` until
  * the level is within the buffer capacity. */

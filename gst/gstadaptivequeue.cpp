@@ -224,7 +224,7 @@ template <class Change, class Then>
 static std::pair<aq::PolicyConfig, aq::PolicyConfig>
 change_config (GstAdaptiveQueue * self, Change change, Then then)
 {
-  g_mutex_lock (&self->tick_lock);
+  tlock (self);
   GST_OBJECT_LOCK (self);
   Settings & s = *self->settings;
   const aq::PolicyConfig before = effective_policy (s);
@@ -243,7 +243,7 @@ change_config (GstAdaptiveQueue * self, Change change, Then then)
   then (*self->q, problem.empty ());
   reserve_for_capacity (*self->q);
   qunlock (self);
-  g_mutex_unlock (&self->tick_lock);
+  tunlock (self);
   post_config_problem (self);
   return {before, after};
 }
@@ -508,13 +508,13 @@ get_property (GObject * object, guint prop_id, GValue * value, GParamSpec * pspe
       qlock (self);
       switch (prop_id) {
         case PROP_CURRENT_LEVEL_BUFFERS:
-          g_value_set_uint (value, q.cur.buffers);
+          g_value_set_uint (value, level_of (q).buffers);
           break;
         case PROP_CURRENT_LEVEL_BYTES:
-          g_value_set_uint (value, q.cur.bytes);
+          g_value_set_uint (value, level_of (q).bytes);
           break;
         case PROP_CURRENT_LEVEL_TIME:
-          g_value_set_uint64 (value, q.cur.time);
+          g_value_set_uint64 (value, level_of (q).time);
           break;
         case PROP_MAX_SIZE_BUFFERS:
           g_value_set_uint (value, q.max.buffers);
@@ -646,8 +646,23 @@ change_state (GstElement * element, GstStateChange transition)
     start_ticks (self);
   }
 
+  if (transition == GST_STATE_CHANGE_PLAYING_TO_PAUSED) {
+    qlock (self);
+    self->q->playing_base_time = GST_CLOCK_TIME_NONE;
+    qunlock (self);
+  }
+
   GstStateChangeReturn ret =
       GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+
+  /* The parent bin sets the base time before this transition. */
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_PLAYING &&
+      ret != GST_STATE_CHANGE_FAILURE) {
+    const GstClockTime base_time = gst_element_get_base_time (element);
+    qlock (self);
+    self->q->playing_base_time = base_time;
+    qunlock (self);
+  }
 
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY ||
       (transition == GST_STATE_CHANGE_READY_TO_PAUSED

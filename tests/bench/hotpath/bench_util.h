@@ -3,6 +3,7 @@
 #pragma once
 
 #include <gst/gst.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,6 +70,29 @@ class OtherLoad {
  private:
   int64_t sys0_, own0_, t0_;
 };
+
+// CPUs this thread may run on.
+inline int allowed_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+}
+
+// Binds this thread, and every thread it starts later, to the first n CPUs
+// it may run on (n <= 0 leaves it alone).
+inline void bind_to_cpus(int n) {
+  if (n <= 0) return;
+  cpu_set_t have, want;
+  CPU_ZERO(&have);
+  CPU_ZERO(&want);
+  if (sched_getaffinity(0, sizeof have, &have) != 0) return;
+  for (int cpu = 0, taken = 0; cpu < CPU_SETSIZE && taken < n; cpu++)
+    if (CPU_ISSET(cpu, &have)) CPU_SET(cpu, &want), taken++;
+  if (sched_setaffinity(0, sizeof want, &want) != 0) {
+    std::perror("sched_setaffinity");
+    std::exit(2);
+  }
+}
 
 inline double median(std::vector<double> v) {
   if (v.empty()) return NAN;

@@ -1,15 +1,18 @@
 // Hot-path benchmarks of adaptivequeue against queue and queue2, measured in
 // one process and one run so that the machine's state is shared:
 //   throughput  fakesrc ! Q ! fakesink, wall and CPU time per buffer, on an
-//               idle machine or with one core kept busy (--hog 1)
+//               idle machine, on one core (--cpus 1) or with one core kept
+//               busy (--hog 1)
 //   rss         peak RSS of the same pipeline in gst-launch-1.0, one child
 //               process per run
 //   latency     sink-pad-to-src-pad handoff through an empty queue, live
 //   tick        cost of one /proc read and one policy step, and /proc reads
 //               per second with 1, 10 and 100 instances
+//   instances   CPU of N live 50 buffers/s streams, each through its own Q
 // Each prints a Markdown section; see scripts/bench for how they are run.
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/inotify.h>
@@ -55,16 +58,20 @@ struct Options {
   int windows = 5;
   bool warmup = true;
   bool hog = false;          // keep one core busy with another process
+  int cpus = 0;              // run on this many CPUs (affinity); 0 = all
+  int instances = 100;
+  double seconds = 10.0;     // measured span of the instances benchmark
   double max_other = 0.25;   // rerun a run disturbed by more than this load
   int retries = 2;
 };
 
 [[noreturn]] void usage() {
   std::fprintf(stderr,
-               "usage: aq-hotpath-bench throughput|rss|latency|tick [--buffers N] [--reps N]\n"
+               "usage: aq-hotpath-bench throughput|rss|latency|tick|instances [--buffers N] [--reps N]\n"
                "       [--only VARIANT] [--markdown FILE] [--summary FILE] [--raw FILE]\n"
                "       [--data DIR] [--fast-buffers N] [--slow-buffers N] [--windows N] [--warmup 0|1]\n"
-               "       [--hog 0|1] [--max-other-load CORES] [--retries N]\n");
+               "       [--hog 0|1] [--cpus N] [--max-other-load CORES] [--retries N]\n"
+               "       [--instances N] [--seconds S]\n");
   std::exit(2);
 }
 
@@ -86,6 +93,9 @@ Options parse_options(int argc, char** argv, int first) {
     else if (a == "--windows") o.windows = std::stoi(v);
     else if (a == "--warmup") o.warmup = v != "0";
     else if (a == "--hog") o.hog = v != "0";
+    else if (a == "--cpus") o.cpus = std::stoi(v);
+    else if (a == "--instances") o.instances = std::stoi(v);
+    else if (a == "--seconds") o.seconds = std::stod(v);
     else if (a == "--max-other-load") o.max_other = std::stod(v);
     else if (a == "--retries") o.retries = std::stoi(v);
     else usage();
@@ -250,11 +260,22 @@ int cmd_throughput(const Options& o) {
   const double qcpu = have_queue ? med(queue, &ThroughputRun::cpu_us) : NAN;
 
   hog.reset();
+  const size_t none = 0;
+  const bool have_none = !runs[none].empty();
+  const double nwall = have_none ? med(none, &ThroughputRun::wall_us) : NAN;
+  const double ncpu = have_none ? med(none, &ThroughputRun::cpu_us) : NAN;
+  const int ncpus = bench::allowed_cpus();
   std::string s;
-  s += o.hog ? "### Throughput with one core kept busy by another process\n\n" : "### Throughput\n\n";
   if (o.hog)
-    s += "The same runs while a child process spins on one of the two cores, as on a loaded "
+    s += "### Throughput with one core kept busy by another process\n\n"
+         "The same runs while a child process spins on one of the two cores, as on a loaded "
          "machine. Ratios are to `queue` under the same load.\n\n";
+  else if (ncpus == 1)
+    s += "### Throughput on one core\n\n"
+         "The same runs with the process bound to one CPU (`sched_setaffinity`, as `taskset -c 0` "
+         "does; every thread inherits it), as on a one-core board.\n\n";
+  else
+    s += "### Throughput on " + std::to_string(ncpus) + " cores\n\n";
   s += "`fakesrc num-buffers=" + std::to_string(o.buffers) +
        " sizetype=empty ! Q ! fakesink sync=false`, in one process, " + std::to_string(o.reps) +
        " runs of each variant, interleaved. Medians; ratios are to `queue` with its defaults. "
@@ -263,15 +284,17 @@ int cmd_throughput(const Options& o) {
        fmt("%.2f", max_other) + " was run again, up to " + std::to_string(o.retries) + " times and " + std::to_string(budget) +
        " times in all (" + std::to_string(reruns) + " reruns; " + std::to_string(disturbed) +
        " disturbed runs kept).\n\n";
-  s += "| Q | wall µs/buffer | wall range | CPU µs/buffer | wall ÷ queue | CPU ÷ queue | context switches/buffer | capacity at end | others' load |\n";
-  s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  s += "| Q | wall s | CPU s | wall µs/buffer | wall range | CPU µs/buffer | wall ÷ no queue | CPU ÷ no queue | wall ÷ queue | CPU ÷ queue | context switches/buffer | capacity at end | others' load |\n";
+  s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (size_t i : chosen) {
     const double w = med(i, &ThroughputRun::wall_us), c = med(i, &ThroughputRun::cpu_us);
     std::vector<double> caps;
     for (const auto& r : runs[i])
       if (r.capacity_end >= 0) caps.push_back(r.capacity_end);
-    s += "| " + row_label(all[i]) + " | " + fmt("%.3f", w) + " | " + range(i) + " | " + fmt("%.3f", c) + " | " +
-         fmt("%.2f", w / qwall) + " | " + fmt("%.2f", c / qcpu) + " | " +
+    const double n = static_cast<double>(o.buffers) / 1e6;
+    s += "| " + row_label(all[i]) + " | " + fmt("%.2f", w * n) + " | " + fmt("%.2f", c * n) + " | " +
+         fmt("%.3f", w) + " | " + range(i) + " | " + fmt("%.3f", c) + " | " + fmt("%.2f", w / nwall) +
+         " | " + fmt("%.2f", c / ncpu) + " | " + fmt("%.2f", w / qwall) + " | " + fmt("%.2f", c / qcpu) + " | " +
          fmt("%.3f", med(i, &ThroughputRun::switches)) + " | " +
          (caps.empty() ? std::string("") : fmt("%.0f", median(caps))) + " | " +
          fmt("%.2f", med(i, &ThroughputRun::other_load)) + " |\n";
@@ -281,7 +304,7 @@ int cmd_throughput(const Options& o) {
 
   if (!o.summary.empty() && have_queue) {
     std::string t;
-    const std::string when = o.hog ? " (one core busy)" : "";
+    const std::string when = o.hog ? " (one core busy)" : ncpus == 1 ? " (one core)" : "";
     auto pair = [&](int a, int b, const char* what) {
       if (a < 0 || b < 0 || runs[static_cast<size_t>(a)].empty() ||
           runs[static_cast<size_t>(b)].empty())
@@ -295,10 +318,24 @@ int cmd_throughput(const Options& o) {
     };
     const int aq = bench::find_variant("adaptivequeue");
     if (aq >= 0 && !runs[static_cast<size_t>(aq)].empty() && !o.hog) {
-      const double rw = med(static_cast<size_t>(aq), &ThroughputRun::wall_us) / qwall;
-      const double rc = med(static_cast<size_t>(aq), &ThroughputRun::cpu_us) / qcpu;
-      t += "| throughput wall ≤ 0.5× queue | " + fmt("%.2f", rw) + "× | " + verdict(rw <= 0.5) + " |\n";
-      t += "| throughput CPU ≤ 0.6× queue | " + fmt("%.2f", rc) + "× | " + verdict(rc <= 0.6) + " |\n";
+      const double w = med(static_cast<size_t>(aq), &ThroughputRun::wall_us);
+      const double c = med(static_cast<size_t>(aq), &ThroughputRun::cpu_us);
+      if (ncpus > 1) {
+        const std::string on = " (" + std::to_string(ncpus) + " cores)";
+        if (have_none) {
+          t += "| throughput wall ≤ 1.0× no queue" + on + " | " + fmt("%.2f", w / nwall) + "× | " +
+               verdict(w <= nwall) + " |\n";
+          t += "| throughput CPU ≤ 1.5× no queue" + on + " | " + fmt("%.2f", c / ncpu) + "× | " +
+               verdict(c <= 1.5 * ncpu) + " |\n";
+        }
+        t += "| throughput wall ≤ 0.5× queue" + on + " | " + fmt("%.2f", w / qwall) + "× | " +
+             verdict(w <= 0.5 * qwall) + " |\n";
+      } else {
+        t += "| throughput wall ≤ queue (one core) | " + fmt("%.2f", w / qwall) + "× | " +
+             verdict(w <= qwall) + " |\n";
+        t += "| throughput CPU ≤ queue (one core) | " + fmt("%.2f", c / qcpu) + "× | " +
+             verdict(c <= qcpu) + " |\n";
+      }
     }
     pair(aq, 1, "defaults vs defaults");
     pair(bench::find_variant("adaptivequeue adaptive=false max-size-buffers=200"), 1,
@@ -441,7 +478,11 @@ int cmd_latency(const Options& o) {
   const std::vector<Rate> rates = {{1000, 48, o.fast_buffers}, {50, 960, o.slow_buffers}};
   const std::vector<const char*> queues = {"queue", "adaptivequeue", "queue2"};
 
-  std::string s = "### Handoff latency\n\n";
+  const int ncpus = bench::allowed_cpus();
+  const std::string on = ncpus == 1 ? "one core" : std::to_string(ncpus) + " cores";
+  std::string s = "### Handoff latency on " + on + "\n\n";
+  if (ncpus == 1)
+    s += "The process is bound to one CPU (`sched_setaffinity`, as `taskset -c 0` does).\n\n";
   s += "Time from a buffer entering the queue's sink pad to leaving its src pad (pad probes, "
        "`CLOCK_MONOTONIC`), through an empty queue: `audiotestsrc is-live=true wave=silence "
        "samplesperbuffer=S ! audio/x-raw,format=S16LE,rate=48000,channels=1 ! Q ! fakesink "
@@ -498,7 +539,8 @@ int cmd_latency(const Options& o) {
     // is one or two samples, too noisy to rank two queues by.
     const double a99 = bench::percentile_sorted(pooled["adaptivequeue"], 99);
     const double qa99 = bench::percentile_sorted(pooled["queue"], 99);
-    summary += "| handoff p99 ≤ queue's at " + std::to_string(rate.per_second) + "/s (all samples) | " +
+    summary += "| handoff p99 ≤ queue's at " + std::to_string(rate.per_second) + "/s, " + on +
+               " (all samples) | " +
                fmt("%.1f", a99) + " vs " + fmt("%.1f", qa99) + " µs | " + verdict(a99 <= qa99) + " |\n";
   }
   s += "Runs during which other processes used more than " + fmt("%.2f", o.max_other) +
@@ -506,6 +548,76 @@ int cmd_latency(const Options& o) {
        std::to_string(budget) + " times in all (" + std::to_string(reruns) + " reruns).\n\n";
   emit(o, s);
   bench::write_file(o.summary, summary, "a");
+  return 0;
+}
+
+// ---- many instances ----
+
+// Process CPU while N live streams run, each `audiotestsrc ! Q ! fakesink`
+// at 50 buffers/s in one pipeline, as on a KVM server; in cores.
+double run_instances(const std::string& queue, int instances, double seconds, double& other_load) {
+  std::string desc;
+  for (int i = 0; i < instances; i++)
+    desc += "audiotestsrc is-live=true wave=silence samplesperbuffer=960 ! "
+            "audio/x-raw,format=S16LE,rate=48000,channels=1 ! " +
+            (queue.empty() ? std::string() : queue + " ! ") + "fakesink sync=false ";
+  GstElement* pipeline = bench::parse_or_die(desc);
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  gst_element_get_state(pipeline, nullptr, nullptr, GST_CLOCK_TIME_NONE);
+  // Thread start-up and the first ticks are not the steady state.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const bench::OtherLoad others;
+  const bench::Usage u0 = bench::process_usage();
+  const int64_t t0 = bench::monotonic_ns();
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  const bench::Usage u1 = bench::process_usage();
+  const int64_t t1 = bench::monotonic_ns();
+  other_load = others.cores();
+  bench::stop(pipeline);
+  return static_cast<double>(u1.cpu_ns - u0.cpu_ns) / static_cast<double>(t1 - t0);
+}
+
+int cmd_instances(const Options& o) {
+  const std::vector<std::pair<std::string, std::string>> variants = {
+      {"no queue (floor)", ""}, {"queue", "queue"}, {"adaptivequeue", "adaptivequeue"}};
+  std::map<std::string, std::vector<double>> cpu, load;
+  for (int rep = 0; rep < o.reps; rep++)
+    for (size_t k = 0; k < variants.size(); k++) {
+      const auto& [label, element] = variants[(k + static_cast<size_t>(rep)) % variants.size()];
+      double other = 0;
+      const double cores = run_instances(element, o.instances, o.seconds, other);
+      cpu[label].push_back(cores);
+      load[label].push_back(other);
+      std::fprintf(stderr, "instances rep %d %-18s %.4f cores  others %.2f cores\n", rep + 1,
+                   label.c_str(), cores, other);
+    }
+  const int ncpus = bench::allowed_cpus();
+  std::string s = "### " + std::to_string(o.instances) + " instances at 50 buffers/s\n\n";
+  s += "CPU of the whole process while " + std::to_string(o.instances) +
+       " live streams run in one pipeline, each `audiotestsrc is-live=true wave=silence "
+       "samplesperbuffer=960 ! audio/x-raw,format=S16LE,rate=48000,channels=1 ! Q ! fakesink "
+       "sync=false` (50 buffers/s, 20 ms audio), as on a KVM server; " +
+       std::to_string(ncpus) + " CPUs. `getrusage` over " + fmt("%.0f", o.seconds) +
+       " s after 2 s of start-up, " + std::to_string(o.reps) +
+       " runs per variant, interleaved; medians. The adaptive element's ticks (every 500 ms) and "
+       "its shared load sampler are included.\n\n";
+  s += "| Q | CPU (% of one core) | per buffer µs | ÷ queue | others' load |\n|---|---:|---:|---:|---:|\n";
+  const double q = median(cpu["queue"]);
+  const double rate = 50.0 * o.instances;
+  for (const auto& [label, element] : variants) {
+    const double c = median(cpu[label]);
+    s += "| " + (element.empty() ? "*" + label + "*" : "`" + element + "`") + " | " +
+         fmt("%.2f", c * 100) + " | " + fmt("%.2f", c * 1e6 / rate) + " | " + fmt("%.2f", c / q) +
+         " | " + fmt("%.2f", median(load[label])) + " |\n";
+  }
+  s += "\n";
+  emit(o, s);
+  const double a = median(cpu["adaptivequeue"]);
+  bench::write_file(o.summary,
+                    "| " + std::to_string(o.instances) + " instances at 50 buffers/s: CPU ≤ queue's | " +
+                        fmt("%.2f", a * 100) + " vs " + fmt("%.2f", q * 100) + " % of a core (" +
+                        fmt("%.2f", a / q) + "×) | " + verdict(a <= q) + " |\n",
+                    "a");
   return 0;
 }
 
@@ -758,6 +870,9 @@ int cmd_tick(const Options& o) {
 
 int main(int argc, char** argv) {
   if (argc < 2) usage();
+  // Before GStreamer starts any thread, so that every thread inherits it.
+  for (int i = 2; i + 1 < argc; i++)
+    if (std::string(argv[i]) == "--cpus") bench::bind_to_cpus(std::stoi(argv[i + 1]));
   bench::use_build_plugin_dir();
   gst_init(&argc, &argv);
   const std::string cmd = argv[1];
@@ -768,5 +883,6 @@ int main(int argc, char** argv) {
   if (cmd == "rss") return cmd_rss(o);
   if (cmd == "latency") return cmd_latency(o);
   if (cmd == "tick") return cmd_tick(o);
+  if (cmd == "instances") return cmd_instances(o);
   usage();
 }
