@@ -1,9 +1,10 @@
 /* adaptivequeue: the state the element's rooms share, and the lock order.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The element lives in three rooms:
+ * The element lives in four rooms:
  *   gstadaptivequeue.cpp           registration, properties, state changes
  *   gstadaptivequeue-dataflow.cpp  chain, task loop, events, queries
+ *   gstadaptivequeue-handoff.cpp   how the two streaming threads meet
  *   gstadaptivequeue-adapt.cpp     latency readings, the tick, stats
  *
  * Locks, outermost first; a thread holding one may take only those below:
@@ -458,13 +459,74 @@ qwait (GstAdaptiveQueue * self, GCond * cond)
   tsan_acquired (&self->qlock);
 }
 
+/* ---- the hand-off (gstadaptivequeue-handoff.cpp) ---- */
+
+/* Records an addition; returns the condition to signal, or nullptr when
+ * nobody waits. The streaming path signals it after releasing the lock, so
+ * the woken thread does not wake into a held lock, and the futex call is
+ * not made under it. A waiter registered itself under the lock before it
+ * slept, so the late signal still reaches it. */
+inline GCond *
+note_add_qlocked (GstAdaptiveQueue * self)
+{
+  QueueState & q = *self->q;
+  q.adds.fetch_add (1, std::memory_order_relaxed);
+  if (!q.waiting_add.load (std::memory_order_relaxed))
+    return nullptr;
+  /* One signal per sleep: g_cond_signal() is a futex call even when the
+   * waiter is already awake, and until the woken thread runs every further
+   * item would signal it again. The waiter re-registers before sleeping. */
+  q.waiting_add.store (false, std::memory_order_relaxed);
+  return &self->item_add;
+}
+
+inline GCond *
+note_del_qlocked (GstAdaptiveQueue * self)
+{
+  QueueState & q = *self->q;
+  q.dels.fetch_add (1, std::memory_order_relaxed);
+  if (!q.waiting_del)
+    return nullptr;
+  q.waiting_del = false;
+  return &self->item_del;
+}
+
+inline void
+wake (GCond * waiter)
+{
+  if (waiter)
+    g_cond_signal (waiter);
+}
+
+inline void
+signal_add_qlocked (GstAdaptiveQueue * self)
+{
+  wake (note_add_qlocked (self));
+}
+
+inline void
+signal_del_qlocked (GstAdaptiveQueue * self)
+{
+  wake (note_del_qlocked (self));
+}
+
+/* Wakes every waiter: used when flushing or when limits change. */
+void wake_all_qlocked (GstAdaptiveQueue * self);
+/* Wait for an item to be added, or removed (or the limits to change);
+ * false when the pad is flushing. */
+bool wait_add_releasing_qlock (GstAdaptiveQueue * self);
+bool wait_del_releasing_qlock (GstAdaptiveQueue * self);
+/* The task, finding the queue empty, yields once where the threads share a
+ * CPU and upstream is not live; true if it did. */
+bool yield_for_batch_releasing_qlock (GstAdaptiveQueue * self);
+/* Emits a signal with the queue lock released; false if flushing after. */
+bool emit_releasing_qlock (GstAdaptiveQueue * self, guint signal_id);
+
 /* ---- dataflow (gstadaptivequeue-dataflow.cpp) ---- */
 
 void add_pad_templates (GstElementClass * element_class);
 /* Creates both pads with their functions and adds them to the element. */
 void add_pads (GstAdaptiveQueue * self);
-/* Wakes every waiter: used when flushing or when limits change. */
-void wake_all_qlocked (GstAdaptiveQueue * self);
 /* Notes the ring size the capacity needs; upstream grows the ring to it the
  * next time it takes the lock, so buffer pushes never allocate. */
 void reserve_for_capacity (QueueState & q);
