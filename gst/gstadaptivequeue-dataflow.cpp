@@ -23,51 +23,44 @@ constexpr int PUSHES_PER_ITERATION = 64;
 
 /* ---- levels ---- */
 
-static bool
-is_filled (const QueueState & q)
-{
-  return fills (level_of (q), q.max.buffers, q.max.bytes, q.max.time);
+static bool is_filled(const QueueState& q) {
+  return fills(level_of(q), q.max.buffers, q.max.bytes, q.max.time);
 }
 
-static bool
-is_empty (QueueState & q)
-{
-  if (q.items.empty ())
+static bool is_empty(QueueState& q) {
+  if (q.items.empty())
     return true;
   /* Min thresholds hold back buffers only; an event or query at the head,
    * or a query waiting behind buffers, must get through. */
-  GstMiniObject *head = q.items.front ().object;
-  if (!GST_IS_BUFFER (head) && !GST_IS_BUFFER_LIST (head))
+  GstMiniObject* head = q.items.front().object;
+  if (!GST_IS_BUFFER(head) && !GST_IS_BUFFER_LIST(head))
     return false;
   if (q.queued_queries > 0)
     return false;
-  const Level & t = q.min_threshold;
+  const Level& t = q.min_threshold;
   if (t.buffers == 0 && t.bytes == 0 && t.time == 0)
     return false;
-  const Level cur = level_of (q);
+  const Level cur = level_of(q);
   const bool below_threshold =
-      (q.min_threshold.buffers > 0 && cur.buffers < q.min_threshold.buffers)
-      || (q.min_threshold.bytes > 0 && cur.bytes < q.min_threshold.bytes)
-      || (q.min_threshold.time > 0 && cur.time < q.min_threshold.time);
+      (q.min_threshold.buffers > 0 && cur.buffers < q.min_threshold.buffers) ||
+      (q.min_threshold.bytes > 0 && cur.bytes < q.min_threshold.bytes) ||
+      (q.min_threshold.time > 0 && cur.time < q.min_threshold.time);
   /* A max limit can be hit before the min thresholds are. */
-  return below_threshold && !is_filled (q);
+  return below_threshold && !is_filled(q);
 }
 
-gint64
-segment_running_time (const GstSegment * segment, GstClockTime position)
-{
-  if (!GST_CLOCK_TIME_IS_VALID (position))
+gint64 segment_running_time(const GstSegment* segment, GstClockTime position) {
+  if (!GST_CLOCK_TIME_IS_VALID(position))
     return GST_CLOCK_STIME_NONE;
   /* Reverse playback needs a stop (GStreamer asserts it); a non-TIME segment
    * tracked as an open TIME segment has none. */
-  if (segment->rate < 0.0 && !GST_CLOCK_TIME_IS_VALID (segment->stop))
+  if (segment->rate < 0.0 && !GST_CLOCK_TIME_IS_VALID(segment->stop))
     return GST_CLOCK_STIME_NONE;
   guint64 rt = 0;
-  int sign = gst_segment_to_running_time_full (segment, GST_FORMAT_TIME,
-      position, &rt);
+  int sign = gst_segment_to_running_time_full(segment, GST_FORMAT_TIME, position, &rt);
   /* Saturate to +-(2^63 - 1): a wider value would wrap, and -2^63 is
    * GST_CLOCK_STIME_NONE. */
-  const gint64 magnitude = rt > G_MAXINT64 ? G_MAXINT64 : static_cast < gint64 > (rt);
+  const gint64 magnitude = rt > G_MAXINT64 ? G_MAXINT64 : static_cast<gint64>(rt);
   if (sign > 0)
     return magnitude;
   if (sign < 0)
@@ -76,58 +69,48 @@ segment_running_time (const GstSegment * segment, GstClockTime position)
 }
 
 /* Publishes one side's running time, from which the time level follows. */
-static void
-update_running_time (QueueState & q, bool sink)
-{
-  const GstSegment & segment = sink ? q.sink_segment : q.src_segment;
-  (sink ? q.sink_rt : q.src_rt).store (segment_running_time (&segment,
-          segment.position), std::memory_order_release);
+static void update_running_time(QueueState& q, bool sink) {
+  const GstSegment& segment = sink ? q.sink_segment : q.src_segment;
+  (sink ? q.sink_rt : q.src_rt)
+      .store(segment_running_time(&segment, segment.position), std::memory_order_release);
 }
 
-static void
-set_position (QueueState & q, bool sink, GstClockTime position)
-{
-  GstSegment & segment = sink ? q.sink_segment : q.src_segment;
+static void set_position(QueueState& q, bool sink, GstClockTime position) {
+  GstSegment& segment = sink ? q.sink_segment : q.src_segment;
   segment.position = position;
-  update_running_time (q, sink);
+  update_running_time(q, sink);
 }
 
 /* Advances a segment position past a buffer; a buffer without timestamp
  * continues from the previous position. */
-static void
-apply_buffer (QueueState & q, GstBuffer * buffer, bool sink)
-{
-  GstSegment & segment = sink ? q.sink_segment : q.src_segment;
-  GstClockTime ts = GST_BUFFER_DTS_OR_PTS (buffer);
-  if (!GST_CLOCK_TIME_IS_VALID (ts))
+static void apply_buffer(QueueState& q, GstBuffer* buffer, bool sink) {
+  GstSegment& segment = sink ? q.sink_segment : q.src_segment;
+  GstClockTime ts = GST_BUFFER_DTS_OR_PTS(buffer);
+  if (!GST_CLOCK_TIME_IS_VALID(ts))
     ts = segment.position;
-  if (GST_BUFFER_DURATION_IS_VALID (buffer) && GST_CLOCK_TIME_IS_VALID (ts))
-    ts += GST_BUFFER_DURATION (buffer);
-  set_position (q, sink, ts);
+  if (GST_BUFFER_DURATION_IS_VALID(buffer) && GST_CLOCK_TIME_IS_VALID(ts))
+    ts += GST_BUFFER_DURATION(buffer);
+  set_position(q, sink, ts);
 }
 
-static void
-apply_buffer_list (QueueState & q, GstBufferList * list, bool sink)
-{
-  GstSegment & segment = sink ? q.sink_segment : q.src_segment;
+static void apply_buffer_list(QueueState& q, GstBufferList* list, bool sink) {
+  GstSegment& segment = sink ? q.sink_segment : q.src_segment;
   GstClockTime ts = segment.position;
-  guint n = gst_buffer_list_length (list);
+  guint n = gst_buffer_list_length(list);
   for (guint i = 0; i < n; i++) {
-    GstBuffer *b = gst_buffer_list_get (list, i);
-    GstClockTime bts = GST_BUFFER_DTS_OR_PTS (b);
-    if (GST_CLOCK_TIME_IS_VALID (bts))
+    GstBuffer* b = gst_buffer_list_get(list, i);
+    GstClockTime bts = GST_BUFFER_DTS_OR_PTS(b);
+    if (GST_CLOCK_TIME_IS_VALID(bts))
       ts = bts;
-    if (GST_BUFFER_DURATION_IS_VALID (b) && GST_CLOCK_TIME_IS_VALID (ts))
-      ts += GST_BUFFER_DURATION (b);
+    if (GST_BUFFER_DURATION_IS_VALID(b) && GST_CLOCK_TIME_IS_VALID(ts))
+      ts += GST_BUFFER_DURATION(b);
   }
-  set_position (q, sink, ts);
+  set_position(q, sink, ts);
 }
 
-static void
-apply_segment (QueueState & q, GstEvent * event, bool sink)
-{
-  GstSegment & segment = sink ? q.sink_segment : q.src_segment;
-  gst_event_copy_segment (event, &segment);
+static void apply_segment(QueueState& q, GstEvent* event, bool sink) {
+  GstSegment& segment = sink ? q.sink_segment : q.src_segment;
+  gst_event_copy_segment(event, &segment);
   const bool is_time = segment.format == GST_FORMAT_TIME;
   if (!is_time) {
     /* Levels are tracked in time: treat other formats as an open time
@@ -139,191 +122,165 @@ apply_segment (QueueState & q, GstEvent * event, bool sink)
   }
   if (!sink)
     q.src_segment_is_time = is_time;
-  update_running_time (q, sink);
+  update_running_time(q, sink);
 }
 
-static void
-apply_gap (QueueState & q, GstEvent * event, bool sink)
-{
+static void apply_gap(QueueState& q, GstEvent* event, bool sink) {
   GstClockTime ts, duration;
-  gst_event_parse_gap (event, &ts, &duration);
-  if (!GST_CLOCK_TIME_IS_VALID (ts))
+  gst_event_parse_gap(event, &ts, &duration);
+  if (!GST_CLOCK_TIME_IS_VALID(ts))
     return;
-  if (GST_CLOCK_TIME_IS_VALID (duration))
+  if (GST_CLOCK_TIME_IS_VALID(duration))
     ts += duration;
-  set_position (q, sink, ts);
+  set_position(q, sink, ts);
 }
 
 /* ---- enqueue / dequeue_qlocked ---- */
 
-static void flush_qlocked (GstAdaptiveQueue * self, bool full);
+static void flush_qlocked(GstAdaptiveQueue* self, bool full);
 
 /* Sets DISCONT on a buffer, or on the first buffer of a list. */
-static void
-mark_discont (GstMiniObject ** obj)
-{
-  if (GST_IS_BUFFER (*obj)) {
-    GstBuffer *buffer = gst_buffer_make_writable (GST_BUFFER_CAST (*obj));
-    GST_BUFFER_FLAG_SET (buffer, GST_BUFFER_FLAG_DISCONT);
-    *obj = GST_MINI_OBJECT_CAST (buffer);
+static void mark_discont(GstMiniObject** obj) {
+  if (GST_IS_BUFFER(*obj)) {
+    GstBuffer* buffer = gst_buffer_make_writable(GST_BUFFER_CAST(*obj));
+    GST_BUFFER_FLAG_SET(buffer, GST_BUFFER_FLAG_DISCONT);
+    *obj = GST_MINI_OBJECT_CAST(buffer);
   } else {
-    GstBufferList *list = gst_buffer_list_make_writable (GST_BUFFER_LIST_CAST (*obj));
-    if (gst_buffer_list_length (list) > 0)
-      GST_BUFFER_FLAG_SET (gst_buffer_list_get_writable (list, 0),
-          GST_BUFFER_FLAG_DISCONT);
-    *obj = GST_MINI_OBJECT_CAST (list);
+    GstBufferList* list = gst_buffer_list_make_writable(GST_BUFFER_LIST_CAST(*obj));
+    if (gst_buffer_list_length(list) > 0)
+      GST_BUFFER_FLAG_SET(gst_buffer_list_get_writable(list, 0), GST_BUFFER_FLAG_DISCONT);
+    *obj = GST_MINI_OBJECT_CAST(list);
   }
 }
 
 /* The buffer a list's timing comes from; null for an empty list. */
-static GstBuffer *
-first_buffer (GstMiniObject * obj)
-{
-  if (GST_IS_BUFFER (obj))
-    return GST_BUFFER_CAST (obj);
-  GstBufferList *list = GST_BUFFER_LIST_CAST (obj);
-  return gst_buffer_list_length (list) > 0 ? gst_buffer_list_get (list, 0) : nullptr;
+static GstBuffer* first_buffer(GstMiniObject* obj) {
+  if (GST_IS_BUFFER(obj))
+    return GST_BUFFER_CAST(obj);
+  GstBufferList* list = GST_BUFFER_LIST_CAST(obj);
+  return gst_buffer_list_length(list) > 0 ? gst_buffer_list_get(list, 0) : nullptr;
 }
-
 
 /* Upstream's thread, queue lock held: grows the ring to what the capacity
  * wants, or when events and queries (or no buffer limit) fill it. Only
  * upstream may move the ring's storage: its lock-free path writes to it. */
-static void
-make_room_qlocked (QueueState & q)
-{
-  if (q.items.storage () < q.want_storage)
-    q.items.grow (q.want_storage);
-  if (!q.items.can_push ())
-    q.items.grow (q.items.storage () * 2);
+static void make_room_qlocked(QueueState& q) {
+  if (q.items.storage() < q.want_storage)
+    q.items.grow(q.want_storage);
+  if (!q.items.can_push())
+    q.items.grow(q.items.storage() * 2);
 }
 
-static void
-push_item (QueueState & q, const Item & item)
-{
-  make_room_qlocked (q);
+static void push_item(QueueState& q, const Item& item) {
+  make_room_qlocked(q);
   Item copy = item;
-  q.items.try_push (std::move (copy));
+  q.items.try_push(std::move(copy));
 }
 
 /* Notes the ring size the capacity needs. A fixed limit above the adaptive
  * range (up to G_MAXUINT, as queue allows) is not reserved up front: that
  * would allocate gigabytes for an "unlimited" queue. Beyond the reserve the
  * ring grows as buffers actually arrive. */
-void
-reserve_for_capacity (QueueState & q)
-{
+void reserve_for_capacity(QueueState& q) {
   if (q.max.buffers == 0)
     return;
   /* Adapting, the capacity may reach max-buffers on a push that overruns:
    * reserve for that too, so the push does not allocate. */
-  const guint most = q.adaptive ? std::max (q.max.buffers, q.policy.max_buffers)
-      : q.max.buffers;
-  const size_t want = static_cast < size_t > (std::min (most,
-          MAX_RESERVED_BUFFERS)) + EVENT_HEADROOM;
+  const guint most = q.adaptive ? std::max(q.max.buffers, q.policy.max_buffers) : q.max.buffers;
+  const size_t want = static_cast<size_t>(std::min(most, MAX_RESERVED_BUFFERS)) + EVENT_HEADROOM;
   if (q.want_storage < want)
     q.want_storage = want;
 }
 
 /* Counts data in and moves the sink position; upstream's thread. */
-static void
-account_in (QueueState & q, GstMiniObject * obj, guint buffers, guint bytes)
-{
-  q.in_buffers.store (q.in_buffers.load (std::memory_order_relaxed) + buffers,
-      std::memory_order_release);
-  q.in_bytes.store (q.in_bytes.load (std::memory_order_relaxed) + bytes,
-      std::memory_order_release);
-  GstBuffer *first = first_buffer (obj);
-  if (first && GST_BUFFER_DURATION_IS_VALID (first) &&
-      GST_BUFFER_DURATION (first) != q.buffer_duration.load (std::memory_order_relaxed))
-    q.buffer_duration.store (GST_BUFFER_DURATION (first), std::memory_order_relaxed);
-  if (GST_IS_BUFFER (obj))
-    apply_buffer (q, GST_BUFFER_CAST (obj), true);
+static void account_in(QueueState& q, GstMiniObject* obj, guint buffers, guint bytes) {
+  q.in_buffers.store(q.in_buffers.load(std::memory_order_relaxed) + buffers,
+                     std::memory_order_release);
+  q.in_bytes.store(q.in_bytes.load(std::memory_order_relaxed) + bytes, std::memory_order_release);
+  GstBuffer* first = first_buffer(obj);
+  if (first && GST_BUFFER_DURATION_IS_VALID(first) &&
+      GST_BUFFER_DURATION(first) != q.buffer_duration.load(std::memory_order_relaxed))
+    q.buffer_duration.store(GST_BUFFER_DURATION(first), std::memory_order_relaxed);
+  if (GST_IS_BUFFER(obj))
+    apply_buffer(q, GST_BUFFER_CAST(obj), true);
   else
-    apply_buffer_list (q, GST_BUFFER_LIST_CAST (obj), true);
+    apply_buffer_list(q, GST_BUFFER_LIST_CAST(obj), true);
 }
 
 /* Upstream's lock-free path: queues data that finds the queue in its plain
  * state and not full, with no lock. Returns false, having changed nothing,
  * when the locked path must decide. */
-static bool
-try_enqueue_data_unlocked (GstAdaptiveQueue * self, GstMiniObject * obj,
-    guint buffers, guint bytes)
-{
-  QueueState & q = *self->q;
-  if (!q.fast_ok.load (std::memory_order_acquire))
+static bool try_enqueue_data_unlocked(GstAdaptiveQueue* self, GstMiniObject* obj, guint buffers,
+                                      guint bytes) {
+  QueueState& q = *self->q;
+  if (!q.fast_ok.load(std::memory_order_acquire))
     return false;
-  const guint max_buffers = q.fast_max_buffers.load (std::memory_order_relaxed);
-  const guint max_bytes = q.fast_max_bytes.load (std::memory_order_relaxed);
-  const guint64 max_time = q.fast_max_time.load (std::memory_order_relaxed);
+  const guint max_buffers = q.fast_max_buffers.load(std::memory_order_relaxed);
+  const guint max_bytes = q.fast_max_bytes.load(std::memory_order_relaxed);
+  const guint64 max_time = q.fast_max_time.load(std::memory_order_relaxed);
   /* The level with the removals as last seen, which only overstates it;
    * the task's line is read again only when that reaches a limit. The time
    * level needs the src running time fresh: it can go back (a flush). */
-  const guint64 in_buffers = q.in_buffers.load (std::memory_order_relaxed);
-  const guint64 in_bytes = q.in_bytes.load (std::memory_order_relaxed);
-  auto saturate = [](guint64 v) { return static_cast < guint > (std::min < guint64 > (v, G_MAXUINT)); };
-  Level level {saturate (in_buffers - q.seen_out_buffers),
-      saturate (in_bytes - q.seen_out_bytes), 0};
+  const guint64 in_buffers = q.in_buffers.load(std::memory_order_relaxed);
+  const guint64 in_bytes = q.in_bytes.load(std::memory_order_relaxed);
+  auto saturate = [](guint64 v) { return static_cast<guint>(std::min<guint64>(v, G_MAXUINT)); };
+  Level level{saturate(in_buffers - q.seen_out_buffers), saturate(in_bytes - q.seen_out_bytes), 0};
   if (max_time > 0)
-    level.time = level_of (q).time;
-  if (fills (level, max_buffers, max_bytes, max_time)) {
-    q.seen_out_buffers = q.out_buffers.load (std::memory_order_acquire);
-    q.seen_out_bytes = q.out_bytes.load (std::memory_order_acquire);
-    level.buffers = saturate (in_buffers - q.seen_out_buffers);
-    level.bytes = saturate (in_bytes - q.seen_out_bytes);
-    if (fills (level, max_buffers, max_bytes, max_time))
+    level.time = level_of(q).time;
+  if (fills(level, max_buffers, max_bytes, max_time)) {
+    q.seen_out_buffers = q.out_buffers.load(std::memory_order_acquire);
+    q.seen_out_bytes = q.out_bytes.load(std::memory_order_acquire);
+    level.buffers = saturate(in_buffers - q.seen_out_buffers);
+    level.bytes = saturate(in_bytes - q.seen_out_bytes);
+    if (fills(level, max_buffers, max_bytes, max_time))
       return false;
   }
-  if (!q.items.can_push ())
+  if (!q.items.can_push())
     return false;
   /* Counted before it is published, so a level never misses a visible item. */
-  account_in (q, obj, buffers, bytes);
-  q.items.try_push (Item {obj, buffers, bytes});
+  account_in(q, obj, buffers, bytes);
+  q.items.try_push(Item{obj, buffers, bytes});
   /* Pairs with the exchange in wait_add_releasing_qlock(). */
   bool waiting = false;
-  if (!q.waiting_add.compare_exchange_strong (waiting, false, std::memory_order_acq_rel,
-          std::memory_order_acquire)) {
-    qlock (self);
-    GCond *waiter = note_add_qlocked (self);
-    qunlock (self);
-    wake (waiter);
+  if (!q.waiting_add.compare_exchange_strong(waiting, false, std::memory_order_acq_rel,
+                                             std::memory_order_acquire)) {
+    qlock(self);
+    GCond* waiter = note_add_qlocked(self);
+    qunlock(self);
+    wake(waiter);
   }
   return true;
 }
 
 /* Queues data; returns the waiter to wake once the lock is released. */
-static GCond *
-enqueue_data_qlocked (GstAdaptiveQueue * self, GstMiniObject * obj, guint buffers,
-    guint bytes)
-{
-  QueueState & q = *self->q;
-  make_room_qlocked (q);
-  account_in (q, obj, buffers, bytes);
-  push_item (q, Item {obj, buffers, bytes});
-  const guint level = level_of (q).buffers;
-  q.max_level_buffers = std::max (q.max_level_buffers, level);
-  q.interval_level_max = std::max (q.interval_level_max, level);
-  return note_add_qlocked (self);
+static GCond* enqueue_data_qlocked(GstAdaptiveQueue* self, GstMiniObject* obj, guint buffers,
+                                   guint bytes) {
+  QueueState& q = *self->q;
+  make_room_qlocked(q);
+  account_in(q, obj, buffers, bytes);
+  push_item(q, Item{obj, buffers, bytes});
+  const guint level = level_of(q).buffers;
+  q.max_level_buffers = std::max(q.max_level_buffers, level);
+  q.interval_level_max = std::max(q.interval_level_max, level);
+  return note_add_qlocked(self);
 }
 
-static void
-enqueue_event_qlocked (GstAdaptiveQueue * self, GstEvent * event)
-{
-  QueueState & q = *self->q;
-  switch (GST_EVENT_TYPE (event)) {
+static void enqueue_event_qlocked(GstAdaptiveQueue* self, GstEvent* event) {
+  QueueState& q = *self->q;
+  switch (GST_EVENT_TYPE(event)) {
     case GST_EVENT_EOS:
       q.eos = true;
       if (q.flush_on_eos) {
-        flush_qlocked (self, false);
+        flush_qlocked(self, false);
       } else {
         /* Drain everything: the thresholds no longer hold data back. */
-        q.min_threshold = Level {};
+        q.min_threshold = Level{};
       }
       break;
     case GST_EVENT_SEGMENT:
-      apply_segment (q, event, true);
-      if (q.items.empty ()) {
-        apply_segment (q, event, false);
+      apply_segment(q, event, true);
+      if (q.items.empty()) {
+        apply_segment(q, event, false);
         q.newseg_applied_to_src = true;
       }
       q.unexpected = false;
@@ -332,64 +289,60 @@ enqueue_event_qlocked (GstAdaptiveQueue * self, GstEvent * event)
       q.unexpected = false;
       break;
     case GST_EVENT_GAP:
-      apply_gap (q, event, true);
+      apply_gap(q, event, true);
       break;
     default:
       break;
   }
-  push_item (q, Item {GST_MINI_OBJECT_CAST (event), 0, 0});
-  signal_add_qlocked (self);
+  push_item(q, Item{GST_MINI_OBJECT_CAST(event), 0, 0});
+  signal_add_qlocked(self);
 }
 
 /* Answers a queued query that will never reach downstream. */
-static void
-abandon_query (QueueState & q, GstQuery * query, GCond * handled)
-{
+static void abandon_query(QueueState& q, GstQuery* query, GCond* handled) {
   q.queued_queries--;
   q.last_handled_query = query;
   q.last_query = false;
-  g_cond_broadcast (handled);
+  g_cond_broadcast(handled);
 }
 
 /* Takes the head item and updates the levels. Returns false when empty.
  * With `waiter`, the caller wakes it after releasing the lock. */
-static bool
-dequeue_qlocked (GstAdaptiveQueue * self, Item & item, GCond ** waiter = nullptr)
-{
-  QueueState & q = *self->q;
+static bool dequeue_qlocked(GstAdaptiveQueue* self, Item& item, GCond** waiter = nullptr) {
+  QueueState& q = *self->q;
   /* The highest level is reached just before a removal (or on a locked
    * push), so the lock-free path need not track it. */
-  const guint before = level_of (q).buffers;
-  if (!q.items.pop (item))
+  const guint before = level_of(q).buffers;
+  if (!q.items.pop(item))
     return false;
-  q.max_level_buffers = std::max (q.max_level_buffers, before);
-  q.interval_level_max = std::max (q.interval_level_max, before);
-  GstMiniObject *obj = item.object;
-  if (GST_IS_BUFFER (obj) || GST_IS_BUFFER_LIST (obj)) {
-    q.out_buffers.store (q.out_buffers.load (std::memory_order_relaxed) + item.buffers,
-        std::memory_order_release);
-    q.out_bytes.store (q.out_bytes.load (std::memory_order_relaxed) + item.bytes,
-        std::memory_order_release);
-    q.interval_level_min = std::min (q.interval_level_min, level_of (q).buffers);
-    if (GST_IS_BUFFER (obj))
-      apply_buffer (q, GST_BUFFER_CAST (obj), false);
+  q.max_level_buffers = std::max(q.max_level_buffers, before);
+  q.interval_level_max = std::max(q.interval_level_max, before);
+  GstMiniObject* obj = item.object;
+  if (GST_IS_BUFFER(obj) || GST_IS_BUFFER_LIST(obj)) {
+    q.out_buffers.store(q.out_buffers.load(std::memory_order_relaxed) + item.buffers,
+                        std::memory_order_release);
+    q.out_bytes.store(q.out_bytes.load(std::memory_order_relaxed) + item.bytes,
+                      std::memory_order_release);
+    q.interval_level_min = std::min(q.interval_level_min, level_of(q).buffers);
+    if (GST_IS_BUFFER(obj))
+      apply_buffer(q, GST_BUFFER_CAST(obj), false);
     else
-      apply_buffer_list (q, GST_BUFFER_LIST_CAST (obj), false);
-  } else if (GST_IS_EVENT (obj)) {
-    GstEvent *event = GST_EVENT_CAST (obj);
-    if (GST_EVENT_TYPE (event) == GST_EVENT_SEGMENT) {
+      apply_buffer_list(q, GST_BUFFER_LIST_CAST(obj), false);
+  } else if (GST_IS_EVENT(obj)) {
+    GstEvent* event = GST_EVENT_CAST(obj);
+    if (GST_EVENT_TYPE(event) == GST_EVENT_SEGMENT) {
       if (!q.newseg_applied_to_src)
-        apply_segment (q, event, false);
+        apply_segment(q, event, false);
       else
         q.newseg_applied_to_src = false;
-    } else if (GST_EVENT_TYPE (event) == GST_EVENT_GAP) {
-      apply_gap (q, event, false);
+    } else if (GST_EVENT_TYPE(event) == GST_EVENT_GAP) {
+      apply_gap(q, event, false);
     }
   }
   if (waiter)
-    *waiter = note_del_qlocked (self);
+    *waiter = note_del_qlocked(self);
   else
-    signal_del_qlocked (self);
+    signal_del_qlocked(self);
   return true;
 }
 
@@ -397,130 +350,119 @@ dequeue_qlocked (GstAdaptiveQueue * self, Item & item, GCond ** waiter = nullptr
  * events are stored on the src pad so they are not lost. A buffer waiting to
  * enter needs room for itself; a shrinking capacity only needs the level
  * brought down to it (`to_capacity`), so no more is dropped than necessary. */
-void
-leak_downstream_qlocked (GstAdaptiveQueue * self, bool to_capacity)
-{
-  QueueState & q = *self->q;
+void leak_downstream_qlocked(GstAdaptiveQueue* self, bool to_capacity) {
+  QueueState& q = *self->q;
   Item item;
-  while ((to_capacity ? level_of (q).buffers > q.max.buffers : is_filled (q)) &&
-      dequeue_qlocked (self, item)) {
-    GstMiniObject *obj = item.object;
-    GST_LOG_OBJECT (self, "queue is full, leaking %" GST_PTR_FORMAT, (gpointer) obj);
-    if (GST_IS_QUERY (obj)) {
-      abandon_query (q, GST_QUERY_CAST (obj), &self->query_handled);
+  while ((to_capacity ? level_of(q).buffers > q.max.buffers : is_filled(q)) &&
+         dequeue_qlocked(self, item)) {
+    GstMiniObject* obj = item.object;
+    GST_LOG_OBJECT(self, "queue is full, leaking %" GST_PTR_FORMAT, (gpointer)obj);
+    if (GST_IS_QUERY(obj)) {
+      abandon_query(q, GST_QUERY_CAST(obj), &self->query_handled);
       continue;
     }
-    if (GST_IS_EVENT (obj) && GST_EVENT_IS_STICKY (obj))
-      gst_pad_store_sticky_event (self->srcpad, GST_EVENT_CAST (obj));
+    if (GST_IS_EVENT(obj) && GST_EVENT_IS_STICKY(obj))
+      gst_pad_store_sticky_event(self->srcpad, GST_EVENT_CAST(obj));
     q.drops += item.buffers;
-    gst_mini_object_unref (obj);
+    gst_mini_object_unref(obj);
     q.head_needs_discont = true;
   }
 }
 
-static void
-flush_qlocked (GstAdaptiveQueue * self, bool full)
-{
-  QueueState & q = *self->q;
+static void flush_qlocked(GstAdaptiveQueue* self, bool full) {
+  QueueState& q = *self->q;
   Item item;
   q.flushes++;
-  while (q.items.pop (item)) {
-    GstMiniObject *obj = item.object;
-    if (GST_IS_QUERY (obj)) {
-      abandon_query (q, GST_QUERY_CAST (obj), &self->query_handled);
+  while (q.items.pop(item)) {
+    GstMiniObject* obj = item.object;
+    if (GST_IS_QUERY(obj)) {
+      abandon_query(q, GST_QUERY_CAST(obj), &self->query_handled);
       continue;
     }
     /* Keep sticky events (not segment or EOS) across a flush. */
-    if (!full && GST_IS_EVENT (obj) && GST_EVENT_IS_STICKY (obj) &&
-        GST_EVENT_TYPE (obj) != GST_EVENT_SEGMENT &&
-        GST_EVENT_TYPE (obj) != GST_EVENT_EOS)
-      gst_pad_store_sticky_event (self->srcpad, GST_EVENT_CAST (obj));
-    gst_mini_object_unref (obj);
+    if (!full && GST_IS_EVENT(obj) && GST_EVENT_IS_STICKY(obj) &&
+        GST_EVENT_TYPE(obj) != GST_EVENT_SEGMENT && GST_EVENT_TYPE(obj) != GST_EVENT_EOS)
+      gst_pad_store_sticky_event(self->srcpad, GST_EVENT_CAST(obj));
+    gst_mini_object_unref(obj);
   }
   q.queued_queries = 0;
   q.last_query = false;
-  g_cond_broadcast (&self->query_handled);
+  g_cond_broadcast(&self->query_handled);
   /* Upstream is quiet during a flush (its own FLUSH_STOP or EOS, or after
    * deactivation took its stream lock): all it counted in is out now. */
-  q.out_buffers.store (q.in_buffers.load (std::memory_order_relaxed),
-      std::memory_order_release);
-  q.out_bytes.store (q.in_bytes.load (std::memory_order_relaxed),
-      std::memory_order_release);
+  q.out_buffers.store(q.in_buffers.load(std::memory_order_relaxed), std::memory_order_release);
+  q.out_bytes.store(q.in_bytes.load(std::memory_order_relaxed), std::memory_order_release);
   q.min_threshold = q.orig_min_threshold;
-  gst_segment_init (&q.sink_segment, GST_FORMAT_TIME);
-  gst_segment_init (&q.src_segment, GST_FORMAT_TIME);
+  gst_segment_init(&q.sink_segment, GST_FORMAT_TIME);
+  gst_segment_init(&q.src_segment, GST_FORMAT_TIME);
   q.src_segment_is_time = true;
   q.newseg_applied_to_src = false;
   q.head_needs_discont = q.tail_needs_discont = false;
-  q.sink_rt.store (GST_CLOCK_STIME_NONE, std::memory_order_release);
-  q.src_rt.store (GST_CLOCK_STIME_NONE, std::memory_order_release);
-  signal_del_qlocked (self);
+  q.sink_rt.store(GST_CLOCK_STIME_NONE, std::memory_order_release);
+  q.src_rt.store(GST_CLOCK_STIME_NONE, std::memory_order_release);
+  signal_del_qlocked(self);
 }
 
 /* ---- the src pad task ---- */
 
 /* Releases the queue lock, then wakes `waiter` if set, once. */
-static inline void
-qunlock_and_wake (GstAdaptiveQueue * self, GCond *& waiter)
-{
-  qunlock (self);
-  wake (waiter);
+static inline void qunlock_and_wake(GstAdaptiveQueue* self, GCond*& waiter) {
+  qunlock(self);
+  wake(waiter);
   waiter = nullptr;
 }
 
 /* Pushes the head item downstream. Called and returns with the lock held;
  * returns the flow result, or the flushing result when the lock check fails. */
-static GstFlowReturn
-push_one_qlocked (GstAdaptiveQueue * self)
-{
-  QueueState & q = *self->q;
+static GstFlowReturn push_one_qlocked(GstAdaptiveQueue* self) {
+  QueueState& q = *self->q;
   Item item;
   GstFlowReturn result = GST_FLOW_OK;
-  GCond *waiter = nullptr;
+  GCond* waiter = nullptr;
 
-  if (!dequeue_qlocked (self, item, &waiter))
+  if (!dequeue_qlocked(self, item, &waiter))
     return GST_FLOW_OK;
 
 next:
-  GstMiniObject *obj = item.object;
-  if (GST_IS_BUFFER (obj) || GST_IS_BUFFER_LIST (obj)) {
-    const bool is_list = GST_IS_BUFFER_LIST (obj);
+  GstMiniObject* obj = item.object;
+  if (GST_IS_BUFFER(obj) || GST_IS_BUFFER_LIST(obj)) {
+    const bool is_list = GST_IS_BUFFER_LIST(obj);
     if (q.head_needs_discont) {
-      mark_discont (&obj);
+      mark_discont(&obj);
       q.head_needs_discont = false;
     }
-    if (GstBuffer * first = first_buffer (obj))
-      sample_latency_qlocked (self, first);
+    if (GstBuffer* first = first_buffer(obj))
+      sample_latency_qlocked(self, first);
     q.pushed += item.buffers;
     const guint64 flushes = q.flushes;
-    qunlock_and_wake (self, waiter);
-    result = is_list ? gst_pad_push_list (self->srcpad, GST_BUFFER_LIST_CAST (obj))
-        : gst_pad_push (self->srcpad, GST_BUFFER_CAST (obj));
-    qlock (self);
+    qunlock_and_wake(self, waiter);
+    result = is_list ? gst_pad_push_list(self->srcpad, GST_BUFFER_LIST_CAST(obj))
+                     : gst_pad_push(self->srcpad, GST_BUFFER_CAST(obj));
+    qlock(self);
     if (q.srcresult != GST_FLOW_OK)
       return q.srcresult;
     if (q.flushes != flushes)
       return GST_FLOW_OK;
     if (result == GST_FLOW_EOS) {
-      GST_DEBUG_OBJECT (self, "downstream returned EOS, dropping until a new segment");
+      GST_DEBUG_OBJECT(self, "downstream returned EOS, dropping until a new segment");
       /* Drop data until an item downstream can take again: EOS, SEGMENT
        * or STREAM_START. */
-      while (dequeue_qlocked (self, item)) {
+      while (dequeue_qlocked(self, item)) {
         obj = item.object;
-        if (GST_IS_EVENT (obj)) {
-          GstEventType type = GST_EVENT_TYPE (obj);
+        if (GST_IS_EVENT(obj)) {
+          GstEventType type = GST_EVENT_TYPE(obj);
           if (type == GST_EVENT_EOS || type == GST_EVENT_SEGMENT ||
               type == GST_EVENT_STREAM_START) {
             /* The EOS was the dropped buffer's, not this event's. */
             result = GST_FLOW_OK;
             goto next;
           }
-          gst_mini_object_unref (obj);
-        } else if (GST_IS_QUERY (obj)) {
-          abandon_query (q, GST_QUERY_CAST (obj), &self->query_handled);
+          gst_mini_object_unref(obj);
+        } else if (GST_IS_QUERY(obj)) {
+          abandon_query(q, GST_QUERY_CAST(obj), &self->query_handled);
         } else {
           q.drops += item.buffers;
-          gst_mini_object_unref (obj);
+          gst_mini_object_unref(obj);
         }
       }
       /* Refuse buffers at the sink pad until a new segment arrives, but keep
@@ -528,13 +470,13 @@ next:
       q.unexpected = true;
       result = GST_FLOW_OK;
     }
-  } else if (GST_IS_EVENT (obj)) {
-    GstEvent *event = GST_EVENT_CAST (obj);
-    const GstEventType type = GST_EVENT_TYPE (event);
+  } else if (GST_IS_EVENT(obj)) {
+    GstEvent* event = GST_EVENT_CAST(obj);
+    const GstEventType type = GST_EVENT_TYPE(event);
     const guint64 flushes = q.flushes;
-    qunlock_and_wake (self, waiter);
-    gst_pad_push_event (self->srcpad, event);
-    qlock (self);
+    qunlock_and_wake(self, waiter);
+    gst_pad_push_event(self->srcpad, event);
+    qlock(self);
     if (q.srcresult != GST_FLOW_OK)
       return q.srcresult;
     /* Flushed meanwhile: an EOS of the old stream must not end the new one. */
@@ -542,101 +484,95 @@ next:
       return GST_FLOW_OK;
     /* Pause after EOS only when nothing follows it: a new stream
      * (STREAM_START or SEGMENT after EOS) may already be queued behind. */
-    if (type == GST_EVENT_EOS && q.items.empty ())
+    if (type == GST_EVENT_EOS && q.items.empty())
       result = GST_FLOW_EOS;
-  } else if (GST_IS_QUERY (obj)) {
-    GstQuery *query = GST_QUERY_CAST (obj);
+  } else if (GST_IS_QUERY(obj)) {
+    GstQuery* query = GST_QUERY_CAST(obj);
     q.query_in_flight = query;
-    qunlock_and_wake (self, waiter);
-    const bool answered = gst_pad_peer_query (self->srcpad, query);
-    qlock (self);
+    qunlock_and_wake(self, waiter);
+    const bool answered = gst_pad_peer_query(self->srcpad, query);
+    qlock(self);
     q.query_in_flight = nullptr;
     q.queued_queries--;
     q.last_query = answered;
     q.last_handled_query = query;
-    g_cond_broadcast (&self->query_handled);
+    g_cond_broadcast(&self->query_handled);
     if (q.srcresult != GST_FLOW_OK)
       return q.srcresult;
   }
-  wake (waiter);  /* no branch above released the lock */
+  wake(waiter); /* no branch above released the lock */
   return result;
 }
 
-static void
-loop (GstPad * pad)
-{
-  auto *self = GST_ADAPTIVE_QUEUE (GST_PAD_PARENT (pad));
-  QueueState & q = *self->q;
+static void loop(GstPad* pad) {
+  auto* self = GST_ADAPTIVE_QUEUE(GST_PAD_PARENT(pad));
+  QueueState& q = *self->q;
   GstFlowReturn ret;
 
-  qlock (self);
+  qlock(self);
   if (q.srcresult != GST_FLOW_OK)
     goto out_flushing;
 
-  if (is_empty (q) && yield_for_batch_releasing_qlock (self) &&
-      q.srcresult != GST_FLOW_OK)
+  if (is_empty(q) && yield_for_batch_releasing_qlock(self) && q.srcresult != GST_FLOW_OK)
     goto out_flushing;
-  while (is_empty (q)) {
+  while (is_empty(q)) {
     q.underruns++;
-    if (!q.silent && !emit_releasing_qlock (self, SIGNAL_UNDERRUN))
+    if (!q.silent && !emit_releasing_qlock(self, SIGNAL_UNDERRUN))
       goto out_flushing;
     /* A handler may have changed the thresholds. */
-    while (is_empty (q)) {
-      if (!wait_add_releasing_qlock (self))
+    while (is_empty(q)) {
+      if (!wait_add_releasing_qlock(self))
         goto out_flushing;
     }
-    if (!q.silent && (!emit_releasing_qlock (self, SIGNAL_RUNNING) ||
-            !emit_releasing_qlock (self, SIGNAL_PUSHING)))
+    if (!q.silent && (!emit_releasing_qlock(self, SIGNAL_RUNNING) ||
+                      !emit_releasing_qlock(self, SIGNAL_PUSHING)))
       goto out_flushing;
   }
 
   /* Keep pushing while data is ready: one lock round and one task
    * iteration fewer per item. Bounded so the task still cycles. */
   for (int n = 1;; n++) {
-    ret = push_one_qlocked (self);
+    ret = push_one_qlocked(self);
     if (q.srcresult != GST_FLOW_OK)
       goto out_flushing;
     q.srcresult = ret;
     if (ret != GST_FLOW_OK)
       goto out_flushing;
-    if (n == PUSHES_PER_ITERATION || is_empty (q))
+    if (n == PUSHES_PER_ITERATION || is_empty(q))
       break;
   }
-  qunlock (self);
+  qunlock(self);
   return;
 
-out_flushing:
-  {
-    const bool eos = q.eos;
-    const GstFlowReturn result = q.srcresult;
-    GST_DEBUG_OBJECT (self, "pausing task, reason %s", gst_flow_get_name (result));
-    gst_pad_pause_task (self->srcpad);
-    wake_all_qlocked (self);
-    qunlock (self);
-    /* Upstream has finished, so nobody else will report the error. */
-    if (eos && (result == GST_FLOW_NOT_LINKED || result < GST_FLOW_EOS)) {
-      GST_ELEMENT_FLOW_ERROR (self, result);
-      gst_pad_push_event (self->srcpad, gst_event_new_eos ());
-    }
+out_flushing : {
+  const bool eos = q.eos;
+  const GstFlowReturn result = q.srcresult;
+  GST_DEBUG_OBJECT(self, "pausing task, reason %s", gst_flow_get_name(result));
+  gst_pad_pause_task(self->srcpad);
+  wake_all_qlocked(self);
+  qunlock(self);
+  /* Upstream has finished, so nobody else will report the error. */
+  if (eos && (result == GST_FLOW_NOT_LINKED || result < GST_FLOW_EOS)) {
+    GST_ELEMENT_FLOW_ERROR(self, result);
+    gst_pad_push_event(self->srcpad, gst_event_new_eos());
   }
+}
 }
 
 /* ---- sink pad ---- */
 
-static GstFlowReturn
-chain_data (GstAdaptiveQueue * self, GstMiniObject * obj, guint buffers,
-    guint bytes)
-{
-  QueueState & q = *self->q;
+static GstFlowReturn chain_data(GstAdaptiveQueue* self, GstMiniObject* obj, guint buffers,
+                                guint bytes) {
+  QueueState& q = *self->q;
   GstFlowReturn ret;
-  GCond *waiter;
+  GCond* waiter;
   /* An overrun growth's adaptation message, posted once unlocked. */
-  GstMessage *grown = nullptr;
+  GstMessage* grown = nullptr;
 
-  if (try_enqueue_data_unlocked (self, obj, buffers, bytes))
+  if (try_enqueue_data_unlocked(self, obj, buffers, bytes))
     return GST_FLOW_OK;
 
-  qlock (self);
+  qlock(self);
   if (q.srcresult != GST_FLOW_OK)
     goto out_flushing;
   if (q.eos || q.unexpected) {
@@ -644,139 +580,129 @@ chain_data (GstAdaptiveQueue * self, GstMiniObject * obj, guint buffers,
     goto out_unref;
   }
 
-  while (is_filled (q)) {
+  while (is_filled(q)) {
     q.overruns++;
     /* With a live upstream, a blocked push loses data at the source:
      * grow at once rather than block or drop. */
-    if (!grown && (grown = grow_on_overrun_qlocked (self)) && !is_filled (q))
+    if (!grown && (grown = grow_on_overrun_qlocked(self)) && !is_filled(q))
       break;
-    if (!q.silent && !emit_releasing_qlock (self, SIGNAL_OVERRUN))
+    if (!q.silent && !emit_releasing_qlock(self, SIGNAL_OVERRUN))
       goto out_flushing;
     /* A handler may have changed the limits. */
-    if (!is_filled (q))
+    if (!is_filled(q))
       break;
     if (q.leaky == GST_ADAPTIVE_QUEUE_LEAK_UPSTREAM) {
-      GST_LOG_OBJECT (self, "queue is full, leaking incoming %" GST_PTR_FORMAT,
-          (gpointer) obj);
+      GST_LOG_OBJECT(self, "queue is full, leaking incoming %" GST_PTR_FORMAT, (gpointer)obj);
       q.tail_needs_discont = true;
       q.drops += buffers;
       ret = GST_FLOW_OK;
       goto out_unref;
     }
     if (q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM) {
-      leak_downstream_qlocked (self);
+      leak_downstream_qlocked(self);
       continue;
     }
     do {
-      if (!wait_del_releasing_qlock (self))
+      if (!wait_del_releasing_qlock(self))
         goto out_flushing;
-    } while (is_filled (q));
-    if (!q.silent && !emit_releasing_qlock (self, SIGNAL_RUNNING))
+    } while (is_filled(q));
+    if (!q.silent && !emit_releasing_qlock(self, SIGNAL_RUNNING))
       goto out_flushing;
   }
 
   if (q.tail_needs_discont) {
-    mark_discont (&obj);
+    mark_discont(&obj);
     q.tail_needs_discont = false;
   }
-  waiter = enqueue_data_qlocked (self, obj, buffers, bytes);
-  qunlock (self);
-  wake (waiter);
+  waiter = enqueue_data_qlocked(self, obj, buffers, bytes);
+  qunlock(self);
+  wake(waiter);
   if (grown)
-    gst_element_post_message (GST_ELEMENT_CAST (self), grown);
+    gst_element_post_message(GST_ELEMENT_CAST(self), grown);
   return GST_FLOW_OK;
 
 out_flushing:
   ret = q.srcresult;
-  GST_LOG_OBJECT (self, "refusing data, task paused: %s", gst_flow_get_name (ret));
+  GST_LOG_OBJECT(self, "refusing data, task paused: %s", gst_flow_get_name(ret));
 out_unref:
-  qunlock (self);
-  gst_mini_object_unref (obj);
+  qunlock(self);
+  gst_mini_object_unref(obj);
   if (grown)
-    gst_element_post_message (GST_ELEMENT_CAST (self), grown);
+    gst_element_post_message(GST_ELEMENT_CAST(self), grown);
   return ret;
 }
 
-static GstFlowReturn
-sink_chain (GstPad *, GstObject * parent, GstBuffer * buffer)
-{
-  return chain_data (GST_ADAPTIVE_QUEUE (parent), GST_MINI_OBJECT_CAST (buffer),
-      1, static_cast < guint > (gst_buffer_get_size (buffer)));
+static GstFlowReturn sink_chain(GstPad*, GstObject* parent, GstBuffer* buffer) {
+  return chain_data(GST_ADAPTIVE_QUEUE(parent), GST_MINI_OBJECT_CAST(buffer), 1,
+                    static_cast<guint>(gst_buffer_get_size(buffer)));
 }
 
-static GstFlowReturn
-sink_chain_list (GstPad *, GstObject * parent, GstBufferList * list)
-{
-  return chain_data (GST_ADAPTIVE_QUEUE (parent), GST_MINI_OBJECT_CAST (list),
-      gst_buffer_list_length (list),
-      static_cast < guint > (gst_buffer_list_calculate_size (list)));
+static GstFlowReturn sink_chain_list(GstPad*, GstObject* parent, GstBufferList* list) {
+  return chain_data(GST_ADAPTIVE_QUEUE(parent), GST_MINI_OBJECT_CAST(list),
+                    gst_buffer_list_length(list),
+                    static_cast<guint>(gst_buffer_list_calculate_size(list)));
 }
 
-static gboolean
-sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
-{
-  auto *self = GST_ADAPTIVE_QUEUE (parent);
-  QueueState & q = *self->q;
+static gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
+  auto* self = GST_ADAPTIVE_QUEUE(parent);
+  QueueState& q = *self->q;
 
-  switch (GST_EVENT_TYPE (event)) {
-    case GST_EVENT_FLUSH_START:
-    {
-      gboolean res = gst_pad_push_event (self->srcpad, event);
-      qlock (self);
+  switch (GST_EVENT_TYPE(event)) {
+    case GST_EVENT_FLUSH_START: {
+      gboolean res = gst_pad_push_event(self->srcpad, event);
+      qlock(self);
       q.srcresult = GST_FLOW_FLUSHING;
       q.last_query = false;
-      wake_all_qlocked (self);
-      qunlock (self);
+      wake_all_qlocked(self);
+      qunlock(self);
       /* Downstream is flushing too, so the task returns promptly. */
-      gst_pad_pause_task (self->srcpad);
+      gst_pad_pause_task(self->srcpad);
       return res;
     }
-    case GST_EVENT_FLUSH_STOP:
-    {
-      gboolean res = gst_pad_push_event (self->srcpad, event);
-      qlock (self);
-      flush_qlocked (self, false);
+    case GST_EVENT_FLUSH_STOP: {
+      gboolean res = gst_pad_push_event(self->srcpad, event);
+      qlock(self);
+      flush_qlocked(self, false);
       q.srcresult = GST_FLOW_OK;
       q.eos = false;
       q.unexpected = false;
-      if (gst_pad_is_active (self->srcpad))
-        gst_pad_start_task (self->srcpad, (GstTaskFunction) loop, self->srcpad,
-            nullptr);
-      qunlock (self);
+      if (gst_pad_is_active(self->srcpad))
+        gst_pad_start_task(self->srcpad, (GstTaskFunction)loop, self->srcpad, nullptr);
+      qunlock(self);
       return res;
     }
     default:
       break;
   }
 
-  if (!GST_EVENT_IS_SERIALIZED (event))
-    return gst_pad_push_event (self->srcpad, event);
+  if (!GST_EVENT_IS_SERIALIZED(event))
+    return gst_pad_push_event(self->srcpad, event);
 
-  qlock (self);
+  qlock(self);
   /* STREAM_START and SEGMENT end an EOS: a new stream may follow. */
-  const bool new_stream = GST_EVENT_TYPE (event) == GST_EVENT_STREAM_START ||
-      GST_EVENT_TYPE (event) == GST_EVENT_SEGMENT;
+  const bool new_stream =
+      GST_EVENT_TYPE(event) == GST_EVENT_STREAM_START || GST_EVENT_TYPE(event) == GST_EVENT_SEGMENT;
   if (new_stream && q.srcresult == GST_FLOW_EOS)
     q.srcresult = GST_FLOW_OK;
   if (q.srcresult != GST_FLOW_OK) {
     const GstFlowReturn result = q.srcresult;
     /* Sticky events are kept for when data flows again; EOS that no data
      * follows reports the error now. */
-    if (!GST_EVENT_IS_STICKY (event) || GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
-      qunlock (self);
-      if (GST_EVENT_TYPE (event) == GST_EVENT_EOS &&
+    if (!GST_EVENT_IS_STICKY(event) || GST_EVENT_TYPE(event) == GST_EVENT_EOS) {
+      qunlock(self);
+      if (GST_EVENT_TYPE(event) == GST_EVENT_EOS &&
           (result == GST_FLOW_NOT_LINKED || result < GST_FLOW_EOS))
-        GST_ELEMENT_FLOW_ERROR (self, result);
-      GST_LOG_OBJECT (pad, "refusing %" GST_PTR_FORMAT ": %s", (gpointer) event,
-          gst_flow_get_name (result));
-      gst_event_unref (event);
+        GST_ELEMENT_FLOW_ERROR(self, result);
+      GST_LOG_OBJECT(pad, "refusing %" GST_PTR_FORMAT ": %s", (gpointer)event,
+                     gst_flow_get_name(result));
+      gst_event_unref(event);
       return FALSE;
     }
   }
   if (q.eos && !new_stream) {
-    qunlock (self);
-    GST_LOG_OBJECT (pad, "refusing %" GST_PTR_FORMAT " after EOS", (gpointer) event);
-    gst_event_unref (event);
+    qunlock(self);
+    GST_LOG_OBJECT(pad, "refusing %" GST_PTR_FORMAT " after EOS", (gpointer)event);
+    gst_event_unref(event);
     return FALSE;
   }
   if (q.eos) {
@@ -785,230 +711,206 @@ sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
      * then, so what is still queued of the old stream is dropped. */
     q.eos = false;
     q.unexpected = false;
-    if (GST_PAD_MODE (self->srcpad) == GST_PAD_MODE_PUSH) {
+    if (GST_PAD_MODE(self->srcpad) == GST_PAD_MODE_PUSH) {
       q.srcresult = GST_FLOW_OK;
-      gst_pad_start_task (self->srcpad, (GstTaskFunction) loop, self->srcpad,
-          nullptr);
+      gst_pad_start_task(self->srcpad, (GstTaskFunction)loop, self->srcpad, nullptr);
     }
   }
-  enqueue_event_qlocked (self, event);
-  qunlock (self);
+  enqueue_event_qlocked(self, event);
+  qunlock(self);
   return TRUE;
 }
 
 /* Takes a query its caller gives up on out of the ring, keeping the order
  * of the rest: once the caller returns, the query may be freed, so nothing
  * may push, flush or even inspect it later. */
-static void
-forget_query (QueueState & q, GstQuery * query)
-{
-  const size_t n = q.items.size ();
+static void forget_query(QueueState& q, GstQuery* query) {
+  const size_t n = q.items.size();
   for (size_t i = 0; i < n; i++) {
     Item item;
-    q.items.pop (item);
-    if (item.object == GST_MINI_OBJECT_CAST (query))
+    q.items.pop(item);
+    if (item.object == GST_MINI_OBJECT_CAST(query))
       q.queued_queries--;
     else
-      q.items.try_push (std::move (item));  /* the pop made room */
+      q.items.try_push(std::move(item)); /* the pop made room */
   }
 }
 
-static gboolean
-sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
-{
-  auto *self = GST_ADAPTIVE_QUEUE (parent);
-  QueueState & q = *self->q;
+static gboolean sink_query(GstPad* pad, GstObject* parent, GstQuery* query) {
+  auto* self = GST_ADAPTIVE_QUEUE(parent);
+  QueueState& q = *self->q;
 
-  if (!GST_QUERY_IS_SERIALIZED (query))
-    return gst_pad_query_default (pad, parent, query);
+  if (!GST_QUERY_IS_SERIALIZED(query))
+    return gst_pad_query_default(pad, parent, query);
 
   /* Serialized queries wait their turn behind the data, but never for
    * space: they do not count towards the limits. */
-  qlock (self);
+  qlock(self);
   if (q.srcresult != GST_FLOW_OK) {
-    qunlock (self);
+    qunlock(self);
     return FALSE;
   }
-  GST_LOG_OBJECT (pad, "queuing %" GST_PTR_FORMAT, (gpointer) query);
-  push_item (q, Item {GST_MINI_OBJECT_CAST (query), 0, 0});
+  GST_LOG_OBJECT(pad, "queuing %" GST_PTR_FORMAT, (gpointer)query);
+  push_item(q, Item{GST_MINI_OBJECT_CAST(query), 0, 0});
   q.queued_queries++;
-  signal_add_qlocked (self);
+  signal_add_qlocked(self);
   /* Stop waiting when the task stops, but never while it still holds the
    * query: the caller frees it once we return. */
   while (q.last_handled_query != query &&
-      (q.srcresult == GST_FLOW_OK || q.query_in_flight == query))
-    qwait (self, &self->query_handled);
+         (q.srcresult == GST_FLOW_OK || q.query_in_flight == query))
+    qwait(self, &self->query_handled);
   const bool handled = q.last_handled_query == query;
   if (handled)
     q.last_handled_query = nullptr;
   else
-    forget_query (q, query);
+    forget_query(q, query);
   const gboolean res = handled && q.last_query;
-  qunlock (self);
+  qunlock(self);
   return res;
 }
 
-static gboolean
-sink_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mode,
-    gboolean active)
-{
-  auto *self = GST_ADAPTIVE_QUEUE (parent);
-  QueueState & q = *self->q;
+static gboolean sink_activate_mode(GstPad* pad, GstObject* parent, GstPadMode mode,
+                                   gboolean active) {
+  auto* self = GST_ADAPTIVE_QUEUE(parent);
+  QueueState& q = *self->q;
   if (mode != GST_PAD_MODE_PUSH)
     return FALSE;
   if (active) {
-    qlock (self);
+    qlock(self);
     q.srcresult = GST_FLOW_OK;
     q.eos = false;
     q.unexpected = false;
-    qunlock (self);
+    qunlock(self);
     return TRUE;
   }
-  qlock (self);
+  qlock(self);
   q.srcresult = GST_FLOW_FLUSHING;
-  wake_all_qlocked (self);
-  qunlock (self);
+  wake_all_qlocked(self);
+  qunlock(self);
   /* Wait for the chain function to leave before dropping everything. */
-  GST_PAD_STREAM_LOCK (pad);
-  qlock (self);
-  flush_qlocked (self, true);
-  qunlock (self);
-  GST_PAD_STREAM_UNLOCK (pad);
+  GST_PAD_STREAM_LOCK(pad);
+  qlock(self);
+  flush_qlocked(self, true);
+  qunlock(self);
+  GST_PAD_STREAM_UNLOCK(pad);
   return TRUE;
 }
 
 /* ---- src pad ---- */
 
-static gboolean
-src_activate_mode (GstPad * pad, GstObject * parent, GstPadMode mode,
-    gboolean active)
-{
-  auto *self = GST_ADAPTIVE_QUEUE (parent);
-  QueueState & q = *self->q;
+static gboolean src_activate_mode(GstPad* pad, GstObject* parent, GstPadMode mode,
+                                  gboolean active) {
+  auto* self = GST_ADAPTIVE_QUEUE(parent);
+  QueueState& q = *self->q;
   if (mode != GST_PAD_MODE_PUSH)
     return FALSE;
   if (active)
-    q.spin.store (several_cpus_allowed (), std::memory_order_relaxed);
-  qlock (self);
+    q.spin.store(several_cpus_allowed(), std::memory_order_relaxed);
+  qlock(self);
   if (active) {
     /* A new start: upstream's latency is asked again. */
-    q.upstream_latency = LatencyAnswer {};
+    q.upstream_latency = LatencyAnswer{};
     q.srcresult = GST_FLOW_OK;
     q.eos = false;
     q.unexpected = false;
-    gboolean started = gst_pad_start_task (pad, (GstTaskFunction) loop, pad,
-        nullptr);
-    qunlock (self);
+    gboolean started = gst_pad_start_task(pad, (GstTaskFunction)loop, pad, nullptr);
+    qunlock(self);
     return started;
   }
   q.srcresult = GST_FLOW_FLUSHING;
-  wake_all_qlocked (self);
-  qunlock (self);
-  return gst_pad_stop_task (pad);
+  wake_all_qlocked(self);
+  qunlock(self);
+  return gst_pad_stop_task(pad);
 }
 
-static gboolean
-src_event (GstPad * pad, GstObject * parent, GstEvent * event)
-{
-  auto *self = GST_ADAPTIVE_QUEUE (parent);
-  if (GST_EVENT_TYPE (event) == GST_EVENT_RECONFIGURE) {
-    qlock (self);
+static gboolean src_event(GstPad* pad, GstObject* parent, GstEvent* event) {
+  auto* self = GST_ADAPTIVE_QUEUE(parent);
+  if (GST_EVENT_TYPE(event) == GST_EVENT_RECONFIGURE) {
+    qlock(self);
     /* Downstream may be linked again: try pushing once more. */
     if (self->q->srcresult == GST_FLOW_NOT_LINKED) {
       self->q->srcresult = GST_FLOW_OK;
-      gst_pad_start_task (pad, (GstTaskFunction) loop, pad, nullptr);
+      gst_pad_start_task(pad, (GstTaskFunction)loop, pad, nullptr);
     }
-    qunlock (self);
-  } else if (GST_EVENT_TYPE (event) == GST_EVENT_LATENCY) {
+    qunlock(self);
+  } else if (GST_EVENT_TYPE(event) == GST_EVENT_LATENCY) {
     GstClockTime latency;
-    gst_event_parse_latency (event, &latency);
-    qlock (self);
+    gst_event_parse_latency(event, &latency);
+    qlock(self);
     self->q->configured_latency = latency;
-    qunlock (self);
+    qunlock(self);
   }
-  return gst_pad_push_event (self->sinkpad, event);
+  return gst_pad_push_event(self->sinkpad, event);
 }
 
 /* The time the buffer limit can hold: max-size-time when set, otherwise the
  * adaptive capacity times the last buffer duration, or NONE if unknown. */
-static GstClockTime
-time_capacity (const QueueState & q)
-{
+static GstClockTime time_capacity(const QueueState& q) {
   if (q.max.time > 0)
     return q.max.time;
-  const GstClockTime duration = q.buffer_duration.load (std::memory_order_relaxed);
-  if (q.max.buffers > 0 && GST_CLOCK_TIME_IS_VALID (duration))
+  const GstClockTime duration = q.buffer_duration.load(std::memory_order_relaxed);
+  if (q.max.buffers > 0 && GST_CLOCK_TIME_IS_VALID(duration))
     return q.max.buffers * duration;
   return GST_CLOCK_TIME_NONE;
 }
 
 /* a + b for valid latencies, saturated below GST_CLOCK_TIME_NONE: huge
  * thresholds or limits must not wrap, or turn a latency into "none". */
-static GstClockTime
-add_latency (GstClockTime a, GstClockTime b)
-{
+static GstClockTime add_latency(GstClockTime a, GstClockTime b) {
   const GstClockTime largest = GST_CLOCK_TIME_NONE - 1;
   return b > largest - a ? largest : a + b;
 }
 
-LatencyAnswer
-add_own_latency (const QueueState & q, const LatencyAnswer & upstream)
-{
+LatencyAnswer add_own_latency(const QueueState& q, const LatencyAnswer& upstream) {
   LatencyAnswer answer = upstream;
-  const GstClockTime limit = time_capacity (q);
+  const GstClockTime limit = time_capacity(q);
   /* We can delay data by up to what the limit holds. A leaky queue never
    * blocks upstream, so, as queue does, it reports the larger of upstream's
    * max and its own capacity rather than their sum (NONE stays NONE). */
-  if (!GST_CLOCK_TIME_IS_VALID (limit))
+  if (!GST_CLOCK_TIME_IS_VALID(limit))
     answer.max = GST_CLOCK_TIME_NONE;
   else if (q.leaky != GST_ADAPTIVE_QUEUE_NO_LEAK)
-    answer.max = GST_CLOCK_TIME_IS_VALID (answer.max) ?
-        std::max (answer.max, limit) : answer.max;
-  else if (GST_CLOCK_TIME_IS_VALID (answer.max))
-    answer.max = add_latency (answer.max, limit);
-  if (q.min_threshold.time > 0 && GST_CLOCK_TIME_IS_VALID (answer.min))
-    answer.min = add_latency (answer.min, q.min_threshold.time);
+    answer.max = GST_CLOCK_TIME_IS_VALID(answer.max) ? std::max(answer.max, limit) : answer.max;
+  else if (GST_CLOCK_TIME_IS_VALID(answer.max))
+    answer.max = add_latency(answer.max, limit);
+  if (q.min_threshold.time > 0 && GST_CLOCK_TIME_IS_VALID(answer.min))
+    answer.min = add_latency(answer.min, q.min_threshold.time);
   return answer;
 }
 
-static gboolean
-src_query (GstPad * pad, GstObject * parent, GstQuery * query)
-{
-  auto *self = GST_ADAPTIVE_QUEUE (parent);
-  QueueState & q = *self->q;
+static gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query) {
+  auto* self = GST_ADAPTIVE_QUEUE(parent);
+  QueueState& q = *self->q;
 
-  if (!gst_pad_query_default (pad, parent, query))
+  if (!gst_pad_query_default(pad, parent, query))
     return FALSE;
 
-  switch (GST_QUERY_TYPE (query)) {
-    case GST_QUERY_POSITION:
-    {
+  switch (GST_QUERY_TYPE(query)) {
+    case GST_QUERY_POSITION: {
       GstFormat format;
       gint64 pos;
-      gst_query_parse_position (query, &format, &pos);
+      gst_query_parse_position(query, &format, &pos);
       if (pos < 0 || (format != GST_FORMAT_BYTES && format != GST_FORMAT_TIME))
         break;
-      qlock (self);
+      qlock(self);
       /* Upstream is ahead of us by what we hold. */
-      const Level cur = level_of (q);
-      const gint64 held = format == GST_FORMAT_BYTES ? cur.bytes
-          : static_cast < gint64 > (cur.time);
-      qunlock (self);
-      gst_query_set_position (query, format, std::max < gint64 > (0, pos - held));
+      const Level cur = level_of(q);
+      const gint64 held = format == GST_FORMAT_BYTES ? cur.bytes : static_cast<gint64>(cur.time);
+      qunlock(self);
+      gst_query_set_position(query, format, std::max<gint64>(0, pos - held));
       break;
     }
-    case GST_QUERY_LATENCY:
-    {
+    case GST_QUERY_LATENCY: {
       LatencyAnswer upstream;
       gboolean live;
-      gst_query_parse_latency (query, &live, &upstream.min, &upstream.max);
+      gst_query_parse_latency(query, &live, &upstream.min, &upstream.max);
       upstream.known = true;
       upstream.live = live;
-      qlock (self);
+      qlock(self);
       q.upstream_latency = upstream;
-      const LatencyAnswer answer = q.reported_latency = add_own_latency (q, upstream);
-      qunlock (self);
-      gst_query_set_latency (query, answer.live, answer.min, answer.max);
+      const LatencyAnswer answer = q.reported_latency = add_own_latency(q, upstream);
+      qunlock(self);
+      gst_query_set_latency(query, answer.live, answer.min, answer.max);
       break;
     }
     default:
@@ -1017,49 +919,43 @@ src_query (GstPad * pad, GstObject * parent, GstQuery * query)
   return TRUE;
 }
 
-void
-drop_all_items (QueueState & q)
-{
+void drop_all_items(QueueState& q) {
   Item item;
-  while (q.items.pop (item))
-    if (!GST_IS_QUERY (item.object))
-      gst_mini_object_unref (item.object);
+  while (q.items.pop(item))
+    if (!GST_IS_QUERY(item.object))
+      gst_mini_object_unref(item.object);
 }
 
-static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
-    GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
-    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+static GstStaticPadTemplate sink_template =
+    GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+static GstStaticPadTemplate src_template =
+    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
 
-void
-add_pad_templates (GstElementClass * element_class)
-{
-  gst_element_class_add_static_pad_template (element_class, &sink_template);
-  gst_element_class_add_static_pad_template (element_class, &src_template);
+void add_pad_templates(GstElementClass* element_class) {
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_add_static_pad_template(element_class, &src_template);
 }
 
-void
-add_pads (GstAdaptiveQueue * self)
-{
-  self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
-  gst_pad_set_chain_function (self->sinkpad, sink_chain);
-  gst_pad_set_chain_list_function (self->sinkpad, sink_chain_list);
-  gst_pad_set_event_function (self->sinkpad, sink_event);
-  gst_pad_set_query_function (self->sinkpad, sink_query);
-  gst_pad_set_activatemode_function (self->sinkpad, sink_activate_mode);
-  GST_PAD_SET_PROXY_CAPS (self->sinkpad);
-  GST_PAD_SET_PROXY_ALLOCATION (self->sinkpad);
-  GST_PAD_SET_PROXY_SCHEDULING (self->sinkpad);
-  gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
+void add_pads(GstAdaptiveQueue* self) {
+  self->sinkpad = gst_pad_new_from_static_template(&sink_template, "sink");
+  gst_pad_set_chain_function(self->sinkpad, sink_chain);
+  gst_pad_set_chain_list_function(self->sinkpad, sink_chain_list);
+  gst_pad_set_event_function(self->sinkpad, sink_event);
+  gst_pad_set_query_function(self->sinkpad, sink_query);
+  gst_pad_set_activatemode_function(self->sinkpad, sink_activate_mode);
+  GST_PAD_SET_PROXY_CAPS(self->sinkpad);
+  GST_PAD_SET_PROXY_ALLOCATION(self->sinkpad);
+  GST_PAD_SET_PROXY_SCHEDULING(self->sinkpad);
+  gst_element_add_pad(GST_ELEMENT(self), self->sinkpad);
 
-  self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
-  gst_pad_set_event_function (self->srcpad, src_event);
-  gst_pad_set_query_function (self->srcpad, src_query);
-  gst_pad_set_activatemode_function (self->srcpad, src_activate_mode);
-  GST_PAD_SET_PROXY_CAPS (self->srcpad);
-  GST_PAD_SET_PROXY_ALLOCATION (self->srcpad);
-  GST_PAD_SET_PROXY_SCHEDULING (self->srcpad);
-  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
+  self->srcpad = gst_pad_new_from_static_template(&src_template, "src");
+  gst_pad_set_event_function(self->srcpad, src_event);
+  gst_pad_set_query_function(self->srcpad, src_query);
+  gst_pad_set_activatemode_function(self->srcpad, src_activate_mode);
+  GST_PAD_SET_PROXY_CAPS(self->srcpad);
+  GST_PAD_SET_PROXY_ALLOCATION(self->srcpad);
+  GST_PAD_SET_PROXY_SCHEDULING(self->srcpad);
+  gst_element_add_pad(GST_ELEMENT(self), self->srcpad);
 }
 
 }  // namespace aq::element

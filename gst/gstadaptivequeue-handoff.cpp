@@ -25,80 +25,66 @@ namespace aq::element {
  * loaded machine aq::SpinBackoff stops it while spins keep timing out. */
 constexpr gint64 SPIN_MICROSECONDS = 10;
 
-bool
-several_cpus_allowed ()
-{
+bool several_cpus_allowed() {
   cpu_set_t set;
-  CPU_ZERO (&set);
-  if (sched_getaffinity (0, sizeof set, &set) == 0)
-    return CPU_COUNT (&set) > 1;
-  return g_get_num_processors () > 1;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    return CPU_COUNT(&set) > 1;
+  return g_get_num_processors() > 1;
 }
 
 /* Progress counters a spinning waiter watches: additions (the lock-free
  * path moves only the ring's tail) and removals. */
-using Progress = guint64 (*) (const QueueState & q);
+using Progress = guint64 (*)(const QueueState& q);
 
-static guint64
-add_progress (const QueueState & q)
-{
-  return q.adds.load (std::memory_order_relaxed) + q.items.published ();
+static guint64 add_progress(const QueueState& q) {
+  return q.adds.load(std::memory_order_relaxed) + q.items.published();
 }
 
-static guint64
-del_progress (const QueueState & q)
-{
-  return q.dels.load (std::memory_order_relaxed);
+static guint64 del_progress(const QueueState& q) {
+  return q.dels.load(std::memory_order_relaxed);
 }
 
 /* Spins, unlocked, until `progress` moves away from `seen`. Queue lock held
  * on entry and exit; true if it moved. */
-static bool
-spin_releasing_qlock (GstAdaptiveQueue * self, Progress progress, guint64 seen)
-{
-  const QueueState & q = *self->q;
+static bool spin_releasing_qlock(GstAdaptiveQueue* self, Progress progress, guint64 seen) {
+  const QueueState& q = *self->q;
   bool moved = false;
-  qunlock (self);
-  const gint64 deadline = g_get_monotonic_time () + SPIN_MICROSECONDS;
+  qunlock(self);
+  const gint64 deadline = g_get_monotonic_time() + SPIN_MICROSECONDS;
   for (int i = 1; !moved; i++) {
-    cpu_relax ();
-    moved = progress (q) != seen;
+    cpu_relax();
+    moved = progress(q) != seen;
     /* A pause costs from one cycle to over a hundred depending on the
      * CPU, so the spin is bounded in time, checked now and then. */
-    if (i % 64 == 0 && g_get_monotonic_time () >= deadline)
+    if (i % 64 == 0 && g_get_monotonic_time() >= deadline)
       break;
   }
-  qlock (self);
-  return moved || progress (q) != seen;
+  qlock(self);
+  return moved || progress(q) != seen;
 }
 
 /* Whether the other thread is likely running on another CPU right now:
  * there is one, and recent spins saw it make progress. Otherwise the two
  * threads share a CPU, as on one core or a loaded machine. */
-static bool
-spinning_pays (GstAdaptiveQueue * self, const aq::SpinBackoff & backoff)
-{
-  return spin_enabled (self) && backoff.skipping () == 0;
+static bool spinning_pays(GstAdaptiveQueue* self, const aq::SpinBackoff& backoff) {
+  return spin_enabled(self) && backoff.skipping() == 0;
 }
 
 /* Spins, when the backoff allows, until `counter` moves; true if it did. */
-static bool
-spin_briefly_releasing_qlock (GstAdaptiveQueue * self, aq::SpinBackoff & backoff,
-    Progress progress)
-{
-  if (!spin_enabled (self) || !backoff.should_spin ())
+static bool spin_briefly_releasing_qlock(GstAdaptiveQueue* self, aq::SpinBackoff& backoff,
+                                         Progress progress) {
+  if (!spin_enabled(self) || !backoff.should_spin())
     return false;
-  const bool moved = spin_releasing_qlock (self, progress, progress (*self->q));
-  backoff.record (moved);
+  const bool moved = spin_releasing_qlock(self, progress, progress(*self->q));
+  backoff.record(moved);
   return moved;
 }
 
 /* Waits for an item to be added; false when the pad is flushing. */
-bool
-wait_add_releasing_qlock (GstAdaptiveQueue * self)
-{
-  QueueState & q = *self->q;
-  if (spin_briefly_releasing_qlock (self, q.add_spin, add_progress))
+bool wait_add_releasing_qlock(GstAdaptiveQueue* self) {
+  QueueState& q = *self->q;
+  if (spin_briefly_releasing_qlock(self, q.add_spin, add_progress))
     return q.srcresult == GST_FLOW_OK;
   if (q.srcresult != GST_FLOW_OK)
     return false;
@@ -106,36 +92,34 @@ wait_add_releasing_qlock (GstAdaptiveQueue * self)
    * a read-modify-write; the task sets it with one, then looks for an item.
    * Both touch the flag atomically, so one comes second and sees the other:
    * the task sees the item, or upstream sees the flag and wakes it. */
-  q.waiting_add.exchange (true, std::memory_order_acq_rel);
-  if (!q.items.empty ()) {
-    q.waiting_add.store (false, std::memory_order_relaxed);
+  q.waiting_add.exchange(true, std::memory_order_acq_rel);
+  if (!q.items.empty()) {
+    q.waiting_add.store(false, std::memory_order_relaxed);
     return true;
   }
-  qwait (self, &self->item_add);
-  q.waiting_add.store (false, std::memory_order_relaxed);
+  qwait(self, &self->item_add);
+  q.waiting_add.store(false, std::memory_order_relaxed);
   return q.srcresult == GST_FLOW_OK;
 }
 
 /* Waits for an item to be removed or the limits to change; false when the
  * pad is flushing. */
-bool
-wait_del_releasing_qlock (GstAdaptiveQueue * self)
-{
-  QueueState & q = *self->q;
-  if (spin_briefly_releasing_qlock (self, q.del_spin, del_progress))
+bool wait_del_releasing_qlock(GstAdaptiveQueue* self) {
+  QueueState& q = *self->q;
+  if (spin_briefly_releasing_qlock(self, q.del_spin, del_progress))
     return q.srcresult == GST_FLOW_OK;
   if (q.srcresult != GST_FLOW_OK)
     return false;
   q.waiting_del = true;
-  qwait (self, &self->item_del);
+  qwait(self, &self->item_del);
   q.waiting_del = false;
   /* Sharing a CPU, the woken thread preempts the task that woke it at the
    * first free slot: yield, so the task frees a batch before this thread
    * fills the queue again, instead of the two alternating per buffer. */
-  if (!spinning_pays (self, q.del_spin)) {
-    qunlock (self);
-    sched_yield ();
-    qlock (self);
+  if (!spinning_pays(self, q.del_spin)) {
+    qunlock(self);
+    sched_yield();
+    qlock(self);
   }
   return q.srcresult == GST_FLOW_OK;
 }
@@ -145,38 +129,32 @@ wait_del_releasing_qlock (GstAdaptiveQueue * self)
  * takes it and sleeps again, so the two threads alternate per buffer;
  * yielding lets upstream queue a batch first. Never for a live upstream,
  * whose buffers must leave at once, nor while spinning pays. */
-bool
-yield_for_batch_releasing_qlock (GstAdaptiveQueue * self)
-{
-  QueueState & q = *self->q;
+bool yield_for_batch_releasing_qlock(GstAdaptiveQueue* self) {
+  QueueState& q = *self->q;
   /* Live until a LATENCY query says otherwise. */
   const bool live = !q.upstream_latency.known || q.upstream_latency.live;
-  if (spinning_pays (self, q.add_spin) || live)
+  if (spinning_pays(self, q.add_spin) || live)
     return false;
-  qunlock (self);
-  sched_yield ();
-  qlock (self);
+  qunlock(self);
+  sched_yield();
+  qlock(self);
   return true;
 }
 
-void
-wake_all_qlocked (GstAdaptiveQueue * self)
-{
-  QueueState & q = *self->q;
-  q.adds.fetch_add (1, std::memory_order_relaxed);
-  q.dels.fetch_add (1, std::memory_order_relaxed);
-  g_cond_signal (&self->item_add);
-  g_cond_signal (&self->item_del);
-  g_cond_broadcast (&self->query_handled);
+void wake_all_qlocked(GstAdaptiveQueue* self) {
+  QueueState& q = *self->q;
+  q.adds.fetch_add(1, std::memory_order_relaxed);
+  q.dels.fetch_add(1, std::memory_order_relaxed);
+  g_cond_signal(&self->item_add);
+  g_cond_signal(&self->item_del);
+  g_cond_broadcast(&self->query_handled);
 }
 
 /* Emits a signal with the queue lock released; false if flushing after. */
-bool
-emit_releasing_qlock (GstAdaptiveQueue * self, guint signal_id)
-{
-  qunlock (self);
-  g_signal_emit (self, signals[signal_id], 0);
-  qlock (self);
+bool emit_releasing_qlock(GstAdaptiveQueue* self, guint signal_id) {
+  qunlock(self);
+  g_signal_emit(self, signals[signal_id], 0);
+  qlock(self);
   return self->q->srcresult == GST_FLOW_OK;
 }
 

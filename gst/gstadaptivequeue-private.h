@@ -36,15 +36,15 @@
 #include "spin_backoff.h"
 #include "trimmer.h"
 
-GST_DEBUG_CATEGORY_EXTERN (adaptive_queue_debug);
+GST_DEBUG_CATEGORY_EXTERN(adaptive_queue_debug);
 
 namespace aq::element {
 
 /* Property defaults, one name each; the param specs and reset code use
  * these. The adaptation ones come from the core, which owns the algorithm. */
 constexpr guint DEFAULT_MAX_SIZE_BUFFERS = defaults::kInitialBuffers;
-constexpr guint DEFAULT_MAX_SIZE_BYTES = 10 * 1024 * 1024;  /* as queue */
-constexpr guint64 DEFAULT_MAX_SIZE_TIME = GST_SECOND;       /* as queue */
+constexpr guint DEFAULT_MAX_SIZE_BYTES = 10 * 1024 * 1024; /* as queue */
+constexpr guint64 DEFAULT_MAX_SIZE_TIME = GST_SECOND;      /* as queue */
 constexpr guint DEFAULT_MIN_THRESHOLD_BUFFERS = 0;
 constexpr guint DEFAULT_MIN_THRESHOLD_BYTES = 0;
 constexpr guint64 DEFAULT_MIN_THRESHOLD_TIME = 0;
@@ -69,10 +69,9 @@ constexpr gdouble DEFAULT_DEMAND_HEADROOM = defaults::kDemandHeadroom;
 constexpr guint64 DEFAULT_DEMAND_WINDOW = defaults::kDemandWindowNs;
 constexpr guint64 DEFAULT_TRIM_PERIOD = defaults::kTrimPeriodNs;
 constexpr GstAdaptiveQueueLoadScope DEFAULT_LOAD_SCOPE = GST_ADAPTIVE_QUEUE_SCOPE_AUTO;
-constexpr const char *DEFAULT_PROC_ROOT = aq::kDefaultProcRoot;
-constexpr const char *DEFAULT_CGROUP_ROOT = aq::kDefaultCgroupRoot;
-constexpr GstAdaptiveQueueLatencySource DEFAULT_LATENCY_SOURCE =
-    GST_ADAPTIVE_QUEUE_LATENCY_AUTO;
+constexpr const char* DEFAULT_PROC_ROOT = aq::kDefaultProcRoot;
+constexpr const char* DEFAULT_CGROUP_ROOT = aq::kDefaultCgroupRoot;
+constexpr GstAdaptiveQueueLatencySource DEFAULT_LATENCY_SOURCE = GST_ADAPTIVE_QUEUE_LATENCY_AUTO;
 
 /* The most buffer slots the ring reserves up front; beyond, it grows as
  * buffers arrive. */
@@ -82,23 +81,20 @@ constexpr size_t EVENT_HEADROOM = 16;
 
 /* One queued buffer, buffer list, event or query. Sizes are kept so the
  * dequeue side need not recompute them. */
-struct Item
-{
-  GstMiniObject *object = nullptr;
+struct Item {
+  GstMiniObject* object = nullptr;
   guint buffers = 0;
   guint bytes = 0;
 };
 
-struct LatencyAnswer
-{
+struct LatencyAnswer {
   bool known = false;
   bool live = false;
   GstClockTime min = 0;
   GstClockTime max = GST_CLOCK_TIME_NONE;
 };
 
-struct Level
-{
+struct Level {
   guint buffers = 0;
   guint bytes = 0;
   guint64 time = 0;
@@ -106,8 +102,7 @@ struct Level
 
 /* Adaptation properties as set, guarded by the object lock. The
  * configuration they make, once valid, is QueueState::policy. */
-struct Settings
-{
+struct Settings {
   /* min-buffers and max-buffers as asked for, before an explicit
    * max-size-buffers moves them. */
   aq::PolicyConfig policy;
@@ -125,15 +120,14 @@ struct Settings
 
 /* What upstream writes with each item, on the ring's tail line: the task
  * reads the tail and these in one cache-line transfer. */
-struct UpstreamSide
-{
-  std::atomic < guint64 > in_buffers {0};
-  std::atomic < guint64 > in_bytes {0};
-  std::atomic < gint64 > sink_rt {GST_CLOCK_STIME_NONE};
-  std::atomic < GstClockTime > buffer_duration {GST_CLOCK_TIME_NONE};
+struct UpstreamSide {
+  std::atomic<guint64> in_buffers{0};
+  std::atomic<guint64> in_bytes{0};
+  std::atomic<gint64> sink_rt{GST_CLOCK_STIME_NONE};
+  std::atomic<GstClockTime> buffer_duration{GST_CLOCK_TIME_NONE};
   /* Set by the task before it sleeps; upstream's lock-free path reads it
    * with a read-modify-write per buffer (see wait_add_releasing_qlock). */
-  std::atomic < bool > waiting_add {false};
+  std::atomic<bool> waiting_add{false};
 };
 
 /* The streaming state, guarded by the queue lock, with one exception: a
@@ -142,8 +136,7 @@ struct UpstreamSide
  * the ring's tail, the in_* totals, the sink segment and sink_rt, which
  * belong to the upstream thread, and reads only the atomics below. Every
  * other item, and every removal, takes the lock. */
-struct QueueState
-{
+struct QueueState {
   /* Upstream pushes, lock-free or locked; removals hold the queue lock. */
   aq::SpscRing<Item, UpstreamSide> items;
   /* Slots wanted for the capacity: upstream grows the ring to it under the
@@ -155,34 +148,34 @@ struct QueueState
    * NONE if unknown; the time level is their difference. Upstream's are on
    * the ring's tail line, the removals on their own line, so one side's
    * writes per buffer do not evict what the other side writes. */
-  std::atomic < guint64 > &in_buffers = items.side ().in_buffers;
-  std::atomic < guint64 > &in_bytes = items.side ().in_bytes;
-  std::atomic < gint64 > &sink_rt = items.side ().sink_rt;
-  std::atomic < GstClockTime > &buffer_duration = items.side ().buffer_duration;
-  std::atomic < bool > &waiting_add = items.side ().waiting_add;
+  std::atomic<guint64>& in_buffers = items.side().in_buffers;
+  std::atomic<guint64>& in_bytes = items.side().in_bytes;
+  std::atomic<gint64>& sink_rt = items.side().sink_rt;
+  std::atomic<GstClockTime>& buffer_duration = items.side().buffer_duration;
+  std::atomic<bool>& waiting_add = items.side().waiting_add;
   /* Upstream's last view of the removal totals, which only grow: a stale
    * view overstates the level, so it is read again only when the level it
    * gives reaches a limit. Upstream's thread only. */
   guint64 seen_out_buffers = 0;
   guint64 seen_out_bytes = 0;
-  alignas (64) std::atomic < guint64 > out_buffers {0};
-  std::atomic < guint64 > out_bytes {0};
-  std::atomic < gint64 > src_rt {GST_CLOCK_STIME_NONE};
+  alignas(64) std::atomic<guint64> out_buffers{0};
+  std::atomic<guint64> out_bytes{0};
+  std::atomic<gint64> src_rt{GST_CLOCK_STIME_NONE};
   /* Bumped on every locked add and every removal, so spinning waiters see
    * progress without the lock; the lock-free path only moves the ring. */
-  std::atomic < guint64 > adds {0};
-  std::atomic < guint64 > dels {0};
+  std::atomic<guint64> adds{0};
+  std::atomic<guint64> dels{0};
   /* What the fast path reads per buffer and is written rarely: republished
    * from the fields below by every qunlock(), so a change made under the
    * lock reaches it at unlock. */
-  alignas (64) std::atomic < bool > fast_ok {false};
-  std::atomic < guint > fast_max_buffers {0};
-  std::atomic < guint > fast_max_bytes {0};
-  std::atomic < guint64 > fast_max_time {0};
+  alignas(64) std::atomic<bool> fast_ok{false};
+  std::atomic<guint> fast_max_buffers{0};
+  std::atomic<guint> fast_max_bytes{0};
+  std::atomic<guint64> fast_max_time{0};
 
-  alignas (64) GstFlowReturn srcresult = GST_FLOW_FLUSHING;
+  alignas(64) GstFlowReturn srcresult = GST_FLOW_FLUSHING;
 
-  Level max;          /* max.buffers is the adaptive capacity */
+  Level max; /* max.buffers is the adaptive capacity */
   Level min_threshold;
   Level orig_min_threshold;
   GstAdaptiveQueueLeaky leaky = DEFAULT_LEAKY;
@@ -222,18 +215,18 @@ struct QueueState
   bool waiting_del = false;
   /* Whether waiters may spin at all: only with another CPU to run the
    * other side. Set when the src pad activates; read before the lock. */
-  std::atomic < bool > spin {false};
+  std::atomic<bool> spin{false};
   /* Whether the task (add) and upstream (del) spin before sleeping. */
   aq::SpinBackoff add_spin;
   aq::SpinBackoff del_spin;
   guint queued_queries = 0;
-  GstQuery *last_handled_query = nullptr;
+  GstQuery* last_handled_query = nullptr;
   /* The query the task is passing downstream with the lock released: its
    * caller must not get it back before the task is done with it. */
-  GstQuery *query_in_flight = nullptr;
+  GstQuery* query_in_flight = nullptr;
   bool last_query = false;
 
-  GstClock *clock = nullptr;
+  GstClock* clock = nullptr;
   /* Upstream's answer to the last LATENCY query through the element, and
    * the element's own answer then; the latency the pipeline configured.
    * Upstream counts as live for batching until a query says otherwise (its
@@ -257,8 +250,7 @@ struct QueueState
 };
 
 /* The adaptation state, guarded by the tick lock. */
-struct TickState
-{
+struct TickState {
   GstClockID id = nullptr;
   bool running = false;
   /* System clock time of the last tick, or of the start. */
@@ -279,25 +271,17 @@ struct TickState
   guint good_load_ticks = 0;
 };
 
-enum Signal
-{
-  SIGNAL_UNDERRUN,
-  SIGNAL_RUNNING,
-  SIGNAL_OVERRUN,
-  SIGNAL_PUSHING,
-  LAST_SIGNAL
-};
+enum Signal { SIGNAL_UNDERRUN, SIGNAL_RUNNING, SIGNAL_OVERRUN, SIGNAL_PUSHING, LAST_SIGNAL };
 
 extern guint signals[LAST_SIGNAL];
 
 }  // namespace aq::element
 
-struct _GstAdaptiveQueue
-{
+struct _GstAdaptiveQueue {
   GstElement parent;
 
-  GstPad *sinkpad;
-  GstPad *srcpad;
+  GstPad* sinkpad;
+  GstPad* srcpad;
 
   GMutex qlock;
   GCond item_add;
@@ -306,9 +290,9 @@ struct _GstAdaptiveQueue
   GMutex tick_lock;
 
   /* C++ members, constructed in init and destroyed in finalize. */
-  aq::element::Settings *settings;
-  aq::element::QueueState *q;
-  aq::element::TickState *tick;
+  aq::element::Settings* settings;
+  aq::element::QueueState* q;
+  aq::element::TickState* tick;
 };
 
 namespace aq::element {
@@ -327,76 +311,67 @@ namespace aq::element {
 #endif
 
 #ifdef AQ_TSAN
-extern "C" void __tsan_acquire (void *addr);
-extern "C" void __tsan_release (void *addr);
-inline void tsan_acquired (void *lock) { __tsan_acquire (lock); }
-inline void tsan_releasing (void *lock) { __tsan_release (lock); }
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+inline void tsan_acquired(void* lock) {
+  __tsan_acquire(lock);
+}
+inline void tsan_releasing(void* lock) {
+  __tsan_release(lock);
+}
 #else
-inline void tsan_acquired (void *) { }
-inline void tsan_releasing (void *) { }
+inline void tsan_acquired(void*) {}
+inline void tsan_releasing(void*) {}
 #endif
 
-inline void
-tlock (GstAdaptiveQueue * self)
-{
-  g_mutex_lock (&self->tick_lock);
-  tsan_acquired (&self->tick_lock);
+inline void tlock(GstAdaptiveQueue* self) {
+  g_mutex_lock(&self->tick_lock);
+  tsan_acquired(&self->tick_lock);
 }
 
-inline void
-tunlock (GstAdaptiveQueue * self)
-{
-  tsan_releasing (&self->tick_lock);
-  g_mutex_unlock (&self->tick_lock);
+inline void tunlock(GstAdaptiveQueue* self) {
+  tsan_releasing(&self->tick_lock);
+  g_mutex_unlock(&self->tick_lock);
 }
 
 /* ---- levels ---- */
 
 /* The current level. Reads the removals first, so it never goes negative
  * while upstream adds; exact under the queue lock from upstream's thread. */
-inline Level
-level_of (const QueueState & q)
-{
+inline Level level_of(const QueueState& q) {
   Level l;
-  const guint64 out_buffers = q.out_buffers.load (std::memory_order_acquire);
-  const guint64 out_bytes = q.out_bytes.load (std::memory_order_acquire);
-  const gint64 src = q.src_rt.load (std::memory_order_acquire);
-  l.buffers = static_cast < guint > (q.in_buffers.load (std::memory_order_acquire) -
-      out_buffers);
-  l.bytes = static_cast < guint > (q.in_bytes.load (std::memory_order_acquire) - out_bytes);
-  const gint64 sink = q.sink_rt.load (std::memory_order_acquire);
-  if (GST_CLOCK_STIME_IS_VALID (sink) && GST_CLOCK_STIME_IS_VALID (src) && sink >= src)
+  const guint64 out_buffers = q.out_buffers.load(std::memory_order_acquire);
+  const guint64 out_bytes = q.out_bytes.load(std::memory_order_acquire);
+  const gint64 src = q.src_rt.load(std::memory_order_acquire);
+  l.buffers = static_cast<guint>(q.in_buffers.load(std::memory_order_acquire) - out_buffers);
+  l.bytes = static_cast<guint>(q.in_bytes.load(std::memory_order_acquire) - out_bytes);
+  const gint64 sink = q.sink_rt.load(std::memory_order_acquire);
+  if (GST_CLOCK_STIME_IS_VALID(sink) && GST_CLOCK_STIME_IS_VALID(src) && sink >= src)
     /* Unsigned: the difference may exceed G_MAXINT64 but never G_MAXUINT64. */
-    l.time = static_cast < guint64 > (sink) - static_cast < guint64 > (src);
+    l.time = static_cast<guint64>(sink) - static_cast<guint64>(src);
   return l;
 }
 
 /* Whether a level reaches any of the limits (0 = no limit). The one test of
  * "the queue is full": upstream's fast path declines when it holds and the
  * locked path in chain_data() then overruns, leaks or waits. */
-inline bool
-fills (const Level & level, guint max_buffers, guint max_bytes, guint64 max_time)
-{
+inline bool fills(const Level& level, guint max_buffers, guint max_bytes, guint64 max_time) {
   return (max_buffers > 0 && level.buffers >= max_buffers) ||
-      (max_bytes > 0 && level.bytes >= max_bytes) ||
-      (max_time > 0 && level.time >= max_time);
+         (max_bytes > 0 && level.bytes >= max_bytes) || (max_time > 0 && level.time >= max_time);
 }
 
 /* Queue lock held: what the lock-free path may do now. */
-inline void
-publish_fast_path_qlocked (QueueState & q)
-{
-  const bool ok = q.srcresult == GST_FLOW_OK && !q.eos && !q.unexpected &&
-      !q.tail_needs_discont;
+inline void publish_fast_path_qlocked(QueueState& q) {
+  const bool ok = q.srcresult == GST_FLOW_OK && !q.eos && !q.unexpected && !q.tail_needs_discont;
   /* Stores only on change: these share a line upstream reads per buffer. */
-  if (q.fast_max_buffers.load (std::memory_order_relaxed) != q.max.buffers)
-    q.fast_max_buffers.store (q.max.buffers, std::memory_order_relaxed);
-  if (q.fast_max_bytes.load (std::memory_order_relaxed) != q.max.bytes)
-    q.fast_max_bytes.store (q.max.bytes, std::memory_order_relaxed);
-  if (q.fast_max_time.load (std::memory_order_relaxed) != q.max.time)
-    q.fast_max_time.store (q.max.time, std::memory_order_relaxed);
-  if (q.fast_ok.load (std::memory_order_relaxed) != ok)
-    q.fast_ok.store (ok, std::memory_order_release);
+  if (q.fast_max_buffers.load(std::memory_order_relaxed) != q.max.buffers)
+    q.fast_max_buffers.store(q.max.buffers, std::memory_order_relaxed);
+  if (q.fast_max_bytes.load(std::memory_order_relaxed) != q.max.bytes)
+    q.fast_max_bytes.store(q.max.bytes, std::memory_order_relaxed);
+  if (q.fast_max_time.load(std::memory_order_relaxed) != q.max.time)
+    q.fast_max_time.store(q.max.time, std::memory_order_relaxed);
+  if (q.fast_ok.load(std::memory_order_relaxed) != ok)
+    q.fast_ok.store(ok, std::memory_order_release);
 }
 
 /* ---- the queue lock ---- */
@@ -404,59 +379,49 @@ publish_fast_path_qlocked (QueueState & q)
 /* Spinning pays only when the other side can run on another CPU. Counts
  * the CPUs this thread may run on (taskset, cpusets), not those online as
  * g_get_num_processors() does. */
-bool several_cpus_allowed ();
+bool several_cpus_allowed();
 
-inline bool
-spin_enabled (const GstAdaptiveQueue * self)
-{
-  return self->q->spin.load (std::memory_order_relaxed);
+inline bool spin_enabled(const GstAdaptiveQueue* self) {
+  return self->q->spin.load(std::memory_order_relaxed);
 }
 
-inline void
-cpu_relax ()
-{
+inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause ();
+  __builtin_ia32_pause();
 #elif defined(__aarch64__) || defined(__arm__)
-  asm volatile ("yield");
+  asm volatile("yield");
 #endif
 }
 
 /* The queue lock is held for very short sections, so a contended lock is
  * usually free again within a few spins: try those before sleeping. */
-inline void
-qlock (GstAdaptiveQueue * self)
-{
+inline void qlock(GstAdaptiveQueue* self) {
   constexpr int LOCK_SPINS = 100;
-  if (spin_enabled (self)) {
+  if (spin_enabled(self)) {
     for (int i = 0; i < LOCK_SPINS; i++) {
-      if (g_mutex_trylock (&self->qlock)) {
-        tsan_acquired (&self->qlock);
+      if (g_mutex_trylock(&self->qlock)) {
+        tsan_acquired(&self->qlock);
         return;
       }
-      cpu_relax ();
+      cpu_relax();
     }
   }
-  g_mutex_lock (&self->qlock);
-  tsan_acquired (&self->qlock);
+  g_mutex_lock(&self->qlock);
+  tsan_acquired(&self->qlock);
 }
 
-inline void
-qunlock (GstAdaptiveQueue * self)
-{
-  publish_fast_path_qlocked (*self->q);
-  tsan_releasing (&self->qlock);
-  g_mutex_unlock (&self->qlock);
+inline void qunlock(GstAdaptiveQueue* self) {
+  publish_fast_path_qlocked(*self->q);
+  tsan_releasing(&self->qlock);
+  g_mutex_unlock(&self->qlock);
 }
 
 /* Waits on `cond` with the queue lock held, releasing it meanwhile. */
-inline void
-qwait (GstAdaptiveQueue * self, GCond * cond)
-{
-  publish_fast_path_qlocked (*self->q);
-  tsan_releasing (&self->qlock);
-  g_cond_wait (cond, &self->qlock);
-  tsan_acquired (&self->qlock);
+inline void qwait(GstAdaptiveQueue* self, GCond* cond) {
+  publish_fast_path_qlocked(*self->q);
+  tsan_releasing(&self->qlock);
+  g_cond_wait(cond, &self->qlock);
+  tsan_acquired(&self->qlock);
 }
 
 /* ---- the hand-off (gstadaptivequeue-handoff.cpp) ---- */
@@ -466,102 +431,92 @@ qwait (GstAdaptiveQueue * self, GCond * cond)
  * the woken thread does not wake into a held lock, and the futex call is
  * not made under it. A waiter registered itself under the lock before it
  * slept, so the late signal still reaches it. */
-inline GCond *
-note_add_qlocked (GstAdaptiveQueue * self)
-{
-  QueueState & q = *self->q;
-  q.adds.fetch_add (1, std::memory_order_relaxed);
-  if (!q.waiting_add.load (std::memory_order_relaxed))
+inline GCond* note_add_qlocked(GstAdaptiveQueue* self) {
+  QueueState& q = *self->q;
+  q.adds.fetch_add(1, std::memory_order_relaxed);
+  if (!q.waiting_add.load(std::memory_order_relaxed))
     return nullptr;
   /* One signal per sleep: g_cond_signal() is a futex call even when the
    * waiter is already awake, and until the woken thread runs every further
    * item would signal it again. The waiter re-registers before sleeping. */
-  q.waiting_add.store (false, std::memory_order_relaxed);
+  q.waiting_add.store(false, std::memory_order_relaxed);
   return &self->item_add;
 }
 
-inline GCond *
-note_del_qlocked (GstAdaptiveQueue * self)
-{
-  QueueState & q = *self->q;
-  q.dels.fetch_add (1, std::memory_order_relaxed);
+inline GCond* note_del_qlocked(GstAdaptiveQueue* self) {
+  QueueState& q = *self->q;
+  q.dels.fetch_add(1, std::memory_order_relaxed);
   if (!q.waiting_del)
     return nullptr;
   q.waiting_del = false;
   return &self->item_del;
 }
 
-inline void
-wake (GCond * waiter)
-{
+inline void wake(GCond* waiter) {
   if (waiter)
-    g_cond_signal (waiter);
+    g_cond_signal(waiter);
 }
 
-inline void
-signal_add_qlocked (GstAdaptiveQueue * self)
-{
-  wake (note_add_qlocked (self));
+inline void signal_add_qlocked(GstAdaptiveQueue* self) {
+  wake(note_add_qlocked(self));
 }
 
-inline void
-signal_del_qlocked (GstAdaptiveQueue * self)
-{
-  wake (note_del_qlocked (self));
+inline void signal_del_qlocked(GstAdaptiveQueue* self) {
+  wake(note_del_qlocked(self));
 }
 
 /* Wakes every waiter: used when flushing or when limits change. */
-void wake_all_qlocked (GstAdaptiveQueue * self);
+void wake_all_qlocked(GstAdaptiveQueue* self);
 /* Wait for an item to be added, or removed (or the limits to change);
  * false when the pad is flushing. */
-bool wait_add_releasing_qlock (GstAdaptiveQueue * self);
-bool wait_del_releasing_qlock (GstAdaptiveQueue * self);
+bool wait_add_releasing_qlock(GstAdaptiveQueue* self);
+bool wait_del_releasing_qlock(GstAdaptiveQueue* self);
 /* The task, finding the queue empty, yields once where the threads share a
  * CPU and upstream is not live; true if it did. */
-bool yield_for_batch_releasing_qlock (GstAdaptiveQueue * self);
+bool yield_for_batch_releasing_qlock(GstAdaptiveQueue* self);
 /* Emits a signal with the queue lock released; false if flushing after. */
-bool emit_releasing_qlock (GstAdaptiveQueue * self, guint signal_id);
+bool emit_releasing_qlock(GstAdaptiveQueue* self, guint signal_id);
 
 /* ---- dataflow (gstadaptivequeue-dataflow.cpp) ---- */
 
-void add_pad_templates (GstElementClass * element_class);
+void add_pad_templates(GstElementClass* element_class);
 /* Creates both pads with their functions and adds them to the element. */
-void add_pads (GstAdaptiveQueue * self);
+void add_pads(GstAdaptiveQueue* self);
 /* Notes the ring size the capacity needs; upstream grows the ring to it the
  * next time it takes the lock, so buffer pushes never allocate. */
-void reserve_for_capacity (QueueState & q);
+void reserve_for_capacity(QueueState& q);
 /* Drops the oldest items until a buffer fits, or with `to_capacity` until
  * the level is within the buffer capacity. */
-void leak_downstream_qlocked (GstAdaptiveQueue * self, bool to_capacity = false);
+void leak_downstream_qlocked(GstAdaptiveQueue* self, bool to_capacity = false);
 /* Running time of a position in a segment, saturated; NONE if it has none. */
-gint64 segment_running_time (const GstSegment * segment, GstClockTime position);
+gint64 segment_running_time(const GstSegment* segment, GstClockTime position);
 /* Upstream's latency with what the element adds: its answer to a LATENCY
  * query. */
-LatencyAnswer add_own_latency (const QueueState & q, const LatencyAnswer & upstream);
+LatencyAnswer add_own_latency(const QueueState& q, const LatencyAnswer& upstream);
 /* Whether the element's answer to a LATENCY query changed in a way the
  * pipeline must act on since it last answered; records the new answer. */
-bool latency_report_changed_qlocked (QueueState & q);
+bool latency_report_changed_qlocked(QueueState& q);
 /* Releases every queued item; for finalize, when no thread is left. */
-void drop_all_items (QueueState & q);
+void drop_all_items(QueueState& q);
 
 /* ---- properties (gstadaptivequeue.cpp) ---- */
 
 /* Posts the configuration problem, if any, once it can reach a bus. */
-void post_config_problem (GstAdaptiveQueue * self);
+void post_config_problem(GstAdaptiveQueue* self);
 
 /* ---- adaptation (gstadaptivequeue-adapt.cpp) ---- */
 
 /* Feeds the latency tracker from a buffer leaving the queue. */
-void sample_latency_qlocked (GstAdaptiveQueue * self, GstBuffer * buffer);
+void sample_latency_qlocked(GstAdaptiveQueue* self, GstBuffer* buffer);
 /* A push found the queue full: with a live upstream, grows the capacity at
  * once. Returns the adaptation message to post once the lock is released,
  * or nullptr when it did not grow. */
-GstMessage *grow_on_overrun_qlocked (GstAdaptiveQueue * self);
-void start_ticks (GstAdaptiveQueue * self);
-void reschedule_tick (GstAdaptiveQueue * self);
-void stop_ticks (GstAdaptiveQueue * self);
-GstStructure *build_stats (GstAdaptiveQueue * self);
+GstMessage* grow_on_overrun_qlocked(GstAdaptiveQueue* self);
+void start_ticks(GstAdaptiveQueue* self);
+void reschedule_tick(GstAdaptiveQueue* self);
+void stop_ticks(GstAdaptiveQueue* self);
+GstStructure* build_stats(GstAdaptiveQueue* self);
 /* The scope the last reading used; before any, the one it would use now. */
-aq::LoadScope current_load_scope (GstAdaptiveQueue * self);
+aq::LoadScope current_load_scope(GstAdaptiveQueue* self);
 
 }  // namespace aq::element

@@ -5,13 +5,11 @@
 
 #include "gstadaptivequeue.h"
 
-static gboolean
-plugin_init (GstPlugin * plugin)
-{
-  return GST_ELEMENT_REGISTER (adaptivequeue, plugin);
+static gboolean plugin_init(GstPlugin* plugin) {
+  return GST_ELEMENT_REGISTER(adaptivequeue, plugin);
 }
 
-GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, adaptivequeue,
-    "A queue whose capacity adapts to system load and latency",
-    plugin_init, PACKAGE_VERSION, "LGPL", "gst-adaptivequeue",
-    "https://github.com/jetkvm/gst-adaptivequeue")
+GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, adaptivequeue,
+                  "A queue whose capacity adapts to system load and latency", plugin_init,
+                  PACKAGE_VERSION, "LGPL", "gst-adaptivequeue",
+                  "https://github.com/jetkvm/gst-adaptivequeue")

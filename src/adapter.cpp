@@ -6,13 +6,15 @@ namespace aq {
 
 uint32_t scaled_ceil(double headroom, double n, uint32_t cap) {
   const double x = headroom * n;
-  if (!(x < static_cast<double>(cap))) return cap;
+  if (!(x < static_cast<double>(cap)))
+    return cap;
   const double up = std::ceil(x * (1.0 - 1e-12));
   return up <= 0.0 ? 0 : static_cast<uint32_t>(up);
 }
 
 uint32_t Adapter::demand_floor(const PolicyConfig& config, bool live, int64_t now_ns) const {
-  if (!live || config.demand_headroom == 0.0) return 0;
+  if (!live || config.demand_headroom == 0.0)
+    return 0;
   return scaled_ceil(config.demand_headroom, window_.max(now_ns), config.max_buffers);
 }
 
@@ -41,7 +43,8 @@ Decision Adapter::tick(const PolicyConfig& config, const TickInput& in) {
     d.new_capacity = floor;
     d.applied = floor != in.capacity;
   }
-  if (d.applied) count(in.now_ns);
+  if (d.applied)
+    count(in.now_ns);
   return d;
 }
 
@@ -52,7 +55,8 @@ Decision Adapter::overrun(const PolicyConfig& config, uint32_t capacity, uint32_
   d.old_capacity = d.new_capacity = capacity;
   d.overrun = true;
   d.demand_floor = demand_floor(config, live, now_ns);
-  if (!live || config.demand_headroom == 0.0 || capacity >= config.max_buffers) return d;
+  if (!live || config.demand_headroom == 0.0 || capacity >= config.max_buffers)
+    return d;
   d.new_capacity = scaled_ceil(config.demand_headroom, capacity + 1.0, config.max_buffers);
   d.applied = true;
   ++overrun_growths_;

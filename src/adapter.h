@@ -15,7 +15,7 @@
 namespace aq {
 
 struct TickInput {
-  uint32_t capacity = 0;   // the caller's capacity now
+  uint32_t capacity = 0;  // the caller's capacity now
   // The highest level since the previous tick, starting from the level then
   // (a compare per buffer). A level passed twice counts once.
   uint32_t level_max = 0;

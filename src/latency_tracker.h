@@ -13,7 +13,12 @@ class LatencyTracker {
   static constexpr int64_t kMaxSampleNs = int64_t{3600} * 1'000'000'000;
 
   void add(int64_t sample_ns);
-  void reset() { average_.reset(); max_.reset(); interval_max_.reset(); count_ = 0; }
+  void reset() {
+    average_.reset();
+    max_.reset();
+    interval_max_.reset();
+    count_ = 0;
+  }
   std::optional<int64_t> average() const { return average_; }
   // Largest clamped sample since the last reset.
   std::optional<int64_t> max() const { return max_; }

@@ -27,15 +27,19 @@ size_t position(int64_t index) {
 LevelWindow::LevelWindow(int64_t window_ns)
     : window_ns_(window_ns), width_ns_(width_for(window_ns)) {}
 
-int64_t LevelWindow::slot_of(int64_t t_ns) const { return floor_div(t_ns, width_ns_); }
+int64_t LevelWindow::slot_of(int64_t t_ns) const {
+  return floor_div(t_ns, width_ns_);
+}
 
 void LevelWindow::set_window(int64_t now_ns, int64_t window_ns) {
-  if (window_ns == window_ns_) return;
+  if (window_ns == window_ns_)
+    return;
   const uint32_t kept = max(now_ns);
   reset();
   window_ns_ = window_ns;
   width_ns_ = width_for(window_ns);
-  if (kept > 0) note(now_ns, kept);
+  if (kept > 0)
+    note(now_ns, kept);
 }
 
 void LevelWindow::note(int64_t now_ns, uint32_t level) {
@@ -53,10 +57,13 @@ uint32_t LevelWindow::max(int64_t now_ns) const {
   const int64_t oldest = newest - (kSlots - 1);
   uint32_t out = 0;
   for (const Slot& s : slots_)
-    if (s.used && s.index >= oldest && s.index <= newest) out = std::max(out, s.level);
+    if (s.used && s.index >= oldest && s.index <= newest)
+      out = std::max(out, s.level);
   return out;
 }
 
-void LevelWindow::reset() { slots_.fill(Slot{}); }
+void LevelWindow::reset() {
+  slots_.fill(Slot{});
+}
 
 }  // namespace aq

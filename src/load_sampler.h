@@ -196,8 +196,8 @@ class SharedSampler {
   // The process-wide sampler for these roots and this scope, created on
   // first use.
   static std::unique_ptr<Subscription> subscribe(const std::string& proc_root,
-                                                 const std::string& cgroup_root,
-                                                 LoadScope scope, int64_t interval_ns);
+                                                 const std::string& cgroup_root, LoadScope scope,
+                                                 int64_t interval_ns);
   // The same with the cgroup root at kDefaultCgroupRoot.
   static std::unique_ptr<Subscription> subscribe(const std::string& proc_root, LoadScope scope,
                                                  int64_t interval_ns);

@@ -24,13 +24,11 @@ struct Parsed {
 
 // A "cpu" or "cpuN" line of /proc/stat, in USER_HZ ticks.
 struct CpuTimes {
-  uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0,
-           softirq = 0, steal = 0, guest = 0, guest_nice = 0;
+  uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0,
+           guest = 0, guest_nice = 0;
 
   // guest and guest_nice are already included in user and nice.
-  uint64_t total() const {
-    return user + nice + system + idle + iowait + irq + softirq + steal;
-  }
+  uint64_t total() const { return user + nice + system + idle + iowait + irq + softirq + steal; }
   uint64_t busy() const { return total() - idle - iowait; }
 };
 

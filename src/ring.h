@@ -24,13 +24,15 @@ class Ring {
 
   // Lowering keeps every queued item; only raising past storage() allocates.
   void set_capacity(size_t capacity) {
-    if (capacity > storage_) reallocate(capacity);
+    if (capacity > storage_)
+      reallocate(capacity);
     capacity_ = capacity;
   }
 
   // False, leaving `item` untouched, when full.
   bool push(T&& item) {
-    if (full()) return false;
+    if (full())
+      return false;
     slots_[index(size_)] = std::move(item);
     ++size_;
     return true;
@@ -38,7 +40,8 @@ class Ring {
 
   // False when empty.
   bool pop(T& out) {
-    if (size_ == 0) return false;
+    if (size_ == 0)
+      return false;
     out = std::move(slots_[head_]);
     head_ = head_ + 1 == storage_ ? 0 : head_ + 1;
     --size_;
@@ -60,7 +63,8 @@ class Ring {
 
   void reallocate(size_t new_storage) {
     std::unique_ptr<T[]> fresh(new T[new_storage]);
-    for (size_t i = 0; i < size_; ++i) fresh[i] = std::move(slots_[index(i)]);
+    for (size_t i = 0; i < size_; ++i)
+      fresh[i] = std::move(slots_[index(i)]);
     slots_ = std::move(fresh);
     storage_ = new_storage;
     head_ = 0;

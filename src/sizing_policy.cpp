@@ -7,8 +7,8 @@ namespace aq {
 
 namespace {
 
-void check_thresholds(std::vector<ConfigError>& errors, const char* low_name,
-                      const char* high_name, double low, double high) {
+void check_thresholds(std::vector<ConfigError>& errors, const char* low_name, const char* high_name,
+                      double low, double high) {
   if (!(low >= 0.0 && low <= 100.0))
     errors.push_back({low_name, "must be within 0..100 %"});
   if (!(high >= 0.0 && high <= 100.0))
@@ -21,12 +21,14 @@ void check_thresholds(std::vector<ConfigError>& errors, const char* low_name,
 
 std::vector<ConfigError> validate(const PolicyConfig& c) {
   std::vector<ConfigError> errors;
-  if (c.min_buffers < 1) errors.push_back({"min-buffers", "must be at least 1"});
+  if (c.min_buffers < 1)
+    errors.push_back({"min-buffers", "must be at least 1"});
   if (c.min_buffers > c.max_buffers)
     errors.push_back({"min-buffers", "must not exceed max-buffers"});
   check_thresholds(errors, "cpu-low-threshold", "cpu-high-threshold", c.cpu_low, c.cpu_high);
   check_thresholds(errors, "mem-low-threshold", "mem-high-threshold", c.mem_low, c.mem_high);
-  if (c.target_latency_ns < 0) errors.push_back({"target-latency", "must not be negative"});
+  if (c.target_latency_ns < 0)
+    errors.push_back({"target-latency", "must not be negative"});
   if (!(c.target_latency_ns < c.max_latency_ns))
     errors.push_back({"target-latency", "must be below max-latency"});
   const double weights[] = {c.cpu_weight, c.mem_weight, c.latency_weight};
@@ -53,15 +55,18 @@ std::vector<ConfigError> validate(const PolicyConfig& c) {
 std::string describe(const std::vector<ConfigError>& errors) {
   std::string out;
   for (const auto& e : errors) {
-    if (!out.empty()) out += "; ";
+    if (!out.empty())
+      out += "; ";
     out += e.field + ": " + e.reason;
   }
   return out;
 }
 
 double threshold_factor(double value, double low, double high) {
-  if (value > high) return -1.0;
-  if (value < low) return 1.0;
+  if (value > high)
+    return -1.0;
+  if (value < low)
+    return 1.0;
   const double mid = (high + low) / 2.0;
   return (mid - value) / (mid - low);
 }

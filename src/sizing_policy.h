@@ -89,8 +89,8 @@ struct Decision {
   double mem_factor = 0.0;
   double latency_factor = 0.0;  // 0 when there is no latency measurement
   double combined = 0.0;
-  double target = 0.0;      // the step target before smoothing
-  double unrounded = 0.0;   // smoothed and clamped, before the dead band
+  double target = 0.0;     // the step target before smoothing
+  double unrounded = 0.0;  // smoothed and clamped, before the dead band
   // Adapter only. The demand floor in force (0: off, non-live or no demand);
   // new_capacity is at least this.
   uint32_t demand_floor = 0;
@@ -104,8 +104,7 @@ double threshold_factor(double value, double low, double high);
 // One tick of the algorithm. `config` must be valid (see validate()).
 // Without a latency average the latency term is 0: a missing measurement is
 // not evidence of low latency.
-Decision decide(const PolicyConfig& config, uint32_t current,
-                const LoadSample& load, std::optional<int64_t> latency_avg_ns);
-
+Decision decide(const PolicyConfig& config, uint32_t current, const LoadSample& load,
+                std::optional<int64_t> latency_avg_ns);
 
 }  // namespace aq

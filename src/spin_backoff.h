@@ -21,7 +21,8 @@ class SpinBackoff {
 
   // True if this wait should spin; false while waits are being skipped.
   bool should_spin() {
-    if (skip_ == 0) return true;
+    if (skip_ == 0)
+      return true;
     --skip_;
     return false;
   }

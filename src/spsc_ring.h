@@ -41,7 +41,8 @@ class SpscRing {
   // Producer: whether try_push() would succeed now.
   bool can_push() {
     const size_t tail = tail_.load(std::memory_order_relaxed);
-    if (tail - head_cache_ <= mask_) return true;
+    if (tail - head_cache_ <= mask_)
+      return true;
     head_cache_ = head_.load(std::memory_order_acquire);
     return tail - head_cache_ <= mask_;
   }
@@ -51,7 +52,8 @@ class SpscRing {
     const size_t tail = tail_.load(std::memory_order_relaxed);
     if (tail - head_cache_ > mask_) {
       head_cache_ = head_.load(std::memory_order_acquire);
-      if (tail - head_cache_ > mask_) return false;
+      if (tail - head_cache_ > mask_)
+        return false;
     }
     slots_[tail & mask_] = std::move(item);
     tail_.store(tail + 1, std::memory_order_release);
@@ -63,7 +65,8 @@ class SpscRing {
     const size_t head = head_.load(std::memory_order_relaxed);
     if (head == tail_cache_) {
       tail_cache_ = tail_.load(std::memory_order_acquire);
-      if (head == tail_cache_) return false;
+      if (head == tail_cache_)
+        return false;
     }
     out = std::move(slots_[head & mask_]);
     head_.store(head + 1, std::memory_order_release);
@@ -73,7 +76,8 @@ class SpscRing {
   // Consumer: whether nothing is published.
   bool empty() {
     const size_t head = head_.load(std::memory_order_relaxed);
-    if (head != tail_cache_) return false;
+    if (head != tail_cache_)
+      return false;
     tail_cache_ = tail_.load(std::memory_order_acquire);
     return head == tail_cache_;
   }
@@ -94,12 +98,15 @@ class SpscRing {
   // producer thread calls it, with every consumer locked out.
   void grow(size_t slots) {
     size_t want = 1;
-    while (want < slots) want <<= 1;
-    if (slots_ && want <= mask_ + 1) return;
+    while (want < slots)
+      want <<= 1;
+    if (slots_ && want <= mask_ + 1)
+      return;
     std::unique_ptr<T[]> fresh(new T[want]);
     const size_t head = head_.load(std::memory_order_relaxed);
     const size_t tail = tail_.load(std::memory_order_relaxed);
-    for (size_t i = head; i != tail; ++i) fresh[i & (want - 1)] = std::move(slots_[i & mask_]);
+    for (size_t i = head; i != tail; ++i)
+      fresh[i & (want - 1)] = std::move(slots_[i & mask_]);
     slots_ = std::move(fresh);
     mask_ = want - 1;
   }

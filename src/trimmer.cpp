@@ -14,7 +14,8 @@ uint32_t Trimmer::tick(const PolicyConfig& config, int64_t now_ns, uint32_t leve
     return 0;
   }
   quiet_min_ = std::min(quiet_min_.value_or(level_min), level_min);
-  if (now_ns - *quiet_since_ns_ < config.trim_period_ns) return 0;
+  if (now_ns - *quiet_since_ns_ < config.trim_period_ns)
+    return 0;
   const uint32_t drop = *quiet_min_ - 1;
   quiet_since_ns_ = now_ns;
   quiet_min_.reset();

@@ -12,10 +12,8 @@
 
 namespace {
 
-void
-usage (FILE * out)
-{
-  std::fputs (
+void usage(FILE* out) {
+  std::fputs(
       "usage: adaptivequeue-demo [OPTION]...\n"
       "\n"
       "Runs one live audio graph through several queues side by side, in one\n"
@@ -46,106 +44,95 @@ usage (FILE * out)
       "  --set PROP=VALUE         a property for every adaptivequeue, e.g.\n"
       "                           --set max-buffers=48 (repeatable)\n"
       "  --output DIR             where the picture and its data go (default .)\n"
-      "  --no-plot                no picture\n", out);
+      "  --no-plot                no picture\n",
+      out);
 }
 
-bool
-parse_double (const char *v, double &out)
-{
-  char *end = nullptr;
+bool parse_double(const char* v, double& out) {
+  char* end = nullptr;
   if (!v)
     return false;
-  out = g_ascii_strtod (v, &end);
+  out = g_ascii_strtod(v, &end);
   return end != v && !*end;
 }
 
-bool
-parse_uint (const char *v, guint64 & out)
-{
-  char *end = nullptr;
-  if (!v || !g_ascii_isdigit (*v))
+bool parse_uint(const char* v, guint64& out) {
+  char* end = nullptr;
+  if (!v || !g_ascii_isdigit(*v))
     return false;
-  out = g_ascii_strtoull (v, &end, 10);
+  out = g_ascii_strtoull(v, &end, 10);
   return !*end;
 }
 
 /* Returns the option that is wrong, or nullptr. */
-const char *
-parse_args (int argc, char **argv, demo::Options & o)
-{
+const char* parse_args(int argc, char** argv, demo::Options& o) {
   for (int i = 1; i < argc; i++) {
     const std::string a = argv[i];
-    auto next = [&] () -> const char * {
-      return i + 1 < argc ? argv[++i] : nullptr;
-    };
+    auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     guint64 n = 0;
     if (a == "-h" || a == "--help") {
-      usage (stdout);
-      std::exit (0);
+      usage(stdout);
+      std::exit(0);
     } else if (a == "--graph") {
-      const char *v = next ();
-      if (v && !strcmp (v, "capture"))
+      const char* v = next();
+      if (v && !strcmp(v, "capture"))
         o.graph = demo::Graph::Capture;
-      else if (v && !strcmp (v, "kvm"))
+      else if (v && !strcmp(v, "kvm"))
         o.graph = demo::Graph::Kvm;
       else
         return argv[i - 1];
     } else if (a == "--variants") {
-      const char *v = next ();
+      const char* v = next();
       if (!v)
         return argv[i - 1];
-      o.variants.clear ();
-      gchar **keys = g_strsplit (v, ",", -1);
-      for (gchar ** k = keys; *k; k++)
+      o.variants.clear();
+      gchar** keys = g_strsplit(v, ",", -1);
+      for (gchar** k = keys; *k; k++)
         if (**k)
-          o.variants.push_back (*k);
-      g_strfreev (keys);
+          o.variants.push_back(*k);
+      g_strfreev(keys);
     } else if (a == "--duration") {
-      if (!parse_double (next (), o.duration) || o.duration < 2
-          || o.duration > 3600)
+      if (!parse_double(next(), o.duration) || o.duration < 2 || o.duration > 3600)
         return "--duration";
     } else if (a == "--load") {
-      const char *v = next ();
-      if (v && !strcmp (v, "none"))
+      const char* v = next();
+      if (v && !strcmp(v, "none"))
         o.load_workers = 0;
-      else if (parse_uint (v, n) && n > 0 && n <= 256)
-        o.load_workers = static_cast < int >(n);
+      else if (parse_uint(v, n) && n > 0 && n <= 256)
+        o.load_workers = static_cast<int>(n);
       else
         return "--load";
     } else if (a == "--load-window") {
-      if (!parse_double (next (), o.load_start)
-          || !parse_double (next (), o.load_end) || o.load_start < 0
-          || o.load_end > 1 || o.load_start >= o.load_end)
+      if (!parse_double(next(), o.load_start) || !parse_double(next(), o.load_end) ||
+          o.load_start < 0 || o.load_end > 1 || o.load_start >= o.load_end)
         return "--load-window";
     } else if (a == "--stalls") {
       guint64 lo = 0, hi = 0;
-      if (!parse_uint (next (), lo) || !parse_uint (next (), hi) || lo < 10
-          || hi < lo || hi > 10000)
+      if (!parse_uint(next(), lo) || !parse_uint(next(), hi) || lo < 10 || hi < lo || hi > 10000)
         return "--stalls";
-      o.stall_min_ms = static_cast < guint > (lo);
-      o.stall_max_ms = static_cast < guint > (hi);
+      o.stall_min_ms = static_cast<guint>(lo);
+      o.stall_max_ms = static_cast<guint>(hi);
     } else if (a == "--seed") {
-      if (!parse_uint (next (), o.seed))
+      if (!parse_uint(next(), o.seed))
         return "--seed";
     } else if (a == "--mem") {
-      const char *v = next ();
-      if (v && !strcmp (v, "real"))
+      const char* v = next();
+      if (v && !strcmp(v, "real"))
         o.mem_percent = -1;
-      else if (!parse_double (v, o.mem_percent) || o.mem_percent < 0
-          || o.mem_percent > 100)
+      else if (!parse_double(v, o.mem_percent) || o.mem_percent < 0 || o.mem_percent > 100)
         return "--mem";
     } else if (a == "--jitterbuffer") {
-      if (!parse_uint (next (), n) || n > 10000)
+      if (!parse_uint(next(), n) || n > 10000)
         return "--jitterbuffer";
-      o.jitterbuffer_ms = static_cast < guint > (n);
+      o.jitterbuffer_ms = static_cast<guint>(n);
     } else if (a == "--set") {
-      const char *v = next ();
-      if (!v || !strchr (v, '=') || *v == '=')
+      const char* v = next();
+      if (!v || !strchr(v, '=') || *v == '=')
         return "--set";
-      o.properties.push_back (v);
+      o.properties.push_back(v);
     } else if (a == "--output") {
-      const char *v = next ();
-      if (!v || !g_file_test (v, G_FILE_TEST_IS_DIR))
+      const char* v = next();
+      if (!v || !g_file_test(v, G_FILE_TEST_IS_DIR))
         return "--output";
       o.output_dir = v;
     } else if (a == "--no-plot") {
@@ -159,39 +146,39 @@ parse_args (int argc, char **argv, demo::Options & o)
 
 }  // namespace
 
-int
-main (int argc, char **argv)
-{
-  gst_init (&argc, &argv);
+int main(int argc, char** argv) {
+  gst_init(&argc, &argv);
   demo::Options opts;
-  if (const char *bad = parse_args (argc, argv, opts)) {
-    std::fprintf (stderr, "adaptivequeue-demo: bad or incomplete option %s\n\n",
-        bad);
-    usage (stderr);
+  if (const char* bad = parse_args(argc, argv, opts)) {
+    std::fprintf(stderr, "adaptivequeue-demo: bad or incomplete option %s\n\n", bad);
+    usage(stderr);
     return 2;
   }
   std::vector<demo::VariantSpec> specs;
-  for (const auto & k:opts.variants) {
+  for (const auto& k : opts.variants) {
     demo::VariantSpec s;
-    if (!demo::parse_variant (k, s)) {
-      std::fprintf (stderr, "adaptivequeue-demo: unknown variant '%s' (known: "
-          "adaptive, jetkvm, queue-N)\n", k.c_str ());
+    if (!demo::parse_variant(k, s)) {
+      std::fprintf(stderr,
+                   "adaptivequeue-demo: unknown variant '%s' (known: "
+                   "adaptive, jetkvm, queue-N)\n",
+                   k.c_str());
       return 2;
     }
-    specs.push_back (s);
+    specs.push_back(s);
   }
-  if (specs.empty () || specs.size () > 8) {
-    std::fprintf (stderr, "adaptivequeue-demo: give 1 to 8 variants\n");
+  if (specs.empty() || specs.size() > 8) {
+    std::fprintf(stderr, "adaptivequeue-demo: give 1 to 8 variants\n");
     return 2;
   }
   if (opts.load_workers != 0) {
-    gchar *p = g_find_program_in_path ("stress-ng");
+    gchar* p = g_find_program_in_path("stress-ng");
     if (!p) {
-      std::fprintf (stderr, "adaptivequeue-demo: stress-ng is not installed "
-          "(apt-get install stress-ng), or pass --load none\n");
+      std::fprintf(stderr,
+                   "adaptivequeue-demo: stress-ng is not installed "
+                   "(apt-get install stress-ng), or pass --load none\n");
       return 2;
     }
-    g_free (p);
+    g_free(p);
   }
-  return demo::run_demo (opts, specs);
+  return demo::run_demo(opts, specs);
 }

@@ -17,14 +17,16 @@ namespace aqtest {
 
 // AQ_FIXTURES (set by meson) wins, so the binaries also run from elsewhere.
 inline std::string fixtures_dir() {
-  if (const char* env = std::getenv("AQ_FIXTURES")) return env;
+  if (const char* env = std::getenv("AQ_FIXTURES"))
+    return env;
   return AQ_FIXTURES_DIR;
 }
 
 // The whole file in `out`; false when it cannot be read.
 inline bool read_file(const std::string& path, std::string& out) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
+  if (!in)
+    return false;
   std::ostringstream buf;
   buf << in.rdbuf();
   out = buf.str();

@@ -28,17 +28,23 @@ enum LoadKind { kLoaded, kIdle, kMid };
 
 LoadSample load_of(LoadKind k) {
   switch (k) {
-    case kLoaded: return {90, 90};
-    case kIdle: return {10, 20};
-    default: return {40, 55};
+    case kLoaded:
+      return {90, 90};
+    case kIdle:
+      return {10, 20};
+    default:
+      return {40, 55};
   }
 }
 
 int64_t latency_of(LoadKind k) {
   switch (k) {
-    case kLoaded: return 80 * kMs;
-    case kIdle: return 5 * kMs;
-    default: return 35 * kMs;
+    case kLoaded:
+      return 80 * kMs;
+    case kIdle:
+      return 5 * kMs;
+    default:
+      return 35 * kMs;
   }
 }
 
@@ -250,7 +256,8 @@ START_TEST(overrun_table) {
   ck_assert_uint_eq(a.adaptations(), c.applied ? 1 : 0);
   ck_assert_uint_eq(a.overrun_growths(), c.applied ? 1 : 0);
   ck_assert(a.last_adaptation_ns().has_value() == c.applied);
-  if (c.applied) ck_assert_int_eq(*a.last_adaptation_ns(), 1234);
+  if (c.applied)
+    ck_assert_int_eq(*a.last_adaptation_ns(), 1234);
 }
 END_TEST
 
@@ -337,7 +344,8 @@ void compare_with_jetkvm(PolicyConfig config, uint64_t random_state) {
     in.level_max = level;
     in.live = live;
     in.now_ns = now;
-    if (next_random(x) % 10 != 0) in.load = LoadSample{uniform(x, 0, 100), uniform(x, 0, 100)};
+    if (next_random(x) % 10 != 0)
+      in.load = LoadSample{uniform(x, 0, 100), uniform(x, 0, 100)};
     if (next_random(x) % 5 != 0)
       in.latency_avg_ns = static_cast<int64_t>(next_random(x) % (120 * kMs));
     const Decision d = a.tick(config, in);
@@ -360,12 +368,15 @@ void compare_with_jetkvm(PolicyConfig config, uint64_t random_state) {
                   d.new_capacity, d.applied, r.old_capacity, r.new_capacity, r.applied);
     ck_assert_uint_eq(a.adaptations(), reference_adaptations);
     ck_assert(a.last_adaptation_ns() == reference_last);
-    if (d.applied) cap = d.new_capacity;
+    if (d.applied)
+      cap = d.new_capacity;
     ck_assert_uint_eq(cap, reference_cap);
   }
 }
 
-START_TEST(headroom_zero_is_jetkvm_defaults) { compare_with_jetkvm(PolicyConfig{}, 42); }
+START_TEST(headroom_zero_is_jetkvm_defaults) {
+  compare_with_jetkvm(PolicyConfig{}, 42);
+}
 END_TEST
 
 START_TEST(headroom_zero_is_jetkvm_fast_smoothing) {
@@ -405,4 +416,6 @@ Suite* adapter_suite() {
 
 }  // namespace
 
-int main() { return aqtest::run_suite(adapter_suite()); }
+int main() {
+  return aqtest::run_suite(adapter_suite());
+}

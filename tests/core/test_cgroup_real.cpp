@@ -47,8 +47,10 @@ Setup g_setup;
 bool write_file(const std::string& path, const std::string& text, std::string& error) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
   bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  if (!ok) error = path + ": " + std::strerror(errno);
-  if (fd >= 0) ok = (::close(fd) == 0) && ok;
+  if (!ok)
+    error = path + ": " + std::strerror(errno);
+  if (fd >= 0)
+    ok = (::close(fd) == 0) && ok;
   return ok;
 }
 
@@ -60,7 +62,8 @@ bool exists(const std::string& path) {
 // Makes `dir` (once) and records it for removal.
 bool make(const std::string& dir, std::string& error) {
   for (const std::string& d : g_setup.made)
-    if (d == dir) return true;
+    if (d == dir)
+      return true;
   if (::mkdir(dir.c_str(), 0755) != 0) {
     error = "mkdir " + dir + ": " + std::strerror(errno);
     return false;
@@ -85,15 +88,18 @@ void setup_v1(const aq::CgroupMembership& m, const std::string& name) {
       return;
     }
     std::string list;
-    for (const std::string& c : e->controllers) list += (list.empty() ? "" : ",") + c;
+    for (const std::string& c : e->controllers)
+      list += (list.empty() ? "" : ",") + c;
     std::string mount = std::string(kCgroupRoot) + "/" + list;
-    if (!exists(mount)) mount = std::string(kCgroupRoot) + "/" + controller;
+    if (!exists(mount))
+      mount = std::string(kCgroupRoot) + "/" + controller;
     const std::string dir = mount + (e->path == "/" ? "" : e->path) + "/" + name;
     if (!make(dir, error)) {
       g_setup.skip = error;
       return;
     }
-    if (std::find(g_setup.procs.begin(), g_setup.procs.end(), dir + "/cgroup.procs") == g_setup.procs.end())
+    if (std::find(g_setup.procs.begin(), g_setup.procs.end(), dir + "/cgroup.procs") ==
+        g_setup.procs.end())
       g_setup.procs.push_back(dir + "/cgroup.procs");
     bool ok = true;
     if (std::string(controller) == "cpu")
@@ -167,7 +173,8 @@ void cleanup() {
   for (auto it = g_setup.made.rbegin(); it != g_setup.made.rend(); ++it) {
     for (int i = 0; i < 100 && ::rmdir(it->c_str()) != 0 && errno == EBUSY; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (exists(*it)) std::fprintf(stderr, "could not remove %s: %s\n", it->c_str(), std::strerror(errno));
+    if (exists(*it))
+      std::fprintf(stderr, "could not remove %s: %s\n", it->c_str(), std::strerror(errno));
   }
 }
 
@@ -195,10 +202,12 @@ double process_cpu_seconds() {
   for (int i = 0; i < 2; ++i)
     burners.emplace_back([&stop] {
       volatile uint64_t sink = 0;
-      while (!stop.load(std::memory_order_relaxed)) sink = sink + 1;
+      while (!stop.load(std::memory_order_relaxed))
+        sink = sink + 1;
     });
   std::vector<char> memory(40u << 20);
-  for (size_t i = 0; i < memory.size(); i += 4096) memory[i] = 1;
+  for (size_t i = 0; i < memory.size(); i += 4096)
+    memory[i] = 1;
 
   aq::DirProcFiles proc(aq::kDefaultProcRoot), cgroup(kCgroupRoot);
   aq::LoadSampler sampler(aq::LoadScope::Cgroup, proc, cgroup, aq::HostInfo::current());
@@ -211,7 +220,8 @@ double process_cpu_seconds() {
     const double cpu = process_cpu_seconds();
     const aq::SampleResult r = sampler.poll(wall);
     // This process's own share of the 0.2 CPU quota over the same span.
-    const double own = 100.0 * (cpu - cpu_before) / (static_cast<double>(wall - wall_before) / 1e9 * 0.2);
+    const double own =
+        100.0 * (cpu - cpu_before) / (static_cast<double>(wall - wall_before) / 1e9 * 0.2);
     wall_before = wall;
     cpu_before = cpu;
     if (r.sample)
@@ -221,10 +231,12 @@ double process_cpu_seconds() {
     else
       std::fprintf(report, "none %s\n", r.reason.c_str());
   }
-  const aq::ScopeChoice choice = aq::resolve_scope(aq::LoadScope::Auto, aq::kDefaultProcRoot, kCgroupRoot);
+  const aq::ScopeChoice choice =
+      aq::resolve_scope(aq::LoadScope::Auto, aq::kDefaultProcRoot, kCgroupRoot);
   std::fprintf(report, "auto %s %s\n", aq::scope_name(choice.scope), choice.reason.c_str());
   stop = true;
-  for (std::thread& t : burners) t.join();
+  for (std::thread& t : burners)
+    t.join();
   std::fclose(report);
   _exit(0);
 }
@@ -241,7 +253,8 @@ START_TEST(sampler_reads_a_cgroup_held_to_20_percent) {
   ::close(fds[1]);
   std::string lines;
   char buf[4096];
-  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) lines.append(buf, static_cast<size_t>(n));
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;)
+    lines.append(buf, static_cast<size_t>(n));
   ::close(fds[0]);
   int status = 0;
   ck_assert_int_eq(waitpid(pid, &status, 0), pid);
@@ -271,10 +284,11 @@ START_TEST(sampler_reads_a_cgroup_held_to_20_percent) {
   // CPU clock says, and memory against 400 MiB (40 MiB touched is 10 %; of
   // this host's memory it would be well under 1 %).
   ck_assert_msg(cpu >= 80.0, "cpu %.1f %% of the quota", cpu);
-  ck_assert_msg(std::abs(cpu - std::min(own, 100.0)) <= 10.0, "cpu %.1f %%, own clock %.1f %%", cpu, own);
+  ck_assert_msg(std::abs(cpu - std::min(own, 100.0)) <= 10.0, "cpu %.1f %%, own clock %.1f %%", cpu,
+                own);
   ck_assert_msg(mem >= 8.0 && mem <= 40.0, "mem %.2f %% of 400 MiB", mem);
-  ck_assert_msg(aqtest::contains(detail, "0.2 CPUs") && aqtest::contains(detail, "400 MiB"), "detail '%s'",
-                detail.c_str());
+  ck_assert_msg(aqtest::contains(detail, "0.2 CPUs") && aqtest::contains(detail, "400 MiB"),
+                "detail '%s'", detail.c_str());
   ck_assert_msg(throttled > 0, "no throttled periods in the last 0.5 s");
   ck_assert_msg(aqtest::contains(auto_line, "auto cgroup ") &&
                     aqtest::contains(auto_line, "has a CPU quota of 0.2 CPUs"),

@@ -55,7 +55,8 @@ START_TEST(integer_average_stalls_below_a_close_sample) {
   // average would creep up to 19.
   LatencyTracker t;
   t.add(10);
-  for (int i = 0; i < 50; ++i) t.add(19);
+  for (int i = 0; i < 50; ++i)
+    t.add(19);
   ck_assert_int_eq(*t.average(), 10);
   ck_assert_int_eq(*t.max(), 19);
   ck_assert_uint_eq(t.count(), 51);
@@ -136,7 +137,8 @@ START_TEST(interval_max_per_tick) {
   };
   LatencyTracker t;
   for (const Interval& in : intervals) {
-    for (int64_t s : in.samples) t.add(s);
+    for (int64_t s : in.samples)
+      t.add(s);
     const std::optional<int64_t> got = t.take_interval_max();
     if (in.expected_max < 0) {
       ck_assert(!got.has_value());
@@ -160,7 +162,8 @@ START_TEST(interval_max_leaves_the_average_exact) {
     const int64_t sample = s % 300'000'000;
     with.add(sample);
     without.add(sample);
-    if (i % 7 == 0) with.take_interval_max();
+    if (i % 7 == 0)
+      with.take_interval_max();
     ck_assert_int_eq(*with.average(), *without.average());
   }
   ck_assert_int_eq(*with.max(), *without.max());
@@ -199,4 +202,6 @@ Suite* latency_tracker_suite() {
 
 }  // namespace
 
-int main() { return aqtest::run_suite(latency_tracker_suite()); }
+int main() {
+  return aqtest::run_suite(latency_tracker_suite());
+}

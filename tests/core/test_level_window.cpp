@@ -41,7 +41,8 @@ struct WindowCase {
 const WindowCase kWindowCases[] = {
     {"empty", {}, {{0, 0}, {10 * kS, 0}}},
     // Slot 0: counted until 32 x 100 ms = 3.2 s.
-    {"noted at 0, gone at 3.2 s", {{0, 5}},
+    {"noted at 0, gone at 3.2 s",
+     {{0, 5}},
      {{0, 5}, {3100 * kMs, 5}, {3200 * kMs - 1, 5}, {3200 * kMs, 0}}},
     // 99.999999 ms is still slot 0: counted 3.1000001 s, never less than the window.
     {"end of a slot", {{100 * kMs - 1, 5}}, {{3200 * kMs - 1, 5}, {3200 * kMs, 0}}},
@@ -49,21 +50,23 @@ const WindowCase kWindowCases[] = {
     {"start of a slot", {{100 * kMs, 5}}, {{3300 * kMs - 1, 5}, {3300 * kMs, 0}}},
     {"one slot keeps its highest", {{0, 5}, {50 * kMs, 2}, {99 * kMs, 4}}, {{100 * kMs, 5}}},
     // 7 (slot 10) outlives 9 (slot 1): 9 until 3.3 s, 7 until 4.2 s.
-    {"the highest expires first", {{100 * kMs, 9}, {1 * kS, 7}},
+    {"the highest expires first",
+     {{100 * kMs, 9}, {1 * kS, 7}},
      {{1 * kS, 9}, {3300 * kMs - 1, 9}, {3300 * kMs, 7}, {4200 * kMs - 1, 7}, {4200 * kMs, 0}}},
     // Slot 32 reuses slot 0's place; 5 had expired anyway.
-    {"a slot's place is reused", {{0, 5}, {3200 * kMs, 2}},
+    {"a slot's place is reused",
+     {{0, 5}, {3200 * kMs, 2}},
      {{3200 * kMs, 2}, {6400 * kMs - 1, 2}, {6400 * kMs, 0}}},
     // Slot 31 (3.1 s) and slot 0 share no place: both count at 3.1 s.
-    {"the oldest slot still counts", {{0, 5}, {3100 * kMs, 2}},
-     {{3100 * kMs, 5}, {3200 * kMs, 2}}},
+    {"the oldest slot still counts", {{0, 5}, {3100 * kMs, 2}}, {{3100 * kMs, 5}, {3200 * kMs, 2}}},
     {"level 0 changes nothing", {{0, 3}, {1 * kS, 0}}, {{1 * kS, 3}}},
 };
 
 START_TEST(window_table) {
   const WindowCase& c = kWindowCases[_i];
   LevelWindow w(kWindow);
-  for (const Note& n : c.notes) w.note(n.t_ns, n.level);
+  for (const Note& n : c.notes)
+    w.note(n.t_ns, n.level);
   for (const Query& q : c.queries) {
     const uint32_t got = w.max(q.t_ns);
     ck_assert_msg(got == q.expected, "%s: max(%lld ns) = %u, expected %u", c.name,
@@ -154,7 +157,8 @@ START_TEST(long_run_within_bounds) {
     uint32_t at_least = 0, at_most = 0;
     for (auto it = all.rbegin(); it != all.rend() && it->t_ns >= t - kWindow - 100 * kMs; ++it) {
       at_most = std::max(at_most, it->level);
-      if (it->t_ns >= t - kWindow) at_least = std::max(at_least, it->level);
+      if (it->t_ns >= t - kWindow)
+        at_least = std::max(at_least, it->level);
     }
     const uint32_t got = w.max(t);
     ck_assert_msg(got >= at_least && got <= at_most, "step %d at %lld ns: %u not in %u..%u", i,
@@ -179,4 +183,6 @@ Suite* level_window_suite() {
 
 }  // namespace
 
-int main() { return aqtest::run_suite(level_window_suite()); }
+int main() {
+  return aqtest::run_suite(level_window_suite());
+}

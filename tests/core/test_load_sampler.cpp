@@ -96,15 +96,16 @@ std::string stat_text(const Cpu& c) {
 }
 
 std::string meminfo_text(uint64_t total_kb, uint64_t available_kb) {
-  return "MemTotal:       " + std::to_string(total_kb) + " kB\nMemFree:        " +
-         std::to_string(available_kb / 2) + " kB\nMemAvailable:   " +
-         std::to_string(available_kb) + " kB\nBuffers:            1312 kB\n";
+  return "MemTotal:       " + std::to_string(total_kb) +
+         " kB\nMemFree:        " + std::to_string(available_kb / 2) +
+         " kB\nMemAvailable:   " + std::to_string(available_kb) +
+         " kB\nBuffers:            1312 kB\n";
 }
 
 // Fields as in proc(5): utime is 14, stime 15, rss 24.
 std::string pid_stat_text(uint64_t utime, uint64_t stime) {
-  return "4242 (aq (test) x) S 1 4242 4242 0 -1 4194304 310 0 0 0 " + std::to_string(utime) +
-         " " + std::to_string(stime) + " 0 0 20 0 3 0 1300226 4464640 762 " +
+  return "4242 (aq (test) x) S 1 4242 4242 0 -1 4194304 310 0 0 0 " + std::to_string(utime) + " " +
+         std::to_string(stime) + " 0 0 20 0 3 0 1300226 4464640 762 " +
          "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
 }
 
@@ -411,7 +412,8 @@ START_TEST(window_process_scope_spans_a_second_of_one_cpu) {
   tree.write("self/stat", pid_stat_text(utime, 0));
   assert_warming_up(sampler.poll(0), "first poll");
   for (int i = 1; i <= 300; ++i) {
-    if (i % 5 == 1 || i % 5 == 3) ++utime;
+    if (i % 5 == 1 || i % 5 == 3)
+      ++utime;
     tree.write("self/stat", pid_stat_text(utime, 0));
     const SampleResult r = sampler.poll(i * 10 * kMs);
     ck_assert_msg(r.sample.has_value(), "poll %d: %s", i, r.reason.c_str());
@@ -435,7 +437,8 @@ START_TEST(window_history_is_bounded) {
   tree.write("self/stat", pid_stat_text(0, 0));
   assert_warming_up(sampler.poll(0), "first poll");
   for (int i = 1; i <= 300; ++i) {
-    if (i == 10) tree.write("self/stat", pid_stat_text(1, 0));
+    if (i == 10)
+      tree.write("self/stat", pid_stat_text(1, 0));
     const SampleResult r = sampler.poll(i * kMs);
     ck_assert_msg(r.sample.has_value(), "poll %d: %s", i, r.reason.c_str());
     // 1 tick / (100 Hz x span x 1 CPU), span = min(i, 255) ms.
@@ -612,8 +615,7 @@ START_TEST(random_garbage_never_crashes) {
     counter += rng() % 50;
     const std::string good[] = {stat_text({counter, 0, counter / 2, 4 * counter, 0, 0, 0, 0, 0, 0}),
                                 meminfo_text(1'000'000, rng() % 2'000'000),
-                                pid_stat_text(counter, counter / 3),
-                                statm_text(rng() % 1'000'000)};
+                                pid_stat_text(counter, counter / 3), statm_text(rng() % 1'000'000)};
     const char* names[] = {"stat", "meminfo", "self/stat", "self/statm"};
     for (int f = 0; f < 4; ++f) {
       std::string text = good[f];
@@ -622,7 +624,8 @@ START_TEST(random_garbage_never_crashes) {
           text.resize(rng() % (text.size() + 1));
           break;
         case 1:
-          for (int k = 0; k < 3; ++k) text[rng() % text.size()] = static_cast<char>(rng() % 256);
+          for (int k = 0; k < 3; ++k)
+            text[rng() % text.size()] = static_cast<char>(rng() % 256);
           break;
         case 2:
           text = std::to_string(rng()) + text;
@@ -713,9 +716,9 @@ struct CgroupCase {
   const char* edit;        // a file changed first, or nullptr
   const char* edit_text;   // its new text; nullptr removes it
   int version;
-  const char* usage_dir;   // under cgroup/, "" for the root
-  const char* cpu_dir;     // v1: the cpu hierarchy's directory, or nullptr
-  uint64_t usage_step;     // added in 1 s, in the file's unit
+  const char* usage_dir;  // under cgroup/, "" for the root
+  const char* cpu_dir;    // v1: the cpu hierarchy's directory, or nullptr
+  uint64_t usage_step;    // added in 1 s, in the file's unit
   double cpu, mem;
   LoadScope auto_scope;
   const char* auto_reason;
@@ -725,20 +728,23 @@ struct CgroupCase {
 const CgroupCase kCgroupCases[] = {
     // 0.2 s of CPU in 1 s against a quota of 20 % of one CPU: saturated.
     // (360 MiB - 16 MiB inactive file) of 400 MiB -> 86 %.
-    {"v2 quota", "v2-quota", nullptr, nullptr, nullptr, 2, "system.slice/kvm.service", nullptr, 200000,
-     100.0, 86.0, LoadScope::Cgroup, "cgroup /system.slice/kvm.service has a CPU quota of 0.2 CPUs",
-     "cgroup v2 /system.slice/kvm.service: CPU of 0.2 CPUs (cpu.max), memory of 400 MiB (memory.max)"},
+    {"v2 quota", "v2-quota", nullptr, nullptr, nullptr, 2, "system.slice/kvm.service", nullptr,
+     200000, 100.0, 86.0, LoadScope::Cgroup,
+     "cgroup /system.slice/kvm.service has a CPU quota of 0.2 CPUs",
+     "cgroup v2 /system.slice/kvm.service: CPU of 0.2 CPUs (cpu.max), memory of 400 MiB "
+     "(memory.max)"},
     // Half the quota; without memory.current (no memory controller) the
     // memory is the host's.
     {"v2 quota, no memory controller", "v2-quota", nullptr,
-     "cgroup/system.slice/kvm.service/memory.current", nullptr, 2, "system.slice/kvm.service", nullptr,
-     100000, 50.0, kFixtureSystemMem, LoadScope::Cgroup, "has a CPU quota of 0.2 CPUs",
+     "cgroup/system.slice/kvm.service/memory.current", nullptr, 2, "system.slice/kvm.service",
+     nullptr, 100000, 50.0, kFixtureSystemMem, LoadScope::Cgroup, "has a CPU quota of 0.2 CPUs",
      "0.2 CPUs (cpu.max), host memory (no memory controller)"},
     // No quota: 1 s of CPU in 1 s of a cpuset of 5 CPUs -> 20 %. No memory
     // limit: (50 - 10) MiB of MemTotal.
-    {"v2 no limit", "v2-no-limit", nullptr, nullptr, nullptr, 2, "user.slice/user-1000.slice/session-2.scope",
-     nullptr, 1000000, 20.0, 100.0 * 41943040.0 / kFixtureMemTotal, LoadScope::System,
-     "has no CPU quota or memory limit", "CPU of 5 CPUs (cpuset), memory of MemTotal (no limit)"},
+    {"v2 no limit", "v2-no-limit", nullptr, nullptr, nullptr, 2,
+     "user.slice/user-1000.slice/session-2.scope", nullptr, 1000000, 20.0,
+     100.0 * 41943040.0 / kFixtureMemTotal, LoadScope::System, "has no CPU quota or memory limit",
+     "CPU of 5 CPUs (cpuset), memory of MemTotal (no limit)"},
     // Without cpuset.cpus.effective: the 2 allowed CPUs -> 50 %.
     {"v2 no limit, no cpuset", "v2-no-limit", nullptr,
      "cgroup/user.slice/user-1000.slice/session-2.scope/cpuset.cpus.effective", nullptr, 2,
@@ -746,8 +752,8 @@ const CgroupCase kCgroupCases[] = {
      100.0 * 41943040.0 / kFixtureMemTotal, LoadScope::System, "no CPU quota or memory limit",
      "CPU of 2 CPUs (allowed CPUs)"},
     // Hybrid host: v2 under unified/. 0.1 s of 0.5 CPUs -> 20 %.
-    {"v2 hybrid", "v2-hybrid", nullptr, nullptr, nullptr, 2, "unified/kvm.service", nullptr, 100000, 20.0,
-     100.0 * 104857600.0 / kFixtureMemTotal, LoadScope::Cgroup, "has a CPU quota of 0.5 CPUs",
+    {"v2 hybrid", "v2-hybrid", nullptr, nullptr, nullptr, 2, "unified/kvm.service", nullptr, 100000,
+     20.0, 100.0 * 104857600.0 / kFixtureMemTotal, LoadScope::Cgroup, "has a CPU quota of 0.5 CPUs",
      "cgroup v2 /kvm.service: CPU of 0.5 CPUs (cpu.max)"},
     // Private cgroup namespace: "/" is the container's cgroup, the root.
     // Quota 1.5 CPUs within a cpuset of 2: 0.75 s -> 50 %. (192 - 64) of
@@ -773,17 +779,17 @@ const CgroupCase kCgroupCases[] = {
     // Without the quota file the cpu directory is not found: the cpuset's
     // 4 CPUs count, and there is no throttling figure.
     {"v1 docker, no cpu hierarchy", "v1-docker", nullptr,
-     "cgroup/cpu,cpuacct/docker/abc/cpu.cfs_quota_us", nullptr, 1, "cpu,cpuacct/docker/abc", nullptr,
-     100000000, 2.5, 86.0, LoadScope::Cgroup, "has a memory limit of 400 MiB",
+     "cgroup/cpu,cpuacct/docker/abc/cpu.cfs_quota_us", nullptr, 1, "cpu,cpuacct/docker/abc",
+     nullptr, 100000000, 2.5, 86.0, LoadScope::Cgroup, "has a memory limit of 400 MiB",
      "CPU of 4 CPUs (cpuset)"},
     // v1 in a container without a cgroup namespace: each mount is the
     // container's cgroup. 0.25 s of 0.5 CPUs; the huge limit is no limit.
-    {"v1 container", "v1-container", nullptr, nullptr, nullptr, 1, "cpu,cpuacct", "cpu,cpuacct", 250000000,
-     50.0, 100.0 * (104857600.0 - 4194304.0) / kFixtureMemTotal, LoadScope::Cgroup,
+    {"v1 container", "v1-container", nullptr, nullptr, nullptr, 1, "cpu,cpuacct", "cpu,cpuacct",
+     250000000, 50.0, 100.0 * (104857600.0 - 4194304.0) / kFixtureMemTotal, LoadScope::Cgroup,
      "has a CPU quota of 0.5 CPUs", "CPU of 0.5 CPUs (cpu.cfs_quota_us), memory of MemTotal"},
     // This machine: separate hierarchies, no quota, no memory limit.
-    {"v1 this host", "v1-this-host", nullptr, nullptr, nullptr, 1, "cpuacct", "cpu", 1000000000, 50.0,
-     100.0 * (767037440.0 - 461369344.0) / kFixtureMemTotal, LoadScope::System,
+    {"v1 this host", "v1-this-host", nullptr, nullptr, nullptr, 1, "cpuacct", "cpu", 1000000000,
+     50.0, 100.0 * (767037440.0 - 461369344.0) / kFixtureMemTotal, LoadScope::System,
      "cgroup / has no CPU quota or memory limit",
      "cgroup v1 /: CPU of 2 CPUs (cpuset), memory of MemTotal (no limit)"},
 };
@@ -791,9 +797,12 @@ const CgroupCase kCgroupCases[] = {
 START_TEST(cgroup_layout_table) {
   const CgroupCase& c = kCgroupCases[_i];
   HostTree t(c.layout);
-  if (c.membership) t.write("proc/self/cgroup", c.membership);
-  if (c.edit && c.edit_text) t.write(c.edit, c.edit_text);
-  if (c.edit && !c.edit_text) t.remove(c.edit);
+  if (c.membership)
+    t.write("proc/self/cgroup", c.membership);
+  if (c.edit && c.edit_text)
+    t.write(c.edit, c.edit_text);
+  if (c.edit && !c.edit_text)
+    t.remove(c.edit);
   const bool throttling = c.version == 2 || c.cpu_dir;
 
   LoadSampler sampler(LoadScope::Cgroup, t.proc(), t.cgroup(), kHost);
@@ -829,7 +838,8 @@ END_TEST
 
 START_TEST(explicit_scopes_are_not_resolved) {
   HostTree t("v2-quota");
-  for (LoadScope s : {LoadScope::System, LoadScope::Process, LoadScope::Cgroup, LoadScope::Pressure}) {
+  for (LoadScope s :
+       {LoadScope::System, LoadScope::Process, LoadScope::Cgroup, LoadScope::Pressure}) {
     const aq::ScopeChoice c = aq::resolve_scope(s, t.proc(), t.cgroup());
     ck_assert(c.scope == s);
     ck_assert_str_eq(c.reason.c_str(), "set explicitly");
@@ -921,7 +931,8 @@ START_TEST(bad_cgroup_table) {
     t.write(c.file, c.contents);
   }
   LoadSampler sampler(LoadScope::Cgroup, t.proc(), t.cgroup(), kHost);
-  for (int i = 1; i <= 3; ++i) assert_no_sample(sampler.poll(i * kSec), c.reason, c.name);
+  for (int i = 1; i <= 3; ++i)
+    assert_no_sample(sampler.poll(i * kSec), c.reason, c.name);
   // Auto falls back to the system scope when the cgroup cannot be read at
   // all; a cgroup whose limits read but whose usage does not stays picked.
   const aq::ScopeChoice choice = aq::resolve_scope(LoadScope::Auto, t.proc(), t.cgroup());
@@ -1029,7 +1040,8 @@ START_TEST(pressure_scope_reads_psi) {
   };
   for (const Row& row : rows) {
     HostTree t(row.layout);
-    if (row.remove) t.remove(row.remove);
+    if (row.remove)
+      t.remove(row.remove);
     LoadSampler sampler(LoadScope::Pressure, t.proc(), t.cgroup(), kHost);
     // No deltas: the first reading is a sample.
     for (int i = 1; i <= 2; ++i) {
@@ -1054,14 +1066,18 @@ START_TEST(pressure_scope_bad_files) {
       {"v1-docker", "proc/pressure/cpu", nullptr, "pressure/cpu: No such file"},
       {"v1-docker", "proc/pressure/memory", "some avg10=x avg60=0 avg300=0 total=0\n",
        "pressure/memory: some: avg10: not a percentage: 'x'"},
-      {"v2-quota", "cgroup/system.slice/kvm.service/cpu.pressure", "full avg10=1 avg60=0 avg300=0 total=0\n",
-       "cpu.pressure: no 'some' line"},
+      {"v2-quota", "cgroup/system.slice/kvm.service/cpu.pressure",
+       "full avg10=1 avg60=0 avg300=0 total=0\n", "cpu.pressure: no 'some' line"},
   };
   for (const Row& row : rows) {
     HostTree t(row.layout);
-    if (row.contents) t.write(row.file, row.contents); else t.remove(row.file);
+    if (row.contents)
+      t.write(row.file, row.contents);
+    else
+      t.remove(row.file);
     LoadSampler sampler(LoadScope::Pressure, t.proc(), t.cgroup(), kHost);
-    for (int i = 1; i <= 2; ++i) assert_no_sample(sampler.poll(i * kSec), row.reason, row.file);
+    for (int i = 1; i <= 2; ++i)
+      assert_no_sample(sampler.poll(i * kSec), row.reason, row.file);
   }
 }
 END_TEST
@@ -1074,7 +1090,8 @@ void burn_cpu(double seconds) {
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &start);
   volatile uint64_t sink = 0;
   do {
-    for (int i = 0; i < 100000; ++i) sink = sink + static_cast<uint64_t>(i);
+    for (int i = 0; i < 100000; ++i)
+      sink = sink + static_cast<uint64_t>(i);
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
   } while ((now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9 < seconds);
 }
@@ -1106,7 +1123,8 @@ START_TEST(host_info_follows_the_affinity_mask) {
   // Pinned to the highest allowed CPU.
   int last = 0;
   for (int id = 0; id < CPU_SETSIZE; ++id)
-    if (CPU_ISSET(id, &before)) last = id;
+    if (CPU_ISSET(id, &before))
+      last = id;
   cpu_set_t one;
   CPU_ZERO(&one);
   CPU_SET(last, &one);
@@ -1137,10 +1155,12 @@ START_TEST(real_proc_gives_samples) {
   ck_assert_msg(own.ok, "%s", own.error.c_str());
   const bool counted = own.value.utime + own.value.stime > 0;
   if (!counted)
-    std::printf("real_proc_gives_samples: /proc/self/stat shows no CPU time (an emulator's);"
-                " process scope not checked\n");
+    std::printf(
+        "real_proc_gives_samples: /proc/self/stat shows no CPU time (an emulator's);"
+        " process scope not checked\n");
   for (LoadSampler* s : {&system, &process}) {
-    if (s == &process && !counted) continue;
+    if (s == &process && !counted)
+      continue;
     const SampleResult r = s->poll(aq::monotonic_now_ns());
     ck_assert_msg(r.sample.has_value(), "no sample from /proc: %s", r.reason.c_str());
     ck_assert(r.sample->cpu_percent > 0.0 && r.sample->cpu_percent <= 100.0);
@@ -1154,7 +1174,8 @@ END_TEST
 bool wait_for(const std::function<bool()>& done) {
   const auto deadline = std::chrono::steady_clock::now() + kWaitLimit;
   while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return true;
@@ -1183,11 +1204,13 @@ class ReadCounter {
     alignas(inotify_event) char buf[8192];
     for (;;) {
       const ssize_t n = ::read(fd_, buf, sizeof buf);
-      if (n <= 0) return;
+      if (n <= 0)
+        return;
       for (ssize_t off = 0; off < n;) {
         const auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
         ck_assert_msg(!(ev->mask & IN_Q_OVERFLOW), "inotify queue overflow");
-        if (ev->len > 0) ++counts_[ev->name];
+        if (ev->len > 0)
+          ++counts_[ev->name];
         off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
       }
     }
@@ -1215,7 +1238,8 @@ START_TEST(hundred_subscribers_share_one_read_per_interval) {
   for (int i = 0; i < 100; ++i)
     subs.push_back(SharedSampler::subscribe(tree.dir(), LoadScope::System, interval));
   SharedSampler& shared = subs[0]->sampler();
-  for (const auto& s : subs) ck_assert_ptr_eq(&s->sampler(), &shared);
+  for (const auto& s : subs)
+    ck_assert_ptr_eq(&s->sampler(), &shared);
   ck_assert_uint_eq(shared.subscribers(), 100);
   ck_assert_int_eq(shared.interval_ns(), interval);
   ck_assert(wait_for([&] { return shared.reads() >= 1; }));
@@ -1302,17 +1326,20 @@ START_TEST(shared_sampler_per_cgroup_root) {
   auto x = SharedSampler::subscribe(a.proc_dir(), a.cgroup_dir(), LoadScope::Cgroup, 20 * kMs);
   auto x2 = SharedSampler::subscribe(a.proc_dir(), a.cgroup_dir(), LoadScope::Cgroup, 50 * kMs);
   auto y = SharedSampler::subscribe(a.proc_dir(), b.cgroup_dir(), LoadScope::Cgroup, 20 * kMs);
-  auto automatic = SharedSampler::subscribe(a.proc_dir(), a.cgroup_dir(), LoadScope::Auto, 20 * kMs);
+  auto automatic =
+      SharedSampler::subscribe(a.proc_dir(), a.cgroup_dir(), LoadScope::Auto, 20 * kMs);
   ck_assert_ptr_eq(&x->sampler(), &x2->sampler());
   ck_assert_ptr_ne(&x->sampler(), &y->sampler());
   ck_assert_ptr_ne(&x->sampler(), &automatic->sampler());
   // The old overload is the default cgroup root.
   auto d = SharedSampler::subscribe(a.proc_dir(), LoadScope::Cgroup, 20 * kMs);
-  auto e = SharedSampler::subscribe(a.proc_dir(), aq::kDefaultCgroupRoot, LoadScope::Cgroup, 20 * kMs);
+  auto e =
+      SharedSampler::subscribe(a.proc_dir(), aq::kDefaultCgroupRoot, LoadScope::Cgroup, 20 * kMs);
   ck_assert_ptr_eq(&d->sampler(), &e->sampler());
   ck_assert_ptr_ne(&d->sampler(), &x->sampler());
   // The reading says what was read, auto resolved.
-  ck_assert(wait_for([&] { return automatic->latest().sequence >= 1 && x->latest().sequence >= 1; }));
+  ck_assert(
+      wait_for([&] { return automatic->latest().sequence >= 1 && x->latest().sequence >= 1; }));
   const aq::SharedReading r = automatic->latest();
   ck_assert(r.source.choice.scope == LoadScope::Cgroup);
   ck_assert_msg(contains(r.source.choice.reason, "CPU quota of 0.2 CPUs"), "%s",
@@ -1477,4 +1504,6 @@ Suite* load_sampler_suite() {
 
 }  // namespace
 
-int main() { return aqtest::run_suite(load_sampler_suite()); }
+int main() {
+  return aqtest::run_suite(load_sampler_suite());
+}

@@ -24,9 +24,11 @@ std::string with_pid_field(const std::string& text, size_t n, const std::string&
   size_t pos = close + 1, field = 2;
   while (pos < text.size()) {
     const size_t start = text.find_first_not_of(" \n", pos);
-    if (start == std::string::npos) break;
+    if (start == std::string::npos)
+      break;
     size_t end = text.find_first_of(" \n", start);
-    if (end == std::string::npos) end = text.size();
+    if (end == std::string::npos)
+      end = text.size();
     ++field;
     out += ' ';
     out += field == n ? value : text.substr(start, end - start);
@@ -39,14 +41,16 @@ std::string with_pid_field(const std::string& text, size_t n, const std::string&
 std::string pid_fields_up_to(const std::string& text, size_t n) {
   std::string out = with_pid_field(text, 0, "");
   size_t pos = out.rfind(')') + 1;
-  for (size_t field = 3; field <= n; ++field) pos = out.find(' ', pos + 1);
+  for (size_t field = 3; field <= n; ++field)
+    pos = out.find(' ', pos + 1);
   return out.substr(0, pos);
 }
 
 // The text without the line that starts with `key`.
 std::string without_line(const std::string& text, const std::string& key) {
   const size_t at = text.find(key);
-  if (at == std::string::npos) return text;
+  if (at == std::string::npos)
+    return text;
   const size_t nl = text.find('\n', at);
   return text.substr(0, at) + (nl == std::string::npos ? "" : text.substr(nl + 1));
 }
@@ -163,8 +167,8 @@ END_TEST
 
 START_TEST(pid_stat_large_and_signed_fields) {
   const std::string base = read_fixture("proc/self/stat");
-  auto r = aq::parse_pid_stat(with_pid_field(with_pid_field(base, 14, "18446744073709551614"),
-                                             15, "1"));
+  auto r =
+      aq::parse_pid_stat(with_pid_field(with_pid_field(base, 14, "18446744073709551614"), 15, "1"));
   ck_assert_msg(r.ok, "%s", r.error.c_str());
   ck_assert_uint_eq(r.value.utime, UINT64_MAX - 1);
   // rss is a signed field in proc(5).
@@ -261,7 +265,8 @@ START_TEST(flat_keyed_fixtures) {
   ck_assert_msg(r.ok, "%s", r.error.c_str());
   ck_assert_uint_eq(r.value.entries.size(), 42);
   ck_assert(r.value.get("total_inactive_file") == std::optional<uint64_t>(473530368));
-  ck_assert(r.value.get("hierarchical_memory_limit") == std::optional<uint64_t>(9223372036854771712u));
+  ck_assert(r.value.get("hierarchical_memory_limit") ==
+            std::optional<uint64_t>(9223372036854771712u));
   ck_assert(!r.value.get("inactive"));
   // v1 cpu.stat of the cpu hierarchy's root.
   r = aq::parse_flat_keyed(read_fixture("cgroup-files/v1-cpu.stat"));
@@ -352,7 +357,8 @@ END_TEST
 START_TEST(cpu_list_large_range_is_cheap) {
   // 64 Ki ids, repeated 10000 times: merged before expanding.
   std::string text;
-  for (int i = 0; i < 10000; ++i) text += "0-65535,";
+  for (int i = 0; i < 10000; ++i)
+    text += "0-65535,";
   text += "0";
   const auto r = aq::parse_cpu_list(text);
   ck_assert_msg(r.ok, "%s", r.error.c_str());
@@ -446,7 +452,8 @@ START_TEST(cgroup_value_table) {
   } else {
     ck_assert_msg(value && *value == static_cast<uint64_t>(c.value), "row %d '%s'", _i, c.text);
   }
-  if (c.kind == ValueKind::CpuMax) ck_assert_uint_eq(period, c.period);
+  if (c.kind == ValueKind::CpuMax)
+    ck_assert_uint_eq(period, c.period);
 }
 END_TEST
 
@@ -508,8 +515,7 @@ const std::vector<BadCase>& bad_cases() {
     const std::string over = "18446744073709551616";  // 2^64
     return std::vector<BadCase>{
         {"stat: empty", Kind::Stat, "", "no 'cpu' line"},
-        {"stat: per-cpu lines only", Kind::Stat, "cpu0 1 2 3 4\ncpu1 1 2 3 4\n",
-         "no 'cpu' line"},
+        {"stat: per-cpu lines only", Kind::Stat, "cpu0 1 2 3 4\ncpu1 1 2 3 4\n", "no 'cpu' line"},
         {"stat: truncated fixture", Kind::Stat, stat.substr(0, 12),  // "cpu  14070 0"
          "fewer than 4 counters"},
         {"stat: three counters", Kind::Stat, "cpu  1 2 3\n", "fewer than 4 counters"},
@@ -520,7 +526,10 @@ const std::vector<BadCase>& bad_cases() {
          "cpu counter 1: number overflows 64 bits"},
         {"stat: counters sum over 2^64", Kind::Stat, "cpu  " + u64_max + " 1 0 0\n",
          "cpu counters overflow their sum"},
-        {"stat: binary garbage", Kind::Stat, std::string("\x7f" "ELF\x02\x01\x01\0\0", 9),
+        {"stat: binary garbage", Kind::Stat,
+         std::string("\x7f"
+                     "ELF\x02\x01\x01\0\0",
+                     9),
          "no 'cpu' line"},
         {"meminfo: empty", Kind::Meminfo, "", "MemTotal missing"},
         {"meminfo: fixture without MemTotal", Kind::Meminfo, without_line(meminfo, "MemTotal:"),
@@ -592,10 +601,13 @@ const std::vector<BadCase>& bad_cases() {
         {"cgroup: id over 32 bits", Kind::ProcCgroup, "4294967296:cpu:/\n", "too large"},
         {"cgroup: relative path", Kind::ProcCgroup, "0::docker\n", "is not absolute"},
         {"cgroup: no path", Kind::ProcCgroup, "3:cpuset:\n", "is not absolute"},
-        {"cgroup: empty controller", Kind::ProcCgroup, "4:cpu,,cpuacct:/\n", "empty controller name"},
-        {"flat keyed: key alone", Kind::FlatKeyed, "usage_usec\n", "line 'usage_usec' is not 'key value'"},
+        {"cgroup: empty controller", Kind::ProcCgroup, "4:cpu,,cpuacct:/\n",
+         "empty controller name"},
+        {"flat keyed: key alone", Kind::FlatKeyed, "usage_usec\n",
+         "line 'usage_usec' is not 'key value'"},
         {"flat keyed: three fields", Kind::FlatKeyed, "a 1 2\n", "line 'a' is not"},
-        {"flat keyed: garbage value", Kind::FlatKeyed, "nr_throttled x\n", "nr_throttled: not a number"},
+        {"flat keyed: garbage value", Kind::FlatKeyed, "nr_throttled x\n",
+         "nr_throttled: not a number"},
         {"flat keyed: negative", Kind::FlatKeyed, "anon -4096\n", "anon: not a number: '-4096'"},
         {"flat keyed: key twice", Kind::FlatKeyed, "a 1\nb 2\na 3\n", "a twice"},
         {"psi: empty", Kind::Psi, "", "no 'some' line"},
@@ -603,22 +615,29 @@ const std::vector<BadCase>& bad_cases() {
          "no 'some' line"},
         {"psi: other line", Kind::Psi, "most avg10=0.00\n", "neither some nor full"},
         {"psi: some twice", Kind::Psi,
-         "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nsome avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+         "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nsome avg10=0.00 avg60=0.00 avg300=0.00 "
+         "total=0\n",
          "some twice"},
-        {"psi: no total", Kind::Psi, "some avg10=1.00 avg60=0.00 avg300=0.00\n", "some: total missing"},
+        {"psi: no total", Kind::Psi, "some avg10=1.00 avg60=0.00 avg300=0.00\n",
+         "some: total missing"},
         {"psi: avg10 twice", Kind::Psi, "some avg10=1.00 avg10=2.00 avg60=0 avg300=0 total=0\n",
          "avg10 twice"},
-        {"psi: not key=value", Kind::Psi, "some avg10 avg60=0 avg300=0 total=0\n", "'avg10' is not key=value"},
+        {"psi: not key=value", Kind::Psi, "some avg10 avg60=0 avg300=0 total=0\n",
+         "'avg10' is not key=value"},
         {"psi: above 100", Kind::Psi, "some avg10=100.01 avg60=0 avg300=0 total=0\n",
          "avg10: not a percentage: '100.01'"},
         {"psi: decimal comma", Kind::Psi, "some avg10=1,50 avg60=0 avg300=0 total=0\n",
          "not a percentage: '1,50'"},
-        {"psi: negative", Kind::Psi, "some avg10=-1.00 avg60=0 avg300=0 total=0\n", "not a percentage"},
-        {"psi: exponent", Kind::Psi, "some avg10=1e1 avg60=0 avg300=0 total=0\n", "not a percentage"},
+        {"psi: negative", Kind::Psi, "some avg10=-1.00 avg60=0 avg300=0 total=0\n",
+         "not a percentage"},
+        {"psi: exponent", Kind::Psi, "some avg10=1e1 avg60=0 avg300=0 total=0\n",
+         "not a percentage"},
         {"psi: nan", Kind::Psi, "some avg10=nan avg60=0 avg300=0 total=0\n", "not a percentage"},
-        {"psi: bare point", Kind::Psi, "some avg10=1. avg60=0 avg300=0 total=0\n", "not a percentage"},
+        {"psi: bare point", Kind::Psi, "some avg10=1. avg60=0 avg300=0 total=0\n",
+         "not a percentage"},
         {"psi: bad full", Kind::Psi,
-         "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=x\n",
+         "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 "
+         "total=x\n",
          "full: total: not a number"},
     };
   }();
@@ -719,4 +738,6 @@ Suite* proc_parse_suite() {
 
 }  // namespace
 
-int main() { return aqtest::run_suite(proc_parse_suite()); }
+int main() {
+  return aqtest::run_suite(proc_parse_suite());
+}

@@ -23,23 +23,37 @@ std::atomic<uint64_t> g_frees{0};
 
 void* counted_alloc(std::size_t n) {
   ++g_allocs;
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  if (void* p = std::malloc(n == 0 ? 1 : n))
+    return p;
   throw std::bad_alloc();
 }
 
 void counted_free(void* p) noexcept {
-  if (p == nullptr) return;
+  if (p == nullptr)
+    return;
   ++g_frees;
   std::free(p);
 }
 }  // namespace
 
-void* operator new(std::size_t n) { return counted_alloc(n); }
-void* operator new[](std::size_t n) { return counted_alloc(n); }
-void operator delete(void* p) noexcept { counted_free(p); }
-void operator delete[](void* p) noexcept { counted_free(p); }
-void operator delete(void* p, std::size_t) noexcept { counted_free(p); }
-void operator delete[](void* p, std::size_t) noexcept { counted_free(p); }
+void* operator new(std::size_t n) {
+  return counted_alloc(n);
+}
+void* operator new[](std::size_t n) {
+  return counted_alloc(n);
+}
+void operator delete(void* p) noexcept {
+  counted_free(p);
+}
+void operator delete[](void* p) noexcept {
+  counted_free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  counted_free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  counted_free(p);
+}
 
 using aq::Ring;
 
@@ -82,7 +96,8 @@ START_TEST(randomized_against_deque) {
     if (kind < 46) {
       Frame f = make_frame(next_seq);
       const bool fits = model.size() < capacity;
-      if (ring.push(std::move(f)) != fits) ck_abort_msg("op %d: push returned %d", op, !fits);
+      if (ring.push(std::move(f)) != fits)
+        ck_abort_msg("op %d: push returned %d", op, !fits);
       if (fits) {
         model.push_back(next_seq++);
         ++pushes;
@@ -93,7 +108,8 @@ START_TEST(randomized_against_deque) {
     } else if (kind < 90) {
       Frame out = make_frame(999'999);
       const bool had = !model.empty();
-      if (ring.pop(out) != had) ck_abort_msg("op %d: pop returned %d", op, !had);
+      if (ring.pop(out) != had)
+        ck_abort_msg("op %d: pop returned %d", op, !had);
       if (had) {
         check_frame(out, model.front(), "pop");
         model.pop_front();
@@ -104,11 +120,14 @@ START_TEST(randomized_against_deque) {
     } else {
       // Anywhere from 0 to 48, often below the current size.
       const size_t cap = rng() % 49;
-      if (cap > capacity) ++grows;
-      if (cap < capacity) ++shrinks;
+      if (cap > capacity)
+        ++grows;
+      if (cap < capacity)
+        ++shrinks;
       ring.set_capacity(cap);
       capacity = cap;
-      if (cap > storage) storage = cap;  // storage only ever grows
+      if (cap > storage)
+        storage = cap;  // storage only ever grows
     }
 
     if (ring.size() != model.size() || ring.empty() != model.empty() ||
@@ -117,9 +136,11 @@ START_TEST(randomized_against_deque) {
       ck_abort_msg("op %d: size %zu (model %zu), capacity %zu (%zu), storage %zu (%zu), full %d",
                    op, ring.size(), model.size(), ring.capacity(), capacity, ring.storage(),
                    storage, ring.full());
-    if (!model.empty()) check_frame(ring.front(), model.front(), "front");
+    if (!model.empty())
+      check_frame(ring.front(), model.front(), "front");
     if (op % 1000 == 0)
-      for (size_t i = 0; i < model.size(); ++i) check_frame(ring.at(i), model[i], "at");
+      for (size_t i = 0; i < model.size(); ++i)
+        check_frame(ring.at(i), model[i], "at");
   }
   // The mix really exercised every path.
   ck_assert_int_gt(pushes, 10'000);
@@ -132,7 +153,8 @@ END_TEST
 
 START_TEST(shrink_below_size_keeps_every_item) {
   Ring<Frame> ring(8);
-  for (uint64_t i = 0; i < 8; ++i) ck_assert(ring.push(make_frame(i)));
+  for (uint64_t i = 0; i < 8; ++i)
+    ck_assert(ring.push(make_frame(i)));
   ring.set_capacity(3);
   ck_assert_uint_eq(ring.size(), 8);
   ck_assert(ring.full());
@@ -165,13 +187,17 @@ START_TEST(grow_while_wrapped_keeps_order) {
   Ring<Frame> ring(5);
   Frame out;
   // Move the head to the middle so the items wrap around the storage end.
-  for (uint64_t i = 0; i < 3; ++i) ck_assert(ring.push(make_frame(i)));
-  for (uint64_t i = 0; i < 3; ++i) ck_assert(ring.pop(out));
-  for (uint64_t i = 3; i < 8; ++i) ck_assert(ring.push(make_frame(i)));
+  for (uint64_t i = 0; i < 3; ++i)
+    ck_assert(ring.push(make_frame(i)));
+  for (uint64_t i = 0; i < 3; ++i)
+    ck_assert(ring.pop(out));
+  for (uint64_t i = 3; i < 8; ++i)
+    ck_assert(ring.push(make_frame(i)));
   ck_assert(ring.full());
   ring.set_capacity(9);
   ck_assert_uint_eq(ring.storage(), 9);
-  for (uint64_t i = 8; i < 12; ++i) ck_assert(ring.push(make_frame(i)));
+  for (uint64_t i = 8; i < 12; ++i)
+    ck_assert(ring.push(make_frame(i)));
   ck_assert(ring.full());
   for (uint64_t i = 3; i < 12; ++i) {
     check_frame(ring.at(i - 3), i, "at after grow");
@@ -220,15 +246,19 @@ void cycle(Ring<T>& ring, std::vector<T>& pool, int rounds, Check check) {
   T out{};
   for (int r = 0; r < rounds; ++r) {
     for (size_t i = 0; i < n; ++i)
-      if (!ring.push(std::move(pool[i]))) ck_abort_msg("round %d: push %zu refused", r, i);
+      if (!ring.push(std::move(pool[i])))
+        ck_abort_msg("round %d: push %zu refused", r, i);
     T spare{};
-    if (ring.push(std::move(spare))) ck_abort_msg("round %d: push into a full ring", r);
+    if (ring.push(std::move(spare)))
+      ck_abort_msg("round %d: push into a full ring", r);
     for (size_t i = 0; i < n; ++i) {
-      if (!ring.pop(out)) ck_abort_msg("round %d: pop %zu found nothing", r, i);
+      if (!ring.pop(out))
+        ck_abort_msg("round %d: pop %zu found nothing", r, i);
       check(out, i);
       pool[i] = std::move(out);
     }
-    if (ring.pop(out)) ck_abort_msg("round %d: pop from an empty ring", r);
+    if (ring.pop(out))
+      ck_abort_msg("round %d: pop from an empty ring", r);
   }
 }
 
@@ -238,17 +268,21 @@ void push_and_pop_do_not_allocate(Make make, Check check) {
   ring.set_capacity(64);
   std::vector<T> pool;
   pool.reserve(64);
-  for (size_t i = 0; i < 64; ++i) pool.push_back(make(i));
+  for (size_t i = 0; i < 64; ++i)
+    pool.push_back(make(i));
 
   const uint64_t allocs = g_allocs.load(), frees = g_frees.load();
   cycle(ring, pool, 2000, check);
   // Half full, then pushes and pops interleaved so the head wraps.
   T out{};
-  for (size_t i = 0; i < 32; ++i) ck_assert(ring.push(std::move(pool[i])));
+  for (size_t i = 0; i < 32; ++i)
+    ck_assert(ring.push(std::move(pool[i])));
   for (int k = 0; k < 10'000; ++k) {
-    if (!ring.pop(out)) ck_abort_msg("step %d: pop found nothing", k);
+    if (!ring.pop(out))
+      ck_abort_msg("step %d: pop found nothing", k);
     check(out, static_cast<size_t>(k) % 32);
-    if (!ring.push(std::move(out))) ck_abort_msg("step %d: push refused", k);
+    if (!ring.push(std::move(out)))
+      ck_abort_msg("step %d: push refused", k);
   }
   ck_assert_uint_eq(g_allocs.load(), allocs);
   ck_assert_uint_eq(g_frees.load(), frees);
@@ -257,7 +291,8 @@ void push_and_pop_do_not_allocate(Make make, Check check) {
   ring.set_capacity(128);
   ck_assert_uint_eq(g_allocs.load(), allocs + 1);
   ck_assert_uint_eq(g_frees.load(), frees + 1);
-  for (size_t i = 0; i < 32; ++i) check(ring.at(i), (10'000 + i) % 32);
+  for (size_t i = 0; i < 32; ++i)
+    check(ring.at(i), (10'000 + i) % 32);
 
   // Shrinking, and growing back within the storage, allocate nothing.
   ring.set_capacity(4);
@@ -276,7 +311,8 @@ START_TEST(unique_ptr_push_pop_allocate_nothing) {
   push_and_pop_do_not_allocate<std::unique_ptr<int>>(
       [](size_t i) { return std::make_unique<int>(static_cast<int>(i)); },
       [](const std::unique_ptr<int>& p, size_t i) {
-        if (!p || *p != static_cast<int>(i)) ck_abort_msg("item %zu lost or out of order", i);
+        if (!p || *p != static_cast<int>(i))
+          ck_abort_msg("item %zu lost or out of order", i);
       });
 }
 END_TEST
@@ -328,4 +364,6 @@ Suite* ring_suite() {
 
 }  // namespace
 
-int main() { return aqtest::run_suite(ring_suite()); }
+int main() {
+  return aqtest::run_suite(ring_suite());
+}

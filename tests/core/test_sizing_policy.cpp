@@ -27,7 +27,8 @@ constexpr int64_t kNoLatency = -1;
 constexpr double kTol = 1e-6;
 
 std::optional<int64_t> latency(int64_t ns) {
-  if (ns == kNoLatency) return std::nullopt;
+  if (ns == kNoLatency)
+    return std::nullopt;
   return ns;
 }
 
@@ -52,15 +53,15 @@ const FactorCase kFactorCases[] = {
     {0.0, 20, 60, 1.0},
     {100.0, 20, 60, -1.0},
     {34.9, 35, 75, 1.0},
-    {35.0, 35, 75, 1.0},     // (55-35)/20
-    {35.1, 35, 75, 0.995},   // (55-35.1)/20
+    {35.0, 35, 75, 1.0},    // (55-35)/20
+    {35.1, 35, 75, 0.995},  // (55-35.1)/20
     {55.0, 35, 75, 0.0},
     {74.9, 35, 75, -0.995},  // (55-74.9)/20
     {75.0, 35, 75, -1.0},
     {75.1, 35, 75, -1.0},
     {19'999'999, 20e6, 50e6, 1.0},
-    {20'000'000, 20e6, 50e6, 1.0},                  // (35e6-20e6)/15e6
-    {20'000'001, 20e6, 50e6, 0.9999999333333333},   // 14999999/15e6
+    {20'000'000, 20e6, 50e6, 1.0},                 // (35e6-20e6)/15e6
+    {20'000'001, 20e6, 50e6, 0.9999999333333333},  // 14999999/15e6
     {35'000'000, 20e6, 50e6, 0.0},
     {49'999'999, 20e6, 50e6, -0.9999999333333333},  // -14999999/15e6
     {50'000'000, 20e6, 50e6, -1.0},
@@ -71,8 +72,8 @@ START_TEST(threshold_factor_table) {
   const FactorCase& c = kFactorCases[_i];
   const double got = aq::threshold_factor(c.value, c.low, c.high);
   ck_assert_msg(std::fabs(got - c.expected) < 1e-12,
-                "threshold_factor(%.9g, %g, %g) = %.17g, expected %.17g", c.value, c.low,
-                c.high, got, c.expected);
+                "threshold_factor(%.9g, %g, %g) = %.17g, expected %.17g", c.value, c.low, c.high,
+                got, c.expected);
 }
 END_TEST
 
@@ -89,8 +90,10 @@ PolicyConfig config_for(int index) {
     c.mem_weight = 0.0;
     c.latency_weight = 0.0;
   }
-  if (index == 1) c.min_buffers = 3;
-  if (index == 2) c.max_buffers = 6;
+  if (index == 1)
+    c.min_buffers = 3;
+  if (index == 2)
+    c.max_buffers = 6;
   return c;
 }
 
@@ -116,14 +119,12 @@ const DecideCase kDecideCases[] = {
     // cpu_f=(40-20)/20=1; same as above
     {"cpu at low", 0, 16, 20, 55, 35 * kMs, 1, 0, 0, 0.5, 24, 18.4, 18, true},
     // cpu_f=19.9/20=0.995; f=0.4975; target=16+7.96=23.96; new=16+2.388=18.388 -> 18
-    {"cpu just above low", 0, 16, 20.1, 55, 35 * kMs, 0.995, 0, 0, 0.4975, 23.96, 18.388, 18,
-     true},
+    {"cpu just above low", 0, 16, 20.1, 55, 35 * kMs, 0.995, 0, 0, 0.4975, 23.96, 18.388, 18, true},
     // cpu_f=10/20=0.5; f=0.25; target=16+4=20; new=16+1.2=17.2 -> 17
-    {"cpu between low and midpoint", 0, 16, 30, 55, 35 * kMs, 0.5, 0, 0, 0.25, 20, 17.2, 17,
-     true},
+    {"cpu between low and midpoint", 0, 16, 30, 55, 35 * kMs, 0.5, 0, 0, 0.25, 20, 17.2, 17, true},
     // cpu_f=-19.9/20=-0.995; f=-0.4975; target=16-5.97=10.03; new=16-1.791=14.209 -> 14
-    {"cpu just below high", 0, 16, 59.9, 55, 35 * kMs, -0.995, 0, 0, -0.4975, 10.03, 14.209,
-     14, true},
+    {"cpu just below high", 0, 16, 59.9, 55, 35 * kMs, -0.995, 0, 0, -0.4975, 10.03, 14.209, 14,
+     true},
     // cpu_f=-20/20=-1; f=-0.5; target=16-6=10; new=16-1.8=14.2 -> 14
     {"cpu at high", 0, 16, 60, 55, 35 * kMs, -1, 0, 0, -0.5, 10, 14.2, 14, true},
     {"cpu above high", 0, 16, 60.1, 55, 35 * kMs, -1, 0, 0, -0.5, 10, 14.2, 14, true},
@@ -135,14 +136,13 @@ const DecideCase kDecideCases[] = {
     {"mem just above low", 0, 16, 40, 35.1, 35 * kMs, 0, 0.995, 0, 0.2985, 20.776, 17.4328, 17,
      true},
     // mem_f=-0.995; f=-0.2985; target=16-3.582=12.418; new=16-1.0746=14.9254 -> 15
-    {"mem just below high", 0, 16, 40, 74.9, 35 * kMs, 0, -0.995, 0, -0.2985, 12.418, 14.9254,
-     15, true},
+    {"mem just below high", 0, 16, 40, 74.9, 35 * kMs, 0, -0.995, 0, -0.2985, 12.418, 14.9254, 15,
+     true},
     // mem_f=-1; f=-0.3; target=16-3.6=12.4; new=16-1.08=14.92 -> 15
     {"mem at high", 0, 16, 40, 75, 35 * kMs, 0, -1, 0, -0.3, 12.4, 14.92, 15, true},
     {"mem above high", 0, 16, 40, 75.1, 35 * kMs, 0, -1, 0, -0.3, 12.4, 14.92, 15, true},
     // lat_f=+1; f=0.2; target=16+3.2=19.2; new=16+0.96=16.96 -> 17
-    {"latency 1 ns below target", 0, 16, 40, 55, 20 * kMs - 1, 0, 0, 1, 0.2, 19.2, 16.96, 17,
-     true},
+    {"latency 1 ns below target", 0, 16, 40, 55, 20 * kMs - 1, 0, 0, 1, 0.2, 19.2, 16.96, 17, true},
     {"latency at target", 0, 16, 40, 55, 20 * kMs, 0, 0, 1, 0.2, 19.2, 16.96, 17, true},
     // lat_f=14999999/15e6=0.99999993333; f=0.19999998667;
     // target=16+16f=19.19999978667; new=16+4.8f=16.959999936 -> 17
@@ -150,8 +150,8 @@ const DecideCase kDecideCases[] = {
      0.1999999866667, 19.1999997866667, 16.959999936, 17, true},
     // lat_f=7.5e6/15e6=0.5; f=0.1; target=16+1.6=17.6; new=16+0.48=16.48:
     // |0.48| < 0.5, dead band
-    {"latency between target and midpoint", 0, 16, 40, 55, 27'500'000, 0, 0, 0.5, 0.1, 17.6,
-     16.48, 16, false},
+    {"latency between target and midpoint", 0, 16, 40, 55, 27'500'000, 0, 0, 0.5, 0.1, 17.6, 16.48,
+     16, false},
     // lat_f=-0.99999993333; f=-0.19999998667;
     // target=16+12f=13.60000016; new=16+3.6f=15.280000048 -> 15
     {"latency 1 ns below max", 0, 16, 40, 55, 50 * kMs - 1, 0, 0, -0.9999999333333,
@@ -172,17 +172,16 @@ const DecideCase kDecideCases[] = {
     // f=-0.5+0.3+0=-0.2 < 0; target=16-2.4=13.6; new=15.28 -> 15
     {"mixed, f < 0", 0, 16, 90, 20, 35 * kMs, -1, 1, 0, -0.2, 13.6, 15.28, 15, true},
     // cpu_f=4.2/20=0.21; f=0.105; target=16+1.68=17.68; new=16+0.504=16.504 -> 17
-    {"dead band edge, up, outside", 0, 16, 35.8, 55, 35 * kMs, 0.21, 0, 0, 0.105, 17.68, 16.504,
-     17, true},
+    {"dead band edge, up, outside", 0, 16, 35.8, 55, 35 * kMs, 0.21, 0, 0, 0.105, 17.68, 16.504, 17,
+     true},
     // cpu_f=4/20=0.2; f=0.1; target=17.6; new=16+0.48=16.48: inside
-    {"dead band edge, up, inside", 0, 16, 36, 55, 35 * kMs, 0.2, 0, 0, 0.1, 17.6, 16.48, 16,
-     false},
+    {"dead band edge, up, inside", 0, 16, 36, 55, 35 * kMs, 0.2, 0, 0, 0.1, 17.6, 16.48, 16, false},
     // cpu_f=-6/20=-0.3; f=-0.15; target=16-1.8=14.2; new=16-0.54=15.46 -> 15
-    {"dead band edge, down, outside", 0, 16, 46, 55, 35 * kMs, -0.3, 0, 0, -0.15, 14.2, 15.46,
-     15, true},
+    {"dead band edge, down, outside", 0, 16, 46, 55, 35 * kMs, -0.3, 0, 0, -0.15, 14.2, 15.46, 15,
+     true},
     // cpu_f=-5/20=-0.25; f=-0.125; target=16-1.5=14.5; new=16-0.45=15.55: inside
-    {"dead band edge, down, inside", 0, 16, 45, 55, 35 * kMs, -0.25, 0, 0, -0.125, 14.5, 15.55,
-     16, false},
+    {"dead band edge, down, inside", 0, 16, 45, 55, 35 * kMs, -0.25, 0, 0, -0.125, 14.5, 15.55, 16,
+     false},
     // f=1; target=30+1*2=32; new=30+0.6=30.6 -> 31
     {"near max, idle", 0, 30, 10, 20, 5 * kMs, 1, 1, 1, 1, 32, 30.6, 31, true},
     // f=1; target=32; new=31+0.3=31.3: the dead band stops short of max
@@ -215,9 +214,12 @@ START_TEST(decide_table) {
   const struct {
     const char* what;
     double got, want;
-  } checks[] = {{"cpu_factor", d.cpu_factor, c.cpu_f},   {"mem_factor", d.mem_factor, c.mem_f},
-                {"latency_factor", d.latency_factor, c.lat_f}, {"combined", d.combined, c.f},
-                {"target", d.target, c.target},          {"unrounded", d.unrounded, c.unrounded}};
+  } checks[] = {{"cpu_factor", d.cpu_factor, c.cpu_f},
+                {"mem_factor", d.mem_factor, c.mem_f},
+                {"latency_factor", d.latency_factor, c.lat_f},
+                {"combined", d.combined, c.f},
+                {"target", d.target, c.target},
+                {"unrounded", d.unrounded, c.unrounded}};
   for (const auto& k : checks)
     ck_assert_msg(std::fabs(k.got - k.want) < kTol, "%s: %s = %.12g, expected %.12g", c.name,
                   k.what, k.got, k.want);
@@ -244,7 +246,8 @@ Decision tick(aq::Adapter& a, uint32_t& capacity, const LoadSample& load,
   in.latency_avg_ns = latency;
   in.now_ns = now;
   const Decision d = a.tick(PolicyConfig{}, in);
-  if (d.applied) capacity = d.new_capacity;
+  if (d.applied)
+    capacity = d.new_capacity;
   return d;
 }
 
@@ -272,8 +275,7 @@ START_TEST(step_converges_towards_max_at_idle) {
   uint32_t cap = 16;
   for (int i = 0; i < 10; ++i) {
     tick(a, cap, kIdle, 5 * kMs, (i + 1) * kTick);
-    ck_assert_msg(cap == expected[i], "tick %d: capacity %u, expected %u", i + 1, cap,
-                  expected[i]);
+    ck_assert_msg(cap == expected[i], "tick %d: capacity %u, expected %u", i + 1, cap, expected[i]);
     ck_assert_uint_eq(a.adaptations(), adaptations[i]);
     // The last change happened at tick 7 and later ticks do not move it.
     const int64_t last = std::min(i + 1, 7) * kTick;
@@ -297,8 +299,7 @@ START_TEST(step_converges_towards_min_under_load) {
   uint32_t cap = 16;
   for (int i = 0; i < 8; ++i) {
     tick(a, cap, kLoaded, 80 * kMs, (i + 1) * kTick);
-    ck_assert_msg(cap == expected[i], "tick %d: capacity %u, expected %u", i + 1, cap,
-                  expected[i]);
+    ck_assert_msg(cap == expected[i], "tick %d: capacity %u, expected %u", i + 1, cap, expected[i]);
   }
   ck_assert_uint_eq(a.adaptations(), 6);
   ck_assert_int_eq(*a.last_adaptation_ns(), 6 * kTick);
@@ -356,85 +357,121 @@ const std::string kTrim = "must be 0 (off) or within 100 ms..10 min";
 
 const ValidateCase kValidateCases[] = {
     {"defaults", [](PolicyConfig&) {}, {}},
-    {"min 0", [](PolicyConfig& c) { c.min_buffers = 0; },
-     {{"min-buffers", "must be at least 1"}}},
-    {"min above max", [](PolicyConfig& c) { c.min_buffers = 33; },
+    {"min 0", [](PolicyConfig& c) { c.min_buffers = 0; }, {{"min-buffers", "must be at least 1"}}},
+    {"min above max",
+     [](PolicyConfig& c) { c.min_buffers = 33; },
      {{"min-buffers", "must not exceed max-buffers"}}},
     {"min equals max", [](PolicyConfig& c) { c.min_buffers = 32; }, {}},
-    {"cpu low equals high", [](PolicyConfig& c) { c.cpu_low = 60; },
+    {"cpu low equals high",
+     [](PolicyConfig& c) { c.cpu_low = 60; },
      {{"cpu-low-threshold", "must be below cpu-high-threshold"}}},
-    {"cpu low above high", [](PolicyConfig& c) { c.cpu_low = 70; },
+    {"cpu low above high",
+     [](PolicyConfig& c) { c.cpu_low = 70; },
      {{"cpu-low-threshold", "must be below cpu-high-threshold"}}},
-    {"cpu high above 100", [](PolicyConfig& c) { c.cpu_high = 101; },
+    {"cpu high above 100",
+     [](PolicyConfig& c) { c.cpu_high = 101; },
      {{"cpu-high-threshold", kWithin100}}},
-    {"cpu low negative", [](PolicyConfig& c) { c.cpu_low = -1; },
+    {"cpu low negative",
+     [](PolicyConfig& c) { c.cpu_low = -1; },
      {{"cpu-low-threshold", kWithin100}}},
-    {"mem low equals high", [](PolicyConfig& c) { c.mem_low = 75; },
+    {"mem low equals high",
+     [](PolicyConfig& c) { c.mem_low = 75; },
      {{"mem-low-threshold", "must be below mem-high-threshold"}}},
-    {"mem high below low", [](PolicyConfig& c) { c.mem_high = 30; },
+    {"mem high below low",
+     [](PolicyConfig& c) { c.mem_high = 30; },
      {{"mem-low-threshold", "must be below mem-high-threshold"}}},
-    {"mem high NaN", [](PolicyConfig& c) { c.mem_high = kNan; },
+    {"mem high NaN",
+     [](PolicyConfig& c) { c.mem_high = kNan; },
      {{"mem-high-threshold", kWithin100},
       {"mem-low-threshold", "must be below mem-high-threshold"}}},
-    {"target equals max latency", [](PolicyConfig& c) { c.target_latency_ns = 50 * kMs; },
+    {"target equals max latency",
+     [](PolicyConfig& c) { c.target_latency_ns = 50 * kMs; },
      {{"target-latency", "must be below max-latency"}}},
-    {"target above max latency", [](PolicyConfig& c) { c.target_latency_ns = 60 * kMs; },
+    {"target above max latency",
+     [](PolicyConfig& c) { c.target_latency_ns = 60 * kMs; },
      {{"target-latency", "must be below max-latency"}}},
-    {"target negative", [](PolicyConfig& c) { c.target_latency_ns = -1; },
+    {"target negative",
+     [](PolicyConfig& c) { c.target_latency_ns = -1; },
      {{"target-latency", "must not be negative"}}},
     {"all weights 0",
      [](PolicyConfig& c) { c.cpu_weight = c.mem_weight = c.latency_weight = 0; },
      {{"cpu-weight, mem-weight, latency-weight", "must not all be 0"}}},
     {"latency weight only",
-     [](PolicyConfig& c) { c.cpu_weight = c.mem_weight = 0; c.latency_weight = 1; }, {}},
-    {"cpu weight negative", [](PolicyConfig& c) { c.cpu_weight = -0.5; },
+     [](PolicyConfig& c) {
+       c.cpu_weight = c.mem_weight = 0;
+       c.latency_weight = 1;
+     },
+     {}},
+    {"cpu weight negative",
+     [](PolicyConfig& c) { c.cpu_weight = -0.5; },
      {{"cpu-weight", kWeight}}},
     {"mem weight NaN", [](PolicyConfig& c) { c.mem_weight = kNan; }, {{"mem-weight", kWeight}}},
-    {"latency weight infinite", [](PolicyConfig& c) { c.latency_weight = kInf; },
+    {"latency weight infinite",
+     [](PolicyConfig& c) { c.latency_weight = kInf; },
      {{"latency-weight", kWeight}}},
-    {"smoothing negative", [](PolicyConfig& c) { c.smoothing = -0.1; },
+    {"smoothing negative",
+     [](PolicyConfig& c) { c.smoothing = -0.1; },
      {{"smoothing", "must be within 0..1"}}},
-    {"smoothing above 1", [](PolicyConfig& c) { c.smoothing = 1.5; },
+    {"smoothing above 1",
+     [](PolicyConfig& c) { c.smoothing = 1.5; },
      {{"smoothing", "must be within 0..1"}}},
-    {"smoothing NaN", [](PolicyConfig& c) { c.smoothing = kNan; },
+    {"smoothing NaN",
+     [](PolicyConfig& c) { c.smoothing = kNan; },
      {{"smoothing", "must be within 0..1"}}},
     {"smoothing 0", [](PolicyConfig& c) { c.smoothing = 0; }, {}},
     {"smoothing 1", [](PolicyConfig& c) { c.smoothing = 1; }, {}},
     {"demand-headroom 0 (off)", [](PolicyConfig& c) { c.demand_headroom = 0; }, {}},
     {"demand-headroom 1", [](PolicyConfig& c) { c.demand_headroom = 1; }, {}},
     {"demand-headroom 4", [](PolicyConfig& c) { c.demand_headroom = 4; }, {}},
-    {"demand-headroom 0.5", [](PolicyConfig& c) { c.demand_headroom = 0.5; },
+    {"demand-headroom 0.5",
+     [](PolicyConfig& c) { c.demand_headroom = 0.5; },
      {{"demand-headroom", kHeadroom}}},
-    {"demand-headroom 4.01", [](PolicyConfig& c) { c.demand_headroom = 4.01; },
+    {"demand-headroom 4.01",
+     [](PolicyConfig& c) { c.demand_headroom = 4.01; },
      {{"demand-headroom", kHeadroom}}},
-    {"demand-headroom negative", [](PolicyConfig& c) { c.demand_headroom = -1; },
+    {"demand-headroom negative",
+     [](PolicyConfig& c) { c.demand_headroom = -1; },
      {{"demand-headroom", kHeadroom}}},
-    {"demand-headroom NaN", [](PolicyConfig& c) { c.demand_headroom = kNan; },
+    {"demand-headroom NaN",
+     [](PolicyConfig& c) { c.demand_headroom = kNan; },
      {{"demand-headroom", kHeadroom}}},
-    {"demand-headroom infinite", [](PolicyConfig& c) { c.demand_headroom = kInf; },
+    {"demand-headroom infinite",
+     [](PolicyConfig& c) { c.demand_headroom = kInf; },
      {{"demand-headroom", kHeadroom}}},
     {"demand-window 100 ms", [](PolicyConfig& c) { c.demand_window_ns = 100 * kMs; }, {}},
-    {"demand-window below 100 ms", [](PolicyConfig& c) { c.demand_window_ns = 100 * kMs - 1; },
+    {"demand-window below 100 ms",
+     [](PolicyConfig& c) { c.demand_window_ns = 100 * kMs - 1; },
      {{"demand-window", kWindow}}},
     {"demand-window 10 min", [](PolicyConfig& c) { c.demand_window_ns = 600'000 * kMs; }, {}},
     {"demand-window above 10 min",
      [](PolicyConfig& c) { c.demand_window_ns = 600'000 * kMs + 1; },
      {{"demand-window", kWindow}}},
-    {"demand-window 0", [](PolicyConfig& c) { c.demand_window_ns = 0; },
+    {"demand-window 0",
+     [](PolicyConfig& c) { c.demand_window_ns = 0; },
      {{"demand-window", kWindow}}},
     {"trim-period 100 ms", [](PolicyConfig& c) { c.trim_period_ns = 100 * kMs; }, {}},
     {"trim-period 10 min", [](PolicyConfig& c) { c.trim_period_ns = 600'000 * kMs; }, {}},
-    {"trim-period below 100 ms", [](PolicyConfig& c) { c.trim_period_ns = 100 * kMs - 1; },
+    {"trim-period below 100 ms",
+     [](PolicyConfig& c) { c.trim_period_ns = 100 * kMs - 1; },
      {{"trim-period", kTrim}}},
-    {"trim-period above 10 min", [](PolicyConfig& c) { c.trim_period_ns = 600'000 * kMs + 1; },
+    {"trim-period above 10 min",
+     [](PolicyConfig& c) { c.trim_period_ns = 600'000 * kMs + 1; },
      {{"trim-period", kTrim}}},
-    {"trim-period negative", [](PolicyConfig& c) { c.trim_period_ns = -1; },
+    {"trim-period negative",
+     [](PolicyConfig& c) { c.trim_period_ns = -1; },
      {{"trim-period", kTrim}}},
     {"demand fields at once",
-     [](PolicyConfig& c) { c.demand_headroom = 0.9; c.demand_window_ns = 1; c.trim_period_ns = 1; },
+     [](PolicyConfig& c) {
+       c.demand_headroom = 0.9;
+       c.demand_window_ns = 1;
+       c.trim_period_ns = 1;
+     },
      {{"demand-headroom", kHeadroom}, {"demand-window", kWindow}, {"trim-period", kTrim}}},
     {"two fields at once",
-     [](PolicyConfig& c) { c.min_buffers = 0; c.smoothing = 2; },
+     [](PolicyConfig& c) {
+       c.min_buffers = 0;
+       c.smoothing = 2;
+     },
      {{"min-buffers", "must be at least 1"}, {"smoothing", "must be within 0..1"}}},
 };
 
@@ -446,8 +483,8 @@ START_TEST(validate_table) {
   ck_assert_msg(errors.size() == c.expected.size(), "%s: %zu errors (%s), expected %zu", c.name,
                 errors.size(), aq::describe(errors).c_str(), c.expected.size());
   for (size_t i = 0; i < errors.size(); ++i) {
-    ck_assert_msg(errors[i].field == c.expected[i].first, "%s: field '%s', expected '%s'",
-                  c.name, errors[i].field.c_str(), c.expected[i].first.c_str());
+    ck_assert_msg(errors[i].field == c.expected[i].first, "%s: field '%s', expected '%s'", c.name,
+                  errors[i].field.c_str(), c.expected[i].first.c_str());
     ck_assert_msg(errors[i].reason == c.expected[i].second, "%s: reason '%s', expected '%s'",
                   c.name, errors[i].reason.c_str(), c.expected[i].second.c_str());
   }
@@ -462,8 +499,7 @@ START_TEST(describe_joins_fields_and_reasons) {
   c.min_buffers = 0;
   c.smoothing = 2;
   const std::string text = aq::describe(aq::validate(c));
-  ck_assert_str_eq(text.c_str(),
-                   "min-buffers: must be at least 1; smoothing: must be within 0..1");
+  ck_assert_str_eq(text.c_str(), "min-buffers: must be at least 1; smoothing: must be within 0..1");
 }
 END_TEST
 
@@ -518,4 +554,6 @@ Suite* sizing_policy_suite() {
 
 }  // namespace
 
-int main() { return aqtest::run_suite(sizing_policy_suite()); }
+int main() {
+  return aqtest::run_suite(sizing_policy_suite());
+}

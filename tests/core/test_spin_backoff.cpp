@@ -14,7 +14,8 @@ namespace {
 // Waits that sleep at once before should_spin() is true again.
 uint32_t skipped_waits(SpinBackoff& b) {
   uint32_t n = 0;
-  while (!b.should_spin()) ++n;
+  while (!b.should_spin())
+    ++n;
   return n;
 }
 
@@ -71,10 +72,12 @@ Tally run_waits(uint32_t waits, Outcome succeeds) {
   SpinBackoff b;
   Tally t;
   for (; t.waits < waits; ++t.waits) {
-    if (!b.should_spin()) continue;
+    if (!b.should_spin())
+      continue;
     ++t.spins;
     b.record(succeeds(t.spins));
-    if (b.skipping() > t.max_skip) t.max_skip = b.skipping();
+    if (b.skipping() > t.max_skip)
+      t.max_skip = b.skipping();
   }
   return t;
 }
@@ -110,4 +113,6 @@ Suite* spin_backoff_suite() {
 
 }  // namespace
 
-int main() { return aqtest::run_suite(spin_backoff_suite()); }
+int main() {
+  return aqtest::run_suite(spin_backoff_suite());
+}

@@ -27,7 +27,8 @@ END_TEST
 
 START_TEST(full_refuses_and_keeps_the_item) {
   SpscRing<int> r(4);
-  for (int i = 0; i < 4; i++) ck_assert(r.try_push(int(i)));
+  for (int i = 0; i < 4; i++)
+    ck_assert(r.try_push(int(i)));
   ck_assert(!r.can_push());
   int extra = 99;
   ck_assert(!r.try_push(std::move(extra)));
@@ -47,7 +48,8 @@ START_TEST(randomized_against_deque) {
   for (int step = 0; step < 200000; step++) {
     const unsigned op = rng() % 10;
     if (op < 5) {
-      if (!r.can_push()) r.grow(r.storage() * 2);
+      if (!r.can_push())
+        r.grow(r.storage() * 2);
       ck_assert(r.try_push(uint64_t(next)));
       model.push_back(next++);
     } else if (op < 9) {
@@ -55,17 +57,20 @@ START_TEST(randomized_against_deque) {
       const bool got = r.pop(out);
       ck_assert(got == !model.empty());
       if (got) {
-        if (out != model.front()) ck_abort_msg("got %llu, want %llu",
-                                               (unsigned long long)out,
-                                               (unsigned long long)model.front());
+        if (out != model.front())
+          ck_abort_msg("got %llu, want %llu", (unsigned long long)out,
+                       (unsigned long long)model.front());
         model.pop_front();
       }
     } else if (rng() % 64 == 0 && r.storage() < 4096) {
       r.grow(r.storage() * 2);  // while wrapped, with items queued
     }
-    if (r.size() != model.size()) ck_abort_msg("size %zu, want %zu", r.size(), model.size());
-    if (!model.empty() && r.front() != model.front()) ck_abort_msg("front differs");
-    if (r.empty() != model.empty()) ck_abort_msg("empty() differs");
+    if (r.size() != model.size())
+      ck_abort_msg("size %zu, want %zu", r.size(), model.size());
+    if (!model.empty() && r.front() != model.front())
+      ck_abort_msg("front differs");
+    if (r.empty() != model.empty())
+      ck_abort_msg("empty() differs");
   }
 }
 END_TEST
@@ -102,7 +107,8 @@ START_TEST(two_threads_hand_off_in_order) {
       std::this_thread::yield();
       continue;
     }
-    if (out != expect) bad++;
+    if (out != expect)
+      bad++;
     expect = out + 1;
   }
   producer.join();
@@ -125,4 +131,6 @@ static Suite* spsc_ring_suite() {
   return s;
 }
 
-int main() { return aqtest::run_suite(spsc_ring_suite()); }
+int main() {
+  return aqtest::run_suite(spsc_ring_suite());
+}

@@ -30,36 +30,70 @@ struct TrimCase {
 };
 
 const TrimCase kTrimCases[] = {
-    {"off by default", aq::defaults::kTrimPeriodNs,
+    {"off by default",
+     aq::defaults::kTrimPeriodNs,
      {{5, false, 0}, {5, false, 0}, {5, false, 0}, {5, false, 0}, {5, false, 0}, {5, false, 0}}},
     // Stretch from 0.5 s; at 2.5 s it has lasted 2 s with the level >= 5.
-    {"steady backlog of 5", 2000 * kMs,
-     {{5, false, 0}, {5, false, 0}, {5, false, 0}, {5, false, 0}, {5, false, 4}, {1, false, 0},
+    {"steady backlog of 5",
+     2000 * kMs,
+     {{5, false, 0},
+      {5, false, 0},
+      {5, false, 0},
+      {5, false, 0},
+      {5, false, 4},
+      {1, false, 0},
       {1, false, 0}}},
     // The first tick's 9 came before the stretch; then 6, 4, 7, 5: T = 4.
-    {"the lowest level decides", 2000 * kMs,
+    {"the lowest level decides",
+     2000 * kMs,
      {{9, false, 0}, {6, false, 0}, {4, false, 0}, {7, false, 0}, {5, false, 3}}},
     // A level of 1 at 1.5 s restarts the stretch there: trim at 3.5 s.
-    {"a level below 2 restarts", 2000 * kMs,
-     {{5, false, 0}, {5, false, 0}, {1, false, 0}, {5, false, 0}, {5, false, 0}, {5, false, 0},
-      {5, false, 4}, {5, false, 0}}},
-    {"an overrun restarts", 2000 * kMs,
-     {{5, false, 0}, {5, false, 0}, {5, true, 0}, {5, false, 0}, {5, false, 0}, {5, false, 0},
-      {5, false, 4}, {5, false, 0}}},
+    {"a level below 2 restarts",
+     2000 * kMs,
+     {{5, false, 0},
+      {5, false, 0},
+      {1, false, 0},
+      {5, false, 0},
+      {5, false, 0},
+      {5, false, 0},
+      {5, false, 4},
+      {5, false, 0}}},
+    {"an overrun restarts",
+     2000 * kMs,
+     {{5, false, 0},
+      {5, false, 0},
+      {5, true, 0},
+      {5, false, 0},
+      {5, false, 0},
+      {5, false, 0},
+      {5, false, 4},
+      {5, false, 0}}},
     // After a trim at 2.5 s the next stretch starts there: again at 4.5 s.
-    {"a trim restarts", 2000 * kMs,
-     {{3, false, 0}, {3, false, 0}, {3, false, 0}, {3, false, 0}, {3, false, 2}, {3, false, 0},
-      {3, false, 0}, {3, false, 0}, {3, false, 2}}},
-    {"level 2 leaves 1", 2000 * kMs,
+    {"a trim restarts",
+     2000 * kMs,
+     {{3, false, 0},
+      {3, false, 0},
+      {3, false, 0},
+      {3, false, 0},
+      {3, false, 2},
+      {3, false, 0},
+      {3, false, 0},
+      {3, false, 0},
+      {3, false, 2}}},
+    {"level 2 leaves 1",
+     2000 * kMs,
      {{2, false, 0}, {2, false, 0}, {2, false, 0}, {2, false, 0}, {2, false, 1}}},
-    {"level 1 is never trimmed", 2000 * kMs,
+    {"level 1 is never trimmed",
+     2000 * kMs,
      {{1, false, 0}, {1, false, 0}, {1, false, 0}, {1, false, 0}, {1, false, 0}, {1, false, 0}}},
-    {"an empty queue is never trimmed", 2000 * kMs,
+    {"an empty queue is never trimmed",
+     2000 * kMs,
      {{0, false, 0}, {0, false, 0}, {0, false, 0}, {0, false, 0}, {0, false, 0}, {0, false, 0}}},
     // A period shorter than the tick acts at the next tick.
     {"period below the tick", 100 * kMs, {{3, false, 0}, {3, false, 2}, {1, false, 0}}},
     // 1.2 s: from 0.5 s, the first tick at least 1.2 s later is 2.0 s.
-    {"period between ticks", 1200 * kMs,
+    {"period between ticks",
+     1200 * kMs,
      {{3, false, 0}, {3, false, 0}, {3, false, 0}, {3, false, 2}}},
 };
 
@@ -132,4 +166,6 @@ Suite* trimmer_suite() {
 
 }  // namespace
 
-int main() { return aqtest::run_suite(trimmer_suite()); }
+int main() {
+  return aqtest::run_suite(trimmer_suite());
+}

@@ -60,10 +60,8 @@ constexpr gint64 kSettleUs = 150 * G_USEC_PER_SEC / 1000;
 constexpr gsize kBufferSize = 16;
 constexpr GstClockTime kMs = GST_MSECOND;
 
-const char *
-factory_name ()
-{
-  const char *name = g_getenv ("AQ_REFERENCE_FACTORY");
+const char* factory_name() {
+  const char* name = g_getenv("AQ_REFERENCE_FACTORY");
   return name && *name ? name : "adaptivequeue";
 }
 
@@ -71,56 +69,48 @@ factory_name ()
  * reference each says, on stderr, what happens instead and why, and
  * returns false: adaptive_only() guards a check the reference skips,
  * queue_differs() picks the reference's own expectation. */
-#define adaptive_only(reason) reference_note (__FILE__, __LINE__, "not checked", (reason))
-#define queue_differs(reason) reference_note (__FILE__, __LINE__, \
-    "checked for what queue does instead", (reason))
+#define adaptive_only(reason) reference_note(__FILE__, __LINE__, "not checked", (reason))
+#define queue_differs(reason) \
+  reference_note(__FILE__, __LINE__, "checked for what queue does instead", (reason))
 
-bool
-reference_note (const char *file, int line, const char *what, const char *reason)
-{
-  if (g_str_equal (factory_name (), "adaptivequeue"))
+bool reference_note(const char* file, int line, const char* what, const char* reason) {
+  if (g_str_equal(factory_name(), "adaptivequeue"))
     return true;
-  g_printerr ("%s:%d: %s, %s: %s\n", file, line, factory_name (), what, reason);
+  g_printerr("%s:%d: %s, %s: %s\n", file, line, factory_name(), what, reason);
   return false;
 }
 
 /* Runs a function on its own thread, so the test thread can wait for it
  * with a timeout. Assertions stay on the test thread: workers only record. */
-class Worker
-{
-public:
-  explicit Worker (std::function<void ()> fn)
-      : state_ (std::make_shared<State> ())
-  {
+class Worker {
+ public:
+  explicit Worker(std::function<void()> fn) : state_(std::make_shared<State>()) {
     auto state = state_;
-    thread_ = std::thread ([state, fn = std::move (fn)] () {
-      fn ();
-      std::lock_guard<std::mutex> guard (state->m);
+    thread_ = std::thread([state, fn = std::move(fn)]() {
+      fn();
+      std::lock_guard<std::mutex> guard(state->m);
       state->done = true;
-      state->c.notify_all ();
+      state->c.notify_all();
     });
   }
-  Worker (const Worker &) = delete;
-  Worker & operator= (const Worker &) = delete;
-  ~Worker ()
-  {
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+  ~Worker() {
     /* A worker still stuck here means a test already failed. */
-    if (wait (kWaitUs))
-      thread_.join ();
+    if (wait(kWaitUs))
+      thread_.join();
     else
-      thread_.detach ();
+      thread_.detach();
   }
 
-  bool wait (gint64 timeout_us)
-  {
-    std::unique_lock<std::mutex> lock (state_->m);
-    return state_->c.wait_for (lock, std::chrono::microseconds (timeout_us),
-        [this] { return state_->done; });
+  bool wait(gint64 timeout_us) {
+    std::unique_lock<std::mutex> lock(state_->m);
+    return state_->c.wait_for(lock, std::chrono::microseconds(timeout_us),
+                              [this] { return state_->done; });
   }
 
-private:
-  struct State
-  {
+ private:
+  struct State {
     std::mutex m;
     std::condition_variable c;
     bool done = false;
@@ -131,24 +121,22 @@ private:
 
 /* ---- the fixture: an upstream src pad and a downstream sink pad ---- */
 
-GstStaticPadTemplate up_template = GST_STATIC_PAD_TEMPLATE ("src",
-    GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
-GstStaticPadTemplate down_template = GST_STATIC_PAD_TEMPLATE ("sink",
-    GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+GstStaticPadTemplate up_template =
+    GST_STATIC_PAD_TEMPLATE("src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+GstStaticPadTemplate down_template =
+    GST_STATIC_PAD_TEMPLATE("sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
 
 /* What reached the downstream pad, in order: a buffer, buffer list or event
  * (owned), or the type of a query (not owned). */
-struct Entry
-{
-  GstMiniObject *object = nullptr;
+struct Entry {
+  GstMiniObject* object = nullptr;
   GstQueryType query = GST_QUERY_UNKNOWN;
 };
 
-struct Fixture
-{
-  GstElement *queue = nullptr;
-  GstPad *up = nullptr;         /* linked to the element's sink pad */
-  GstPad *down = nullptr;       /* linked to the element's src pad */
+struct Fixture {
+  GstElement* queue = nullptr;
+  GstPad* up = nullptr;   /* linked to the element's sink pad */
+  GstPad* down = nullptr; /* linked to the element's src pad */
   std::unique_ptr<Bus> bus;
 
   GMutex lock;
@@ -160,8 +148,8 @@ struct Fixture
   int held = 0;
   GstFlowReturn chain_return = GST_FLOW_OK;
   std::vector<Entry> log;
-  GstCaps *down_caps = nullptr;
-  std::function<gboolean (GstQuery *)> on_allocation;
+  GstCaps* down_caps = nullptr;
+  std::function<gboolean(GstQuery*)> on_allocation;
   guint allocation_queries = 0;
 
   /* Upstream's answer to the LATENCY query. */
@@ -171,429 +159,356 @@ struct Fixture
   std::vector<GstEventType> upstream_events;
 };
 
-Fixture *
-fixture_of (GstPad * pad)
-{
-  return static_cast<Fixture *> (gst_pad_get_element_private (pad));
+Fixture* fixture_of(GstPad* pad) {
+  return static_cast<Fixture*>(gst_pad_get_element_private(pad));
 }
 
-GstFlowReturn
-down_receive (Fixture * fx, GstMiniObject * obj)
-{
-  g_mutex_lock (&fx->lock);
-  fx->log.push_back (Entry {obj, GST_QUERY_UNKNOWN});
+GstFlowReturn down_receive(Fixture* fx, GstMiniObject* obj) {
+  g_mutex_lock(&fx->lock);
+  fx->log.push_back(Entry{obj, GST_QUERY_UNKNOWN});
   fx->held++;
-  g_cond_broadcast (&fx->cond);
+  g_cond_broadcast(&fx->cond);
   while (!fx->gate_open && !fx->flushing)
-    g_cond_wait (&fx->cond, &fx->lock);
+    g_cond_wait(&fx->cond, &fx->lock);
   fx->held--;
   const GstFlowReturn ret = fx->flushing ? GST_FLOW_FLUSHING : fx->chain_return;
-  g_cond_broadcast (&fx->cond);
-  g_mutex_unlock (&fx->lock);
+  g_cond_broadcast(&fx->cond);
+  g_mutex_unlock(&fx->lock);
   return ret;
 }
 
-GstFlowReturn
-down_chain (GstPad * pad, GstObject *, GstBuffer * buffer)
-{
-  return down_receive (fixture_of (pad), GST_MINI_OBJECT_CAST (buffer));
+GstFlowReturn down_chain(GstPad* pad, GstObject*, GstBuffer* buffer) {
+  return down_receive(fixture_of(pad), GST_MINI_OBJECT_CAST(buffer));
 }
 
-GstFlowReturn
-down_chain_list (GstPad * pad, GstObject *, GstBufferList * list)
-{
-  return down_receive (fixture_of (pad), GST_MINI_OBJECT_CAST (list));
+GstFlowReturn down_chain_list(GstPad* pad, GstObject*, GstBufferList* list) {
+  return down_receive(fixture_of(pad), GST_MINI_OBJECT_CAST(list));
 }
 
-gboolean
-down_event (GstPad * pad, GstObject *, GstEvent * event)
-{
-  Fixture *fx = fixture_of (pad);
-  g_mutex_lock (&fx->lock);
-  if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_START)
+gboolean down_event(GstPad* pad, GstObject*, GstEvent* event) {
+  Fixture* fx = fixture_of(pad);
+  g_mutex_lock(&fx->lock);
+  if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_START)
     fx->flushing = true;
-  else if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP)
+  else if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_STOP)
     fx->flushing = false;
-  fx->log.push_back (Entry {GST_MINI_OBJECT_CAST (event), GST_QUERY_UNKNOWN});
-  g_cond_broadcast (&fx->cond);
-  g_mutex_unlock (&fx->lock);
+  fx->log.push_back(Entry{GST_MINI_OBJECT_CAST(event), GST_QUERY_UNKNOWN});
+  g_cond_broadcast(&fx->cond);
+  g_mutex_unlock(&fx->lock);
   return TRUE;
 }
 
-gboolean
-down_query (GstPad * pad, GstObject * parent, GstQuery * query)
-{
-  Fixture *fx = fixture_of (pad);
-  switch (GST_QUERY_TYPE (query)) {
-    case GST_QUERY_CAPS:
-    {
+gboolean down_query(GstPad* pad, GstObject* parent, GstQuery* query) {
+  Fixture* fx = fixture_of(pad);
+  switch (GST_QUERY_TYPE(query)) {
+    case GST_QUERY_CAPS: {
       if (!fx->down_caps)
         break;
-      GstCaps *filter = nullptr;
-      gst_query_parse_caps (query, &filter);
-      GstCaps *caps = filter ? gst_caps_intersect_full (filter, fx->down_caps,
-          GST_CAPS_INTERSECT_FIRST) : gst_caps_ref (fx->down_caps);
-      gst_query_set_caps_result (query, caps);
-      gst_caps_unref (caps);
+      GstCaps* filter = nullptr;
+      gst_query_parse_caps(query, &filter);
+      GstCaps* caps = filter
+                          ? gst_caps_intersect_full(filter, fx->down_caps, GST_CAPS_INTERSECT_FIRST)
+                          : gst_caps_ref(fx->down_caps);
+      gst_query_set_caps_result(query, caps);
+      gst_caps_unref(caps);
       return TRUE;
     }
-    case GST_QUERY_ACCEPT_CAPS:
-    {
+    case GST_QUERY_ACCEPT_CAPS: {
       if (!fx->down_caps)
         break;
-      GstCaps *caps = nullptr;
-      gst_query_parse_accept_caps (query, &caps);
-      gst_query_set_accept_caps_result (query,
-          gst_caps_is_subset (caps, fx->down_caps));
+      GstCaps* caps = nullptr;
+      gst_query_parse_accept_caps(query, &caps);
+      gst_query_set_accept_caps_result(query, gst_caps_is_subset(caps, fx->down_caps));
       return TRUE;
     }
     case GST_QUERY_ALLOCATION:
-    case GST_QUERY_DRAIN:
-    {
-      g_mutex_lock (&fx->lock);
-      fx->log.push_back (Entry {nullptr, GST_QUERY_TYPE (query)});
-      if (GST_QUERY_TYPE (query) == GST_QUERY_ALLOCATION)
+    case GST_QUERY_DRAIN: {
+      g_mutex_lock(&fx->lock);
+      fx->log.push_back(Entry{nullptr, GST_QUERY_TYPE(query)});
+      if (GST_QUERY_TYPE(query) == GST_QUERY_ALLOCATION)
         fx->allocation_queries++;
       auto hook = fx->on_allocation;
-      g_cond_broadcast (&fx->cond);
-      g_mutex_unlock (&fx->lock);
-      if (GST_QUERY_TYPE (query) == GST_QUERY_ALLOCATION && hook)
-        return hook (query);
+      g_cond_broadcast(&fx->cond);
+      g_mutex_unlock(&fx->lock);
+      if (GST_QUERY_TYPE(query) == GST_QUERY_ALLOCATION && hook)
+        return hook(query);
       return TRUE;
     }
     default:
       break;
   }
-  return gst_pad_query_default (pad, parent, query);
+  return gst_pad_query_default(pad, parent, query);
 }
 
-gboolean
-up_query (GstPad * pad, GstObject * parent, GstQuery * query)
-{
-  Fixture *fx = fixture_of (pad);
-  if (GST_QUERY_TYPE (query) == GST_QUERY_LATENCY) {
-    g_mutex_lock (&fx->lock);
-    gst_query_set_latency (query, fx->up_live, fx->up_min, fx->up_max);
-    g_mutex_unlock (&fx->lock);
+gboolean up_query(GstPad* pad, GstObject* parent, GstQuery* query) {
+  Fixture* fx = fixture_of(pad);
+  if (GST_QUERY_TYPE(query) == GST_QUERY_LATENCY) {
+    g_mutex_lock(&fx->lock);
+    gst_query_set_latency(query, fx->up_live, fx->up_min, fx->up_max);
+    g_mutex_unlock(&fx->lock);
     return TRUE;
   }
-  return gst_pad_query_default (pad, parent, query);
+  return gst_pad_query_default(pad, parent, query);
 }
 
-gboolean
-up_event (GstPad * pad, GstObject *, GstEvent * event)
-{
-  Fixture *fx = fixture_of (pad);
-  g_mutex_lock (&fx->lock);
-  fx->upstream_events.push_back (GST_EVENT_TYPE (event));
-  g_cond_broadcast (&fx->cond);
-  g_mutex_unlock (&fx->lock);
-  gst_event_unref (event);
+gboolean up_event(GstPad* pad, GstObject*, GstEvent* event) {
+  Fixture* fx = fixture_of(pad);
+  g_mutex_lock(&fx->lock);
+  fx->upstream_events.push_back(GST_EVENT_TYPE(event));
+  g_cond_broadcast(&fx->cond);
+  g_mutex_unlock(&fx->lock);
+  gst_event_unref(event);
   return TRUE;
 }
 
-void
-link_down (Fixture * fx)
-{
-  GstPad *src = gst_element_get_static_pad (fx->queue, "src");
-  fail_unless_equals_int (gst_pad_link (src, fx->down), GST_PAD_LINK_OK);
-  gst_object_unref (src);
+void link_down(Fixture* fx) {
+  GstPad* src = gst_element_get_static_pad(fx->queue, "src");
+  fail_unless_equals_int(gst_pad_link(src, fx->down), GST_PAD_LINK_OK);
+  gst_object_unref(src);
 }
 
 /* A fixture around a fresh element; adaptation is off so that only the
  * test changes the capacity. */
-Fixture *
-fixture_new (bool link_src = true)
-{
-  auto *fx = new Fixture ();
-  g_mutex_init (&fx->lock);
-  g_cond_init (&fx->cond);
+Fixture* fixture_new(bool link_src = true) {
+  auto* fx = new Fixture();
+  g_mutex_init(&fx->lock);
+  g_cond_init(&fx->cond);
 
-  fx->queue = gst_element_factory_make (factory_name (), "q");
-  fail_unless (fx->queue != nullptr, "cannot create %s", factory_name ());
-  if (g_object_class_find_property (G_OBJECT_GET_CLASS (fx->queue), "adaptive"))
-    g_object_set (fx->queue, "adaptive", FALSE, nullptr);
-  fx->bus = std::make_unique<Bus> (fx->queue);
+  fx->queue = gst_element_factory_make(factory_name(), "q");
+  fail_unless(fx->queue != nullptr, "cannot create %s", factory_name());
+  if (g_object_class_find_property(G_OBJECT_GET_CLASS(fx->queue), "adaptive"))
+    g_object_set(fx->queue, "adaptive", FALSE, nullptr);
+  fx->bus = std::make_unique<Bus>(fx->queue);
 
-  fx->up = gst_pad_new_from_static_template (&up_template, "up");
-  gst_pad_set_element_private (fx->up, fx);
-  gst_pad_set_query_function (fx->up, up_query);
-  gst_pad_set_event_function (fx->up, up_event);
-  fail_unless (gst_pad_set_active (fx->up, TRUE), "cannot activate pad");
-  GstPad *sink = gst_element_get_static_pad (fx->queue, "sink");
-  fail_unless_equals_int (gst_pad_link (fx->up, sink), GST_PAD_LINK_OK);
-  gst_object_unref (sink);
+  fx->up = gst_pad_new_from_static_template(&up_template, "up");
+  gst_pad_set_element_private(fx->up, fx);
+  gst_pad_set_query_function(fx->up, up_query);
+  gst_pad_set_event_function(fx->up, up_event);
+  fail_unless(gst_pad_set_active(fx->up, TRUE), "cannot activate pad");
+  GstPad* sink = gst_element_get_static_pad(fx->queue, "sink");
+  fail_unless_equals_int(gst_pad_link(fx->up, sink), GST_PAD_LINK_OK);
+  gst_object_unref(sink);
 
-  fx->down = gst_pad_new_from_static_template (&down_template, "down");
-  gst_pad_set_element_private (fx->down, fx);
-  gst_pad_set_chain_function (fx->down, down_chain);
-  gst_pad_set_chain_list_function (fx->down, down_chain_list);
-  gst_pad_set_event_function (fx->down, down_event);
-  gst_pad_set_query_function (fx->down, down_query);
-  fail_unless (gst_pad_set_active (fx->down, TRUE), "cannot activate pad");
+  fx->down = gst_pad_new_from_static_template(&down_template, "down");
+  gst_pad_set_element_private(fx->down, fx);
+  gst_pad_set_chain_function(fx->down, down_chain);
+  gst_pad_set_chain_list_function(fx->down, down_chain_list);
+  gst_pad_set_event_function(fx->down, down_event);
+  gst_pad_set_query_function(fx->down, down_query);
+  fail_unless(gst_pad_set_active(fx->down, TRUE), "cannot activate pad");
   if (link_src)
-    link_down (fx);
+    link_down(fx);
   return fx;
 }
 
-void
-open_gate (Fixture * fx)
-{
-  g_mutex_lock (&fx->lock);
+void open_gate(Fixture* fx) {
+  g_mutex_lock(&fx->lock);
   fx->gate_open = true;
-  g_cond_broadcast (&fx->cond);
-  g_mutex_unlock (&fx->lock);
+  g_cond_broadcast(&fx->cond);
+  g_mutex_unlock(&fx->lock);
 }
 
-void
-close_gate (Fixture * fx)
-{
-  g_mutex_lock (&fx->lock);
+void close_gate(Fixture* fx) {
+  g_mutex_lock(&fx->lock);
   fx->gate_open = false;
-  g_mutex_unlock (&fx->lock);
+  g_mutex_unlock(&fx->lock);
 }
 
-void
-fixture_free (Fixture * fx)
-{
-  open_gate (fx);
-  fail_unless_equals_int (gst_element_set_state (fx->queue, GST_STATE_NULL),
-      GST_STATE_CHANGE_SUCCESS);
+void fixture_free(Fixture* fx) {
+  open_gate(fx);
+  fail_unless_equals_int(gst_element_set_state(fx->queue, GST_STATE_NULL),
+                         GST_STATE_CHANGE_SUCCESS);
   /* Posted messages hold references to the element. */
-  fx->bus.reset ();
-  gst_element_set_bus (fx->queue, nullptr);
-  gst_pad_set_active (fx->up, FALSE);
-  gst_pad_set_active (fx->down, FALSE);
-  gst_object_unref (fx->up);
-  gst_object_unref (fx->down);
+  fx->bus.reset();
+  gst_element_set_bus(fx->queue, nullptr);
+  gst_pad_set_active(fx->up, FALSE);
+  gst_pad_set_active(fx->down, FALSE);
+  gst_object_unref(fx->up);
+  gst_object_unref(fx->down);
   /* Nothing else may hold the element: no leaked references. A clock
    * callback scheduled before the state change may release its reference
    * a moment later, hence the wait. */
-  fail_unless (wait_until ([fx] {
-            return GST_OBJECT_REFCOUNT_VALUE (fx->queue) == 1;
-          }), "%d references left", GST_OBJECT_REFCOUNT_VALUE (fx->queue));
-  gst_object_unref (fx->queue);
-  for (Entry & e : fx->log)
+  fail_unless(wait_until([fx] { return GST_OBJECT_REFCOUNT_VALUE(fx->queue) == 1; }),
+              "%d references left", GST_OBJECT_REFCOUNT_VALUE(fx->queue));
+  gst_object_unref(fx->queue);
+  for (Entry& e : fx->log)
     if (e.object)
-      gst_mini_object_unref (e.object);
+      gst_mini_object_unref(e.object);
   if (fx->down_caps)
-    gst_caps_unref (fx->down_caps);
-  g_mutex_clear (&fx->lock);
-  g_cond_clear (&fx->cond);
+    gst_caps_unref(fx->down_caps);
+  g_mutex_clear(&fx->lock);
+  g_cond_clear(&fx->cond);
   delete fx;
 }
 
-void
-set_state (Fixture * fx, GstState state)
-{
-  fail_unless_equals_int (gst_element_set_state (fx->queue, state),
-      GST_STATE_CHANGE_SUCCESS);
+void set_state(Fixture* fx, GstState state) {
+  fail_unless_equals_int(gst_element_set_state(fx->queue, state), GST_STATE_CHANGE_SUCCESS);
 }
 
-GstEvent *
-custom_event (GstEventType type)
-{
-  return gst_event_new_custom (type, gst_structure_new_empty ("aq-test"));
+GstEvent* custom_event(GstEventType type) {
+  return gst_event_new_custom(type, gst_structure_new_empty("aq-test"));
 }
 
 /* Pushes an event from upstream that must be accepted. */
-void
-push_event (Fixture * fx, GstEvent * event)
-{
-  const std::string name = GST_EVENT_TYPE_NAME (event);
-  fail_unless (gst_pad_push_event (fx->up, event), "%s refused", name.c_str ());
+void push_event(Fixture* fx, GstEvent* event) {
+  const std::string name = GST_EVENT_TYPE_NAME(event);
+  fail_unless(gst_pad_push_event(fx->up, event), "%s refused", name.c_str());
 }
 
-void
-push_segment (Fixture * fx, GstFormat format = GST_FORMAT_TIME)
-{
+void push_segment(Fixture* fx, GstFormat format = GST_FORMAT_TIME) {
   GstSegment segment;
-  gst_segment_init (&segment, format);
-  push_event (fx, gst_event_new_segment (&segment));
+  gst_segment_init(&segment, format);
+  push_event(fx, gst_event_new_segment(&segment));
 }
 
-void
-push_initial_events (Fixture * fx, GstCaps * caps = nullptr)
-{
-  push_event (fx, gst_event_new_stream_start ("aq"));
+void push_initial_events(Fixture* fx, GstCaps* caps = nullptr) {
+  push_event(fx, gst_event_new_stream_start("aq"));
   if (caps)
-    push_event (fx, gst_event_new_caps (caps));
-  push_segment (fx);
+    push_event(fx, gst_event_new_caps(caps));
+  push_segment(fx);
 }
 
 /* PLAYING, with stream-start and a TIME segment sent. */
-void
-start (Fixture * fx)
-{
-  set_state (fx, GST_STATE_PLAYING);
-  push_initial_events (fx);
+void start(Fixture* fx) {
+  set_state(fx, GST_STATE_PLAYING);
+  push_initial_events(fx);
 }
 
-GstFlowReturn
-push (Fixture * fx, guint64 offset, GstClockTime pts = GST_CLOCK_TIME_NONE,
-    GstClockTime duration = GST_CLOCK_TIME_NONE)
-{
-  return gst_pad_push (fx->up, make_buffer (offset, pts, duration));
+GstFlowReturn push(Fixture* fx, guint64 offset, GstClockTime pts = GST_CLOCK_TIME_NONE,
+                   GstClockTime duration = GST_CLOCK_TIME_NONE) {
+  return gst_pad_push(fx->up, make_buffer(offset, pts, duration));
 }
 
-int
-held (Fixture * fx)
-{
-  g_mutex_lock (&fx->lock);
+int held(Fixture* fx) {
+  g_mutex_lock(&fx->lock);
   const int n = fx->held;
-  g_mutex_unlock (&fx->lock);
+  g_mutex_unlock(&fx->lock);
   return n;
 }
 
 /* Closes the gate and pushes one buffer, which the element's task takes and
  * then holds downstream: from then on the queue itself keeps what follows. */
-void
-block_downstream (Fixture * fx, guint64 offset,
-    GstClockTime pts = GST_CLOCK_TIME_NONE,
-    GstClockTime duration = GST_CLOCK_TIME_NONE)
-{
-  close_gate (fx);
-  fail_unless_equals_int (push (fx, offset, pts, duration), GST_FLOW_OK);
-  fail_unless (wait_until ([fx] { return held (fx) == 1; }),
-      "the task never pushed the first buffer");
+void block_downstream(Fixture* fx, guint64 offset, GstClockTime pts = GST_CLOCK_TIME_NONE,
+                      GstClockTime duration = GST_CLOCK_TIME_NONE) {
+  close_gate(fx);
+  fail_unless_equals_int(push(fx, offset, pts, duration), GST_FLOW_OK);
+  fail_unless(wait_until([fx] { return held(fx) == 1; }), "the task never pushed the first buffer");
 }
 
-std::string
-buffer_token (GstBuffer * buffer)
-{
-  std::string token = std::to_string (GST_BUFFER_OFFSET (buffer));
-  if (GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DISCONT))
+std::string buffer_token(GstBuffer* buffer) {
+  std::string token = std::to_string(GST_BUFFER_OFFSET(buffer));
+  if (GST_BUFFER_FLAG_IS_SET(buffer, GST_BUFFER_FLAG_DISCONT))
     token += "D";
   return token;
 }
 
 /* The downstream log as text: buffers by offset (D = DISCONT), lists in
  * brackets, events and queries by name. */
-std::string
-sequence (Fixture * fx)
-{
+std::string sequence(Fixture* fx) {
   std::string out;
-  g_mutex_lock (&fx->lock);
-  for (const Entry & e : fx->log) {
-    if (!out.empty ())
+  g_mutex_lock(&fx->lock);
+  for (const Entry& e : fx->log) {
+    if (!out.empty())
       out += " ";
     if (!e.object) {
-      out += std::string ("Q:") + gst_query_type_get_name (e.query);
-    } else if (GST_IS_BUFFER (e.object)) {
-      out += buffer_token (GST_BUFFER_CAST (e.object));
-    } else if (GST_IS_BUFFER_LIST (e.object)) {
-      GstBufferList *list = GST_BUFFER_LIST_CAST (e.object);
+      out += std::string("Q:") + gst_query_type_get_name(e.query);
+    } else if (GST_IS_BUFFER(e.object)) {
+      out += buffer_token(GST_BUFFER_CAST(e.object));
+    } else if (GST_IS_BUFFER_LIST(e.object)) {
+      GstBufferList* list = GST_BUFFER_LIST_CAST(e.object);
       out += "[";
-      for (guint i = 0; i < gst_buffer_list_length (list); i++)
-        out += (i ? " " : "") + buffer_token (gst_buffer_list_get (list, i));
+      for (guint i = 0; i < gst_buffer_list_length(list); i++)
+        out += (i ? " " : "") + buffer_token(gst_buffer_list_get(list, i));
       out += "]";
     } else {
-      out += GST_EVENT_TYPE_NAME (GST_EVENT_CAST (e.object));
+      out += GST_EVENT_TYPE_NAME(GST_EVENT_CAST(e.object));
     }
   }
-  g_mutex_unlock (&fx->lock);
+  g_mutex_unlock(&fx->lock);
   return out;
 }
 
 /* Buffers received, lists counted by their length. */
-guint
-received_buffers (Fixture * fx)
-{
+guint received_buffers(Fixture* fx) {
   guint n = 0;
-  g_mutex_lock (&fx->lock);
-  for (const Entry & e : fx->log) {
-    if (e.object && GST_IS_BUFFER (e.object))
+  g_mutex_lock(&fx->lock);
+  for (const Entry& e : fx->log) {
+    if (e.object && GST_IS_BUFFER(e.object))
       n++;
-    else if (e.object && GST_IS_BUFFER_LIST (e.object))
-      n += gst_buffer_list_length (GST_BUFFER_LIST_CAST (e.object));
+    else if (e.object && GST_IS_BUFFER_LIST(e.object))
+      n += gst_buffer_list_length(GST_BUFFER_LIST_CAST(e.object));
   }
-  g_mutex_unlock (&fx->lock);
+  g_mutex_unlock(&fx->lock);
   return n;
 }
 
-guint
-received_events (Fixture * fx, GstEventType type)
-{
+guint received_events(Fixture* fx, GstEventType type) {
   guint n = 0;
-  g_mutex_lock (&fx->lock);
-  for (const Entry & e : fx->log)
-    if (e.object && GST_IS_EVENT (e.object) &&
-        GST_EVENT_TYPE (e.object) == type)
+  g_mutex_lock(&fx->lock);
+  for (const Entry& e : fx->log)
+    if (e.object && GST_IS_EVENT(e.object) && GST_EVENT_TYPE(e.object) == type)
       n++;
-  g_mutex_unlock (&fx->lock);
+  g_mutex_unlock(&fx->lock);
   return n;
 }
 
 /* The string must outlive the comparison, hence the copy. */
-#define assert_sequence(fx, expected) G_STMT_START {                         \
-    const std::string seq_ = sequence (fx);                                   \
-    fail_unless_equals_string (seq_.c_str (), (expected));                    \
-  } G_STMT_END
+#define assert_sequence(fx, expected)                    \
+  G_STMT_START {                                         \
+    const std::string seq_ = sequence(fx);               \
+    fail_unless_equals_string(seq_.c_str(), (expected)); \
+  }                                                      \
+  G_STMT_END
 
-std::vector<GstBuffer *>
-received_buffer_pointers (Fixture * fx)
-{
-  std::vector<GstBuffer *> out;
-  g_mutex_lock (&fx->lock);
-  for (const Entry & e : fx->log)
-    if (e.object && GST_IS_BUFFER (e.object))
-      out.push_back (GST_BUFFER_CAST (e.object));
-  g_mutex_unlock (&fx->lock);
+std::vector<GstBuffer*> received_buffer_pointers(Fixture* fx) {
+  std::vector<GstBuffer*> out;
+  g_mutex_lock(&fx->lock);
+  for (const Entry& e : fx->log)
+    if (e.object && GST_IS_BUFFER(e.object))
+      out.push_back(GST_BUFFER_CAST(e.object));
+  g_mutex_unlock(&fx->lock);
   return out;
 }
 
-void
-clear_log (Fixture * fx)
-{
-  g_mutex_lock (&fx->lock);
-  for (Entry & e : fx->log)
+void clear_log(Fixture* fx) {
+  g_mutex_lock(&fx->lock);
+  for (Entry& e : fx->log)
     if (e.object)
-      gst_mini_object_unref (e.object);
-  fx->log.clear ();
-  g_mutex_unlock (&fx->lock);
+      gst_mini_object_unref(e.object);
+  fx->log.clear();
+  g_mutex_unlock(&fx->lock);
 }
 
 /* ---- signal counting ---- */
 
-struct Signals
-{
-  std::atomic<int> underrun {0};
-  std::atomic<int> running {0};
-  std::atomic<int> overrun {0};
-  std::atomic<int> pushing {0};
+struct Signals {
+  std::atomic<int> underrun{0};
+  std::atomic<int> running{0};
+  std::atomic<int> overrun{0};
+  std::atomic<int> pushing{0};
 };
 
-void
-on_underrun (GstElement *, Signals * s)
-{
+void on_underrun(GstElement*, Signals* s) {
   s->underrun++;
 }
 
-void
-on_running (GstElement *, Signals * s)
-{
+void on_running(GstElement*, Signals* s) {
   s->running++;
 }
 
-void
-on_overrun (GstElement *, Signals * s)
-{
+void on_overrun(GstElement*, Signals* s) {
   s->overrun++;
 }
 
-void
-on_pushing (GstElement *, Signals * s)
-{
+void on_pushing(GstElement*, Signals* s) {
   s->pushing++;
 }
 
-void
-count_signals (GstElement * e, Signals * s)
-{
-  g_signal_connect (e, "underrun", G_CALLBACK (on_underrun), s);
-  g_signal_connect (e, "running", G_CALLBACK (on_running), s);
-  g_signal_connect (e, "overrun", G_CALLBACK (on_overrun), s);
-  g_signal_connect (e, "pushing", G_CALLBACK (on_pushing), s);
+void count_signals(GstElement* e, Signals* s) {
+  g_signal_connect(e, "underrun", G_CALLBACK(on_underrun), s);
+  g_signal_connect(e, "running", G_CALLBACK(on_running), s);
+  g_signal_connect(e, "overrun", G_CALLBACK(on_overrun), s);
+  g_signal_connect(e, "pushing", G_CALLBACK(on_pushing), s);
 }
 
 }  // namespace
@@ -603,95 +518,90 @@ count_signals (GstElement * e, Signals * s)
 /* The task finds the queue empty once when it starts; that is one underrun,
  * and nothing else happens until data arrives. Data then brings running and
  * pushing, and draining it another underrun. */
-GST_START_TEST (test_underrun_once_on_playing)
-{
-  Fixture *fx = fixture_new ();
+GST_START_TEST(test_underrun_once_on_playing) {
+  Fixture* fx = fixture_new();
   Signals sig;
-  count_signals (fx->queue, &sig);
+  count_signals(fx->queue, &sig);
 
-  set_state (fx, GST_STATE_PLAYING);
-  AQ_WAIT_FOR (sig.underrun.load () >= 1);
-  g_usleep (kSettleUs);
-  fail_unless_equals_int (sig.underrun.load (), 1);
-  fail_unless_equals_int (sig.running.load (), 0);
-  fail_unless_equals_int (sig.pushing.load (), 0);
-  fail_unless_equals_int (sig.overrun.load (), 0);
+  set_state(fx, GST_STATE_PLAYING);
+  AQ_WAIT_FOR(sig.underrun.load() >= 1);
+  g_usleep(kSettleUs);
+  fail_unless_equals_int(sig.underrun.load(), 1);
+  fail_unless_equals_int(sig.running.load(), 0);
+  fail_unless_equals_int(sig.pushing.load(), 0);
+  fail_unless_equals_int(sig.overrun.load(), 0);
 
-  push_initial_events (fx);
-  fail_unless_equals_int (push (fx, 0), GST_FLOW_OK);
-  AQ_WAIT_FOR (received_buffers (fx) == 1);
+  push_initial_events(fx);
+  fail_unless_equals_int(push(fx, 0), GST_FLOW_OK);
+  AQ_WAIT_FOR(received_buffers(fx) == 1);
   /* Once idle again: every wake-up followed an underrun and was followed by
    * one. */
-  fail_unless (wait_until ([&] {
-            return sig.underrun.load () == sig.running.load () + 1;
-          }), "underrun %d, running %d", sig.underrun.load (),
-      sig.running.load ());
-  fail_unless (sig.running.load () >= 1, "sig.running.load () >= 1");
-  fail_unless_equals_int (sig.pushing.load (), sig.running.load ());
-  fail_unless_equals_int (sig.overrun.load (), 0);
-  if (adaptive_only ("stats: queue counts no underruns"))
-    fail_unless_equals_uint64 (Stats (fx->queue).u64 ("underruns"),
-        static_cast<guint64> (sig.underrun.load ()));
+  fail_unless(wait_until([&] { return sig.underrun.load() == sig.running.load() + 1; }),
+              "underrun %d, running %d", sig.underrun.load(), sig.running.load());
+  fail_unless(sig.running.load() >= 1, "sig.running.load () >= 1");
+  fail_unless_equals_int(sig.pushing.load(), sig.running.load());
+  fail_unless_equals_int(sig.overrun.load(), 0);
+  if (adaptive_only("stats: queue counts no underruns"))
+    fail_unless_equals_uint64(Stats(fx->queue).u64("underruns"),
+                              static_cast<guint64>(sig.underrun.load()));
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
 
 /* A queue holding max-size-buffers is full: the next push emits overrun and
  * waits; once downstream consumes, everything arrives in order, untouched. */
-GST_START_TEST (test_overrun_at_capacity)
-{
+GST_START_TEST(test_overrun_at_capacity) {
   constexpr guint N = 3;
-  Fixture *fx = fixture_new ();
-  g_object_set (fx->queue, "max-size-buffers", N, nullptr);
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "max-size-buffers", N, nullptr);
   Signals sig;
-  count_signals (fx->queue, &sig);
-  start (fx);
+  count_signals(fx->queue, &sig);
+  start(fx);
 
-  std::vector<GstBuffer *> sent;
-  close_gate (fx);
-  GstBuffer *head = make_buffer (0);
-  sent.push_back (head);
-  fail_unless_equals_int (gst_pad_push (fx->up, head), GST_FLOW_OK);
-  AQ_WAIT_FOR (held (fx) == 1);
+  std::vector<GstBuffer*> sent;
+  close_gate(fx);
+  GstBuffer* head = make_buffer(0);
+  sent.push_back(head);
+  fail_unless_equals_int(gst_pad_push(fx->up, head), GST_FLOW_OK);
+  AQ_WAIT_FOR(held(fx) == 1);
 
   for (guint i = 1; i <= N; i++) {
-    GstBuffer *b = make_buffer (i);
-    sent.push_back (b);
-    fail_unless_equals_int (gst_pad_push (fx->up, b), GST_FLOW_OK);
+    GstBuffer* b = make_buffer(i);
+    sent.push_back(b);
+    fail_unless_equals_int(gst_pad_push(fx->up, b), GST_FLOW_OK);
   }
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), N);
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-bytes"),
-      N * kBufferSize);
-  fail_unless_equals_int (sig.overrun.load (), 0);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), N);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-bytes"), N * kBufferSize);
+  fail_unless_equals_int(sig.overrun.load(), 0);
 
-  GstBuffer *last = make_buffer (N + 1);
-  sent.push_back (last);
+  GstBuffer* last = make_buffer(N + 1);
+  sent.push_back(last);
   GstFlowReturn last_ret = GST_FLOW_ERROR;
-  Worker pusher ([&] { last_ret = gst_pad_push (fx->up, last); });
-  AQ_WAIT_FOR (sig.overrun.load () == 1);
-  fail_if (pusher.wait (kSettleUs), "a push into a full queue did not wait");
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), N);
+  Worker pusher([&] { last_ret = gst_pad_push(fx->up, last); });
+  AQ_WAIT_FOR(sig.overrun.load() == 1);
+  fail_if(pusher.wait(kSettleUs), "a push into a full queue did not wait");
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), N);
 
-  open_gate (fx);
-  fail_unless (pusher.wait (kWaitUs), "the push never got room");
-  fail_unless_equals_int (last_ret, GST_FLOW_OK);
-  AQ_WAIT_FOR (received_buffers (fx) == N + 2);
-  assert_sequence (fx, "stream-start segment 0 1 2 3 4");
+  open_gate(fx);
+  fail_unless(pusher.wait(kWaitUs), "the push never got room");
+  fail_unless_equals_int(last_ret, GST_FLOW_OK);
+  AQ_WAIT_FOR(received_buffers(fx) == N + 2);
+  assert_sequence(fx, "stream-start segment 0 1 2 3 4");
   /* The very buffers pushed, not copies. */
-  const std::vector<GstBuffer *> got = received_buffer_pointers (fx);
-  fail_unless_equals_int (got.size (), sent.size ());
-  for (size_t i = 0; i < sent.size (); i++)
-    fail_unless (got[i] == sent[i], "buffer %u was replaced", (guint) i);
-  fail_unless_equals_int (sig.overrun.load (), 1);
-  fail_unless (sig.running.load () >= 1, "sig.running.load () >= 1");
-  if (adaptive_only ("stats: queue counts no overruns or drops")) {
-    fail_unless_equals_uint64 (Stats (fx->queue).u64 ("overruns"), 1);
-    fail_unless_equals_uint64 (Stats (fx->queue).u64 ("drops"), 0);
+  const std::vector<GstBuffer*> got = received_buffer_pointers(fx);
+  fail_unless_equals_int(got.size(), sent.size());
+  for (size_t i = 0; i < sent.size(); i++)
+    fail_unless(got[i] == sent[i], "buffer %u was replaced", (guint)i);
+  fail_unless_equals_int(sig.overrun.load(), 1);
+  fail_unless(sig.running.load() >= 1, "sig.running.load () >= 1");
+  if (adaptive_only("stats: queue counts no overruns or drops")) {
+    fail_unless_equals_uint64(Stats(fx->queue).u64("overruns"), 1);
+    fail_unless_equals_uint64(Stats(fx->queue).u64("drops"), 0);
   }
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
@@ -700,132 +610,125 @@ GST_END_TEST;
 
 /* leaky=downstream drops the oldest queued buffer; the buffer that then
  * leaves first carries DISCONT. Pushes never wait. */
-GST_START_TEST (test_leaky_downstream_drops_oldest)
-{
-  Fixture *fx = fixture_new ();
-  g_object_set (fx->queue, "max-size-buffers", 2, nullptr);
-  gst_util_set_object_arg (G_OBJECT (fx->queue), "leaky", "downstream");
+GST_START_TEST(test_leaky_downstream_drops_oldest) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "max-size-buffers", 2, nullptr);
+  gst_util_set_object_arg(G_OBJECT(fx->queue), "leaky", "downstream");
   Signals sig;
-  count_signals (fx->queue, &sig);
-  start (fx);
+  count_signals(fx->queue, &sig);
+  start(fx);
 
-  block_downstream (fx, 0);
-  fail_unless_equals_int (push (fx, 1), GST_FLOW_OK);
-  fail_unless_equals_int (push (fx, 2), GST_FLOW_OK);
+  block_downstream(fx, 0);
+  fail_unless_equals_int(push(fx, 1), GST_FLOW_OK);
+  fail_unless_equals_int(push(fx, 2), GST_FLOW_OK);
   /* Full: 1 goes, then 2 goes. */
-  fail_unless_equals_int (push (fx, 3), GST_FLOW_OK);
-  fail_unless_equals_int (push (fx, 4), GST_FLOW_OK);
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 2);
-  fail_unless_equals_int (sig.overrun.load (), 2);
-  if (adaptive_only ("stats: queue counts no drops"))
-    fail_unless_equals_uint64 (Stats (fx->queue).u64 ("drops"), 2);
+  fail_unless_equals_int(push(fx, 3), GST_FLOW_OK);
+  fail_unless_equals_int(push(fx, 4), GST_FLOW_OK);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 2);
+  fail_unless_equals_int(sig.overrun.load(), 2);
+  if (adaptive_only("stats: queue counts no drops"))
+    fail_unless_equals_uint64(Stats(fx->queue).u64("drops"), 2);
 
-  open_gate (fx);
-  AQ_WAIT_FOR (received_buffers (fx) == 3);
-  g_usleep (kSettleUs);
-  assert_sequence (fx, "stream-start segment 0 3D 4");
+  open_gate(fx);
+  AQ_WAIT_FOR(received_buffers(fx) == 3);
+  g_usleep(kSettleUs);
+  assert_sequence(fx, "stream-start segment 0 3D 4");
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
 
 /* leaky=upstream drops the incoming buffer; the next buffer accepted carries
  * DISCONT. */
-GST_START_TEST (test_leaky_upstream_drops_incoming)
-{
-  Fixture *fx = fixture_new ();
-  g_object_set (fx->queue, "max-size-buffers", 2, "leaky",
-      GST_ADAPTIVE_QUEUE_LEAK_UPSTREAM, nullptr);
-  start (fx);
+GST_START_TEST(test_leaky_upstream_drops_incoming) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "max-size-buffers", 2, "leaky", GST_ADAPTIVE_QUEUE_LEAK_UPSTREAM,
+               nullptr);
+  start(fx);
 
-  block_downstream (fx, 0);
-  fail_unless_equals_int (push (fx, 1), GST_FLOW_OK);
-  fail_unless_equals_int (push (fx, 2), GST_FLOW_OK);
-  fail_unless_equals_int (push (fx, 3), GST_FLOW_OK);
-  fail_unless_equals_int (push (fx, 4), GST_FLOW_OK);
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 2);
-  if (adaptive_only ("stats: queue counts no drops"))
-    fail_unless_equals_uint64 (Stats (fx->queue).u64 ("drops"), 2);
+  block_downstream(fx, 0);
+  fail_unless_equals_int(push(fx, 1), GST_FLOW_OK);
+  fail_unless_equals_int(push(fx, 2), GST_FLOW_OK);
+  fail_unless_equals_int(push(fx, 3), GST_FLOW_OK);
+  fail_unless_equals_int(push(fx, 4), GST_FLOW_OK);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 2);
+  if (adaptive_only("stats: queue counts no drops"))
+    fail_unless_equals_uint64(Stats(fx->queue).u64("drops"), 2);
 
-  open_gate (fx);
-  AQ_WAIT_FOR (received_buffers (fx) == 3);
-  fail_unless_equals_int (push (fx, 5), GST_FLOW_OK);
-  fail_unless_equals_int (push (fx, 6), GST_FLOW_OK);
-  AQ_WAIT_FOR (received_buffers (fx) == 5);
-  assert_sequence (fx, "stream-start segment 0 1 2 5D 6");
-  if (adaptive_only ("stats: queue counts no drops"))
-    fail_unless_equals_uint64 (Stats (fx->queue).u64 ("drops"), 2);
+  open_gate(fx);
+  AQ_WAIT_FOR(received_buffers(fx) == 3);
+  fail_unless_equals_int(push(fx, 5), GST_FLOW_OK);
+  fail_unless_equals_int(push(fx, 6), GST_FLOW_OK);
+  AQ_WAIT_FOR(received_buffers(fx) == 5);
+  assert_sequence(fx, "stream-start segment 0 1 2 5D 6");
+  if (adaptive_only("stats: queue counts no drops"))
+    fail_unless_equals_uint64(Stats(fx->queue).u64("drops"), 2);
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
 
 /* `leaky` is an enum of its own type with queue's values and nicks, set
  * from numbers or nicks alike. */
-GST_START_TEST (test_leaky_enum)
-{
-  GstElement *q = gst_element_factory_make (factory_name (), nullptr);
-  fail_unless (q != nullptr, "q != nullptr");
-  GParamSpec *pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (q),
-      "leaky");
-  fail_unless (pspec != nullptr && G_IS_PARAM_SPEC_ENUM (pspec),
-      "leaky is not an enum property");
+GST_START_TEST(test_leaky_enum) {
+  GstElement* q = gst_element_factory_make(factory_name(), nullptr);
+  fail_unless(q != nullptr, "q != nullptr");
+  GParamSpec* pspec = g_object_class_find_property(G_OBJECT_GET_CLASS(q), "leaky");
+  fail_unless(pspec != nullptr && G_IS_PARAM_SPEC_ENUM(pspec), "leaky is not an enum property");
   /* GstQueueLeaky is taken: the same values and nicks under another name. */
-  fail_unless_equals_string (g_type_name (pspec->value_type),
-      queue_differs ("the leaky enum's GType name") ? "GstAdaptiveQueueLeaky" :
-      "GstQueueLeaky");
+  fail_unless_equals_string(
+      g_type_name(pspec->value_type),
+      queue_differs("the leaky enum's GType name") ? "GstAdaptiveQueueLeaky" : "GstQueueLeaky");
 
   guint leaky = 99;
-  g_object_get (q, "leaky", &leaky, nullptr);
-  fail_unless_equals_int (leaky, 0);
+  g_object_get(q, "leaky", &leaky, nullptr);
+  fail_unless_equals_int(leaky, 0);
 
-  g_object_set (q, "leaky", 2, nullptr);
-  g_object_get (q, "leaky", &leaky, nullptr);
-  fail_unless_equals_int (leaky, GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM);
+  g_object_set(q, "leaky", 2, nullptr);
+  g_object_get(q, "leaky", &leaky, nullptr);
+  fail_unless_equals_int(leaky, GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM);
 
-  const struct
-  {
-    const char *text;
+  const struct {
+    const char* text;
     guint value;
   } args[] = {
-    {"upstream", 1}, {"0", 0}, {"2", 2}, {"no", 0}, {"1", 1}, {"downstream", 2},
+      {"upstream", 1}, {"0", 0}, {"2", 2}, {"no", 0}, {"1", 1}, {"downstream", 2},
   };
-  for (const auto & a : args) {
-    gst_util_set_object_arg (G_OBJECT (q), "leaky", a.text);
-    g_object_get (q, "leaky", &leaky, nullptr);
-    fail_unless_equals_int (leaky, a.value);
+  for (const auto& a : args) {
+    gst_util_set_object_arg(G_OBJECT(q), "leaky", a.text);
+    g_object_get(q, "leaky", &leaky, nullptr);
+    fail_unless_equals_int(leaky, a.value);
   }
 
   /* Same values and nicks as queue's own enum. */
-  GstElement *ref = gst_element_factory_make ("queue", nullptr);
+  GstElement* ref = gst_element_factory_make("queue", nullptr);
   if (ref) {
-    GParamSpec *ref_spec =
-        g_object_class_find_property (G_OBJECT_GET_CLASS (ref), "leaky");
-    GEnumClass *ours = G_ENUM_CLASS (g_type_class_ref (pspec->value_type));
-    GEnumClass *theirs = G_ENUM_CLASS (g_type_class_ref (ref_spec->value_type));
-    fail_unless_equals_int (ours->n_values, theirs->n_values);
+    GParamSpec* ref_spec = g_object_class_find_property(G_OBJECT_GET_CLASS(ref), "leaky");
+    GEnumClass* ours = G_ENUM_CLASS(g_type_class_ref(pspec->value_type));
+    GEnumClass* theirs = G_ENUM_CLASS(g_type_class_ref(ref_spec->value_type));
+    fail_unless_equals_int(ours->n_values, theirs->n_values);
     for (guint i = 0; i < theirs->n_values; i++) {
-      GEnumValue *v = g_enum_get_value (ours, theirs->values[i].value);
-      fail_unless (v != nullptr, "v != nullptr");
-      fail_unless_equals_string (v->value_nick, theirs->values[i].value_nick);
+      GEnumValue* v = g_enum_get_value(ours, theirs->values[i].value);
+      fail_unless(v != nullptr, "v != nullptr");
+      fail_unless_equals_string(v->value_nick, theirs->values[i].value_nick);
     }
-    g_type_class_unref (ours);
-    g_type_class_unref (theirs);
-    gst_object_unref (ref);
+    g_type_class_unref(ours);
+    g_type_class_unref(theirs);
+    gst_object_unref(ref);
   }
-  gst_object_unref (q);
+  gst_object_unref(q);
 
   /* And from a launch line. */
-  GError *error = nullptr;
-  gchar *line = g_strdup_printf ("%s leaky=downstream", factory_name ());
-  GstElement *parsed = gst_parse_launch (line, &error);
-  g_free (line);
-  fail_unless (parsed != nullptr && error == nullptr, "launch line refused");
-  g_object_get (parsed, "leaky", &leaky, nullptr);
-  fail_unless_equals_int (leaky, 2);
-  gst_object_unref (parsed);
+  GError* error = nullptr;
+  gchar* line = g_strdup_printf("%s leaky=downstream", factory_name());
+  GstElement* parsed = gst_parse_launch(line, &error);
+  g_free(line);
+  fail_unless(parsed != nullptr && error == nullptr, "launch line refused");
+  g_object_get(parsed, "leaky", &leaky, nullptr);
+  fail_unless_equals_int(leaky, 2);
+  gst_object_unref(parsed);
 }
 
 GST_END_TEST;
@@ -835,40 +738,36 @@ GST_END_TEST;
 /* current-level-time is the sink running time minus the src running time,
  * so it does not depend on durations being set; a sum of durations would
  * give 30 ms here (three 10 ms buffers, 20 ms apart) instead of 60 ms. */
-GST_START_TEST (test_level_time)
-{
+GST_START_TEST(test_level_time) {
   const bool with_durations = __i__ == 0;
   const bool with_timestamps = __i__ != 2;
-  Fixture *fx = fixture_new ();
-  g_object_set (fx->queue, "max-size-buffers", 100, nullptr);
-  start (fx);
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "max-size-buffers", 100, nullptr);
+  start(fx);
 
-  auto pts = [&] (guint i) {
-    return with_timestamps ? i * 20 * kMs : GST_CLOCK_TIME_NONE;
-  };
+  auto pts = [&](guint i) { return with_timestamps ? i * 20 * kMs : GST_CLOCK_TIME_NONE; };
   const GstClockTime dur = with_durations ? 10 * kMs : GST_CLOCK_TIME_NONE;
 
-  block_downstream (fx, 0, pts (0), dur);
+  block_downstream(fx, 0, pts(0), dur);
   for (guint i = 1; i <= 3; i++)
-    fail_unless_equals_int (push (fx, i, pts (i), dur), GST_FLOW_OK);
+    fail_unless_equals_int(push(fx, i, pts(i), dur), GST_FLOW_OK);
 
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 3);
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-bytes"),
-      3 * kBufferSize);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 3);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-bytes"), 3 * kBufferSize);
   /* The task took buffer 0, so the src side stands at its end. */
   const guint64 expected = with_timestamps ? 60 * kMs : 0;
-  fail_unless_equals_uint64 (uint64_prop (fx->queue, "current-level-time"),
-      expected);
+  fail_unless_equals_uint64(uint64_prop(fx->queue, "current-level-time"), expected);
 
-  open_gate (fx);
-  AQ_WAIT_FOR (received_buffers (fx) == 4);
-  fail_unless (wait_until ([&] {
-            return uint64_prop (fx->queue, "current-level-time") == 0 &&
-                uint_prop (fx->queue, "current-level-buffers") == 0 &&
-                uint_prop (fx->queue, "current-level-bytes") == 0;
-          }), "levels not back to 0 once drained");
+  open_gate(fx);
+  AQ_WAIT_FOR(received_buffers(fx) == 4);
+  fail_unless(wait_until([&] {
+                return uint64_prop(fx->queue, "current-level-time") == 0 &&
+                       uint_prop(fx->queue, "current-level-buffers") == 0 &&
+                       uint_prop(fx->queue, "current-level-bytes") == 0;
+              }),
+              "levels not back to 0 once drained");
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
@@ -876,79 +775,74 @@ GST_END_TEST;
 /* A buffer list counts as its length, its bytes as theirs, and its time runs
  * from its first to its last timestamp; buffers without a timestamp
  * continue from the previous one. */
-GST_START_TEST (test_level_buffer_lists)
-{
-  Fixture *fx = fixture_new ();
-  g_object_set (fx->queue, "max-size-buffers", 100, nullptr);
-  start (fx);
+GST_START_TEST(test_level_buffer_lists) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "max-size-buffers", 100, nullptr);
+  start(fx);
 
-  block_downstream (fx, 0, 0, 10 * kMs);
+  block_downstream(fx, 0, 0, 10 * kMs);
 
-  GstBufferList *list = gst_buffer_list_new ();
+  GstBufferList* list = gst_buffer_list_new();
   for (guint i = 1; i <= 4; i++)
-    gst_buffer_list_add (list, make_buffer (i, i * 20 * kMs, 10 * kMs));
-  fail_unless_equals_int (gst_pad_push_list (fx->up, list), GST_FLOW_OK);
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 4);
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-bytes"),
-      4 * kBufferSize);
+    gst_buffer_list_add(list, make_buffer(i, i * 20 * kMs, 10 * kMs));
+  fail_unless_equals_int(gst_pad_push_list(fx->up, list), GST_FLOW_OK);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 4);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-bytes"), 4 * kBufferSize);
   /* Sink side at 80 + 10 ms, src side at 0 + 10 ms. */
-  fail_unless_equals_uint64 (uint64_prop (fx->queue, "current-level-time"),
-      80 * kMs);
+  fail_unless_equals_uint64(uint64_prop(fx->queue, "current-level-time"), 80 * kMs);
 
-  list = gst_buffer_list_new ();
-  gst_buffer_list_add (list, make_buffer (5, 100 * kMs, 10 * kMs, 8));
-  gst_buffer_list_add (list, make_buffer (6, GST_CLOCK_TIME_NONE, 10 * kMs, 8));
-  fail_unless_equals_int (gst_pad_push_list (fx->up, list), GST_FLOW_OK);
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 6);
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-bytes"),
-      4 * kBufferSize + 16);
+  list = gst_buffer_list_new();
+  gst_buffer_list_add(list, make_buffer(5, 100 * kMs, 10 * kMs, 8));
+  gst_buffer_list_add(list, make_buffer(6, GST_CLOCK_TIME_NONE, 10 * kMs, 8));
+  fail_unless_equals_int(gst_pad_push_list(fx->up, list), GST_FLOW_OK);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 6);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-bytes"), 4 * kBufferSize + 16);
   /* 100 ms + 10 ms, then the untimed buffer's 10 ms: 120 ms - 10 ms. */
-  fail_unless_equals_uint64 (uint64_prop (fx->queue, "current-level-time"),
-      110 * kMs);
+  fail_unless_equals_uint64(uint64_prop(fx->queue, "current-level-time"), 110 * kMs);
 
-  open_gate (fx);
-  AQ_WAIT_FOR (received_buffers (fx) == 7);
-  assert_sequence (fx, "stream-start segment 0 [1 2 3 4] [5 6]");
-  fail_unless (wait_until ([&] {
-            return uint_prop (fx->queue, "current-level-buffers") == 0 &&
-                uint64_prop (fx->queue, "current-level-time") == 0;
-          }), "levels not back to 0 once drained");
+  open_gate(fx);
+  AQ_WAIT_FOR(received_buffers(fx) == 7);
+  assert_sequence(fx, "stream-start segment 0 [1 2 3 4] [5 6]");
+  fail_unless(wait_until([&] {
+                return uint_prop(fx->queue, "current-level-buffers") == 0 &&
+                       uint64_prop(fx->queue, "current-level-time") == 0;
+              }),
+              "levels not back to 0 once drained");
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
 
 /* A list fills the queue by its length: with room for 5, a list of 4 fits,
  * the next list still enters (the queue was not full), and then it is. */
-GST_START_TEST (test_buffer_list_fills_by_length)
-{
-  Fixture *fx = fixture_new ();
-  g_object_set (fx->queue, "max-size-buffers", 5, "leaky",
-      GST_ADAPTIVE_QUEUE_LEAK_UPSTREAM, nullptr);
-  start (fx);
-  block_downstream (fx, 0);
+GST_START_TEST(test_buffer_list_fills_by_length) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "max-size-buffers", 5, "leaky", GST_ADAPTIVE_QUEUE_LEAK_UPSTREAM,
+               nullptr);
+  start(fx);
+  block_downstream(fx, 0);
 
-  GstBufferList *list = gst_buffer_list_new ();
+  GstBufferList* list = gst_buffer_list_new();
   for (guint i = 1; i <= 4; i++)
-    gst_buffer_list_add (list, make_buffer (i));
-  fail_unless_equals_int (gst_pad_push_list (fx->up, list), GST_FLOW_OK);
-  list = gst_buffer_list_new ();
+    gst_buffer_list_add(list, make_buffer(i));
+  fail_unless_equals_int(gst_pad_push_list(fx->up, list), GST_FLOW_OK);
+  list = gst_buffer_list_new();
   for (guint i = 5; i <= 6; i++)
-    gst_buffer_list_add (list, make_buffer (i));
-  fail_unless_equals_int (gst_pad_push_list (fx->up, list), GST_FLOW_OK);
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 6);
+    gst_buffer_list_add(list, make_buffer(i));
+  fail_unless_equals_int(gst_pad_push_list(fx->up, list), GST_FLOW_OK);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 6);
   /* Full now: this one leaks. */
-  fail_unless_equals_int (push (fx, 7), GST_FLOW_OK);
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 6);
+  fail_unless_equals_int(push(fx, 7), GST_FLOW_OK);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 6);
 
-  open_gate (fx);
-  AQ_WAIT_FOR (received_buffers (fx) == 7);
-  assert_sequence (fx, "stream-start segment 0 [1 2 3 4] [5 6]");
-  if (adaptive_only ("stats: queue counts no drops"))
-    fail_unless_equals_uint64 (Stats (fx->queue).u64 ("drops"), 1);
+  open_gate(fx);
+  AQ_WAIT_FOR(received_buffers(fx) == 7);
+  assert_sequence(fx, "stream-start segment 0 [1 2 3 4] [5 6]");
+  if (adaptive_only("stats: queue counts no drops"))
+    fail_unless_equals_uint64(Stats(fx->queue).u64("drops"), 1);
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
@@ -956,25 +850,23 @@ GST_END_TEST;
 /* ======================= events ======================= */
 
 /* Sticky events reach downstream without waiting for a buffer. */
-GST_START_TEST (test_initial_events_without_buffers)
-{
-  Fixture *fx = fixture_new ();
-  set_state (fx, GST_STATE_PLAYING);
-  GstCaps *caps = gst_caps_from_string ("audio/x-opus, channels=(int)2");
-  push_initial_events (fx, caps);
+GST_START_TEST(test_initial_events_without_buffers) {
+  Fixture* fx = fixture_new();
+  set_state(fx, GST_STATE_PLAYING);
+  GstCaps* caps = gst_caps_from_string("audio/x-opus, channels=(int)2");
+  push_initial_events(fx, caps);
 
-  fail_unless (wait_until ([&] {
-            return received_events (fx, GST_EVENT_SEGMENT) == 1;
-          }), "initial events held back: %s", sequence (fx).c_str ());
-  assert_sequence (fx, "stream-start caps segment");
-  GstCaps *current = gst_pad_get_current_caps (fx->down);
-  fail_unless (current != nullptr && gst_caps_is_equal (current, caps),
-      "downstream does not have the caps");
-  gst_caps_unref (current);
-  gst_caps_unref (caps);
-  fail_unless_equals_int (received_buffers (fx), 0);
+  fail_unless(wait_until([&] { return received_events(fx, GST_EVENT_SEGMENT) == 1; }),
+              "initial events held back: %s", sequence(fx).c_str());
+  assert_sequence(fx, "stream-start caps segment");
+  GstCaps* current = gst_pad_get_current_caps(fx->down);
+  fail_unless(current != nullptr && gst_caps_is_equal(current, caps),
+              "downstream does not have the caps");
+  gst_caps_unref(current);
+  gst_caps_unref(caps);
+  fail_unless_equals_int(received_buffers(fx), 0);
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
@@ -983,322 +875,302 @@ GST_END_TEST;
  * accepted too, and once the task has failed to push it the next ones
  * return NOT_LINKED. Linking and RECONFIGURE make data flow again, sticky
  * events first. */
-GST_START_TEST (test_sticky_events_not_linked)
-{
-  Fixture *fx = fixture_new (false);
-  set_state (fx, GST_STATE_PLAYING);
-  push_event (fx, gst_event_new_stream_start ("aq"));
-  push_segment (fx);
+GST_START_TEST(test_sticky_events_not_linked) {
+  Fixture* fx = fixture_new(false);
+  set_state(fx, GST_STATE_PLAYING);
+  push_event(fx, gst_event_new_stream_start("aq"));
+  push_segment(fx);
 
-  fail_unless_equals_int (push (fx, 0), GST_FLOW_OK);
+  fail_unless_equals_int(push(fx, 0), GST_FLOW_OK);
   GstFlowReturn ret = GST_FLOW_OK;
-  fail_unless (wait_until ([&] {
-            ret = push (fx, 1);
-            return ret != GST_FLOW_OK;
-          }), "data still accepted while not linked");
-  fail_unless_equals_int (ret, GST_FLOW_NOT_LINKED);
+  fail_unless(wait_until([&] {
+                ret = push(fx, 1);
+                return ret != GST_FLOW_OK;
+              }),
+              "data still accepted while not linked");
+  fail_unless_equals_int(ret, GST_FLOW_NOT_LINKED);
 
   /* Still not linked: sticky events are kept, other serialized ones are
    * refused. */
-  GstTagList *tags = gst_tag_list_new (GST_TAG_TITLE, "aq", nullptr);
-  push_event (fx, gst_event_new_tag (tags));
-  fail_if (gst_pad_push_event (fx->up,
-          custom_event (GST_EVENT_CUSTOM_DOWNSTREAM)),
-      "a serialized event was accepted while not linked");
-  fail_unless_equals_int (push (fx, 2), GST_FLOW_NOT_LINKED);
+  GstTagList* tags = gst_tag_list_new(GST_TAG_TITLE, "aq", nullptr);
+  push_event(fx, gst_event_new_tag(tags));
+  fail_if(gst_pad_push_event(fx->up, custom_event(GST_EVENT_CUSTOM_DOWNSTREAM)),
+          "a serialized event was accepted while not linked");
+  fail_unless_equals_int(push(fx, 2), GST_FLOW_NOT_LINKED);
 
-  link_down (fx);
-  fail_unless (gst_pad_push_event (fx->down, gst_event_new_reconfigure ()),
-      "RECONFIGURE refused");
-  fail_unless (wait_until ([&] {
-            ret = push (fx, 3);
-            return ret == GST_FLOW_OK;
-          }), "still %s after relinking", gst_flow_get_name (ret));
-  AQ_WAIT_FOR (g_str_has_suffix (sequence (fx).c_str (), " 3"));
+  link_down(fx);
+  fail_unless(gst_pad_push_event(fx->down, gst_event_new_reconfigure()), "RECONFIGURE refused");
+  fail_unless(wait_until([&] {
+                ret = push(fx, 3);
+                return ret == GST_FLOW_OK;
+              }),
+              "still %s after relinking", gst_flow_get_name(ret));
+  AQ_WAIT_FOR(g_str_has_suffix(sequence(fx).c_str(), " 3"));
   /* The sticky events the src pad stored while unlinked come first, then
    * what was queued in order: the buffers accepted before the task failed
    * (buffer 0 was the one it failed on), the tag, and the new buffer. */
   std::string expected = "stream-start segment";
-  for (guint i = 1; i < received_buffers (fx); i++)
+  for (guint i = 1; i < received_buffers(fx); i++)
     expected += " 1";
   expected += " tag 3";
-  assert_sequence (fx, expected.c_str ());
+  assert_sequence(fx, expected.c_str());
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
 
 /* EOS with nothing able to take it is an error, as for queue. */
-GST_START_TEST (test_eos_not_linked_is_an_error)
-{
-  Fixture *fx = fixture_new (false);
-  set_state (fx, GST_STATE_PLAYING);
-  push_event (fx, gst_event_new_stream_start ("aq"));
-  push_segment (fx);
-  GstFlowReturn ret = push (fx, 0);
-  fail_unless (wait_until ([&] {
-            ret = push (fx, 1);
-            return ret != GST_FLOW_OK;
-          }), "data still accepted while not linked");
-  fail_unless_equals_int (ret, GST_FLOW_NOT_LINKED);
+GST_START_TEST(test_eos_not_linked_is_an_error) {
+  Fixture* fx = fixture_new(false);
+  set_state(fx, GST_STATE_PLAYING);
+  push_event(fx, gst_event_new_stream_start("aq"));
+  push_segment(fx);
+  GstFlowReturn ret = push(fx, 0);
+  fail_unless(wait_until([&] {
+                ret = push(fx, 1);
+                return ret != GST_FLOW_OK;
+              }),
+              "data still accepted while not linked");
+  fail_unless_equals_int(ret, GST_FLOW_NOT_LINKED);
 
-  fail_if (gst_pad_push_event (fx->up, gst_event_new_eos ()),
-      "EOS accepted with nothing to take it");
-  fail_unless (fx->bus->wait_error (), "no error posted");
-  fail_unless_equals_int (fx->bus->errors.size (), 1);
-  fail_unless (fx->bus->errors[0].domain == GST_STREAM_ERROR &&
-      fx->bus->errors[0].code == GST_STREAM_ERROR_FAILED, "not a stream error: %s",
-      fx->bus->errors[0].text.c_str ());
+  fail_if(gst_pad_push_event(fx->up, gst_event_new_eos()), "EOS accepted with nothing to take it");
+  fail_unless(fx->bus->wait_error(), "no error posted");
+  fail_unless_equals_int(fx->bus->errors.size(), 1);
+  fail_unless(fx->bus->errors[0].domain == GST_STREAM_ERROR &&
+                  fx->bus->errors[0].code == GST_STREAM_ERROR_FAILED,
+              "not a stream error: %s", fx->bus->errors[0].text.c_str());
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
 
 /* Data before EOS is delivered, then EOS; after EOS the element refuses
  * data with EOS. */
-GST_START_TEST (test_eos_after_data)
-{
-  Fixture *fx = fixture_new ();
-  start (fx);
+GST_START_TEST(test_eos_after_data) {
+  Fixture* fx = fixture_new();
+  start(fx);
   for (guint i = 0; i < 3; i++)
-    fail_unless_equals_int (push (fx, i), GST_FLOW_OK);
-  push_event (fx, gst_event_new_eos ());
-  AQ_WAIT_FOR (received_events (fx, GST_EVENT_EOS) == 1);
-  assert_sequence (fx, "stream-start segment 0 1 2 eos");
+    fail_unless_equals_int(push(fx, i), GST_FLOW_OK);
+  push_event(fx, gst_event_new_eos());
+  AQ_WAIT_FOR(received_events(fx, GST_EVENT_EOS) == 1);
+  assert_sequence(fx, "stream-start segment 0 1 2 eos");
 
   /* Through the pad, and straight into the element (the pad refuses by
    * itself after EOS, the element must too). */
-  fail_unless_equals_int (push (fx, 3), GST_FLOW_EOS);
-  GstPad *sink = gst_element_get_static_pad (fx->queue, "sink");
-  GstPadChainFunction chain = GST_PAD_CHAINFUNC (sink);
-  fail_unless_equals_int (chain (sink, GST_OBJECT (fx->queue), make_buffer (4)),
-      GST_FLOW_EOS);
-  GstPadEventFunction event = GST_PAD_EVENTFUNC (sink);
-  fail_if (event (sink, GST_OBJECT (fx->queue),
-          custom_event (GST_EVENT_CUSTOM_DOWNSTREAM)),
-      "a serialized event was accepted after EOS");
-  gst_object_unref (sink);
-  g_usleep (kSettleUs);
-  fail_unless_equals_int (received_buffers (fx), 3);
+  fail_unless_equals_int(push(fx, 3), GST_FLOW_EOS);
+  GstPad* sink = gst_element_get_static_pad(fx->queue, "sink");
+  GstPadChainFunction chain = GST_PAD_CHAINFUNC(sink);
+  fail_unless_equals_int(chain(sink, GST_OBJECT(fx->queue), make_buffer(4)), GST_FLOW_EOS);
+  GstPadEventFunction event = GST_PAD_EVENTFUNC(sink);
+  fail_if(event(sink, GST_OBJECT(fx->queue), custom_event(GST_EVENT_CUSTOM_DOWNSTREAM)),
+          "a serialized event was accepted after EOS");
+  gst_object_unref(sink);
+  g_usleep(kSettleUs);
+  fail_unless_equals_int(received_buffers(fx), 3);
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
 
 /* EOS clears the min thresholds, so data held back by them drains. */
-GST_START_TEST (test_eos_drains_below_threshold)
-{
-  Fixture *fx = fixture_new ();
-  g_object_set (fx->queue, "min-threshold-buffers", 10, nullptr);
-  start (fx);
+GST_START_TEST(test_eos_drains_below_threshold) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "min-threshold-buffers", 10, nullptr);
+  start(fx);
   for (guint i = 0; i < 3; i++)
-    fail_unless_equals_int (push (fx, i), GST_FLOW_OK);
-  g_usleep (kSettleUs);
-  fail_unless_equals_int (received_buffers (fx), 0);
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 3);
+    fail_unless_equals_int(push(fx, i), GST_FLOW_OK);
+  g_usleep(kSettleUs);
+  fail_unless_equals_int(received_buffers(fx), 0);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 3);
 
-  push_event (fx, gst_event_new_eos ());
-  AQ_WAIT_FOR (received_events (fx, GST_EVENT_EOS) == 1);
-  assert_sequence (fx, "stream-start segment 0 1 2 eos");
+  push_event(fx, gst_event_new_eos());
+  AQ_WAIT_FOR(received_events(fx, GST_EVENT_EOS) == 1);
+  assert_sequence(fx, "stream-start segment 0 1 2 eos");
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
 
 /* flush-on-eos=true drops what is queued at EOS, and EOS passes at once. */
-GST_START_TEST (test_flush_on_eos)
-{
-  Fixture *fx = fixture_new ();
-  g_object_set (fx->queue, "flush-on-eos", TRUE, nullptr);
-  start (fx);
-  block_downstream (fx, 0);
-  fail_unless_equals_int (push (fx, 1), GST_FLOW_OK);
-  fail_unless_equals_int (push (fx, 2), GST_FLOW_OK);
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 2);
+GST_START_TEST(test_flush_on_eos) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "flush-on-eos", TRUE, nullptr);
+  start(fx);
+  block_downstream(fx, 0);
+  fail_unless_equals_int(push(fx, 1), GST_FLOW_OK);
+  fail_unless_equals_int(push(fx, 2), GST_FLOW_OK);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 2);
 
   bool eos_ok = false;
-  Worker eos ([&] {
-        eos_ok = gst_pad_push_event (fx->up, gst_event_new_eos ());
-      });
-  fail_unless (eos.wait (kWaitUs), "EOS waited for the queue");
-  fail_unless (eos_ok, "EOS refused");
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 0);
+  Worker eos([&] { eos_ok = gst_pad_push_event(fx->up, gst_event_new_eos()); });
+  fail_unless(eos.wait(kWaitUs), "EOS waited for the queue");
+  fail_unless(eos_ok, "EOS refused");
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 0);
 
-  open_gate (fx);
-  AQ_WAIT_FOR (received_events (fx, GST_EVENT_EOS) == 1);
-  assert_sequence (fx, "stream-start segment 0 eos");
+  open_gate(fx);
+  AQ_WAIT_FOR(received_events(fx, GST_EVENT_EOS) == 1);
+  assert_sequence(fx, "stream-start segment 0 eos");
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
 
 /* After EOS, a flush makes the element accept data again. */
-GST_START_TEST (test_flush_stop_after_eos)
-{
-  Fixture *fx = fixture_new ();
-  start (fx);
-  fail_unless_equals_int (push (fx, 0), GST_FLOW_OK);
-  push_event (fx, gst_event_new_eos ());
-  AQ_WAIT_FOR (received_events (fx, GST_EVENT_EOS) == 1);
-  fail_unless_equals_int (push (fx, 1), GST_FLOW_EOS);
+GST_START_TEST(test_flush_stop_after_eos) {
+  Fixture* fx = fixture_new();
+  start(fx);
+  fail_unless_equals_int(push(fx, 0), GST_FLOW_OK);
+  push_event(fx, gst_event_new_eos());
+  AQ_WAIT_FOR(received_events(fx, GST_EVENT_EOS) == 1);
+  fail_unless_equals_int(push(fx, 1), GST_FLOW_EOS);
 
-  push_event (fx, gst_event_new_flush_start ());
-  push_event (fx, gst_event_new_flush_stop (TRUE));
-  push_segment (fx);
-  fail_unless_equals_int (push (fx, 2), GST_FLOW_OK);
-  AQ_WAIT_FOR (received_buffers (fx) == 2);
-  assert_sequence (fx,
-      "stream-start segment 0 eos flush-start flush-stop segment 2");
+  push_event(fx, gst_event_new_flush_start());
+  push_event(fx, gst_event_new_flush_stop(TRUE));
+  push_segment(fx);
+  fail_unless_equals_int(push(fx, 2), GST_FLOW_OK);
+  AQ_WAIT_FOR(received_buffers(fx) == 2);
+  assert_sequence(fx, "stream-start segment 0 eos flush-start flush-stop segment 2");
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
 
 /* After EOS, a new stream (STREAM_START, then SEGMENT) is accepted and data
  * flows again, as queue restarts its task for it. */
-GST_START_TEST (test_new_stream_after_eos)
-{
-  Fixture *fx = fixture_new ();
-  start (fx);
-  fail_unless_equals_int (push (fx, 0), GST_FLOW_OK);
-  push_event (fx, gst_event_new_eos ());
-  AQ_WAIT_FOR (received_events (fx, GST_EVENT_EOS) == 1);
+GST_START_TEST(test_new_stream_after_eos) {
+  Fixture* fx = fixture_new();
+  start(fx);
+  fail_unless_equals_int(push(fx, 0), GST_FLOW_OK);
+  push_event(fx, gst_event_new_eos());
+  AQ_WAIT_FOR(received_events(fx, GST_EVENT_EOS) == 1);
 
-  push_event (fx, gst_event_new_stream_start ("aq-2"));
-  push_segment (fx);
-  fail_unless_equals_int (push (fx, 1), GST_FLOW_OK);
-  fail_unless (wait_until ([&] { return received_buffers (fx) == 2; }),
-      "%s", sequence (fx).c_str ());
-  assert_sequence (fx, "stream-start segment 0 eos stream-start segment 1");
+  push_event(fx, gst_event_new_stream_start("aq-2"));
+  push_segment(fx);
+  fail_unless_equals_int(push(fx, 1), GST_FLOW_OK);
+  fail_unless(wait_until([&] { return received_buffers(fx) == 2; }), "%s", sequence(fx).c_str());
+  assert_sequence(fx, "stream-start segment 0 eos stream-start segment 1");
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
 
 /* FLUSH_START releases an upstream waiting for space; FLUSH_STOP empties the
  * queue, keeps the caps, and data flows again. */
-GST_START_TEST (test_flush_wakes_and_resets)
-{
-  Fixture *fx = fixture_new ();
-  g_object_set (fx->queue, "max-size-buffers", 2, nullptr);
-  set_state (fx, GST_STATE_PLAYING);
-  GstCaps *caps = gst_caps_from_string ("audio/x-opus");
-  push_initial_events (fx, caps);
-  block_downstream (fx, 0);
-  fail_unless_equals_int (push (fx, 1), GST_FLOW_OK);
-  fail_unless_equals_int (push (fx, 2), GST_FLOW_OK);
+GST_START_TEST(test_flush_wakes_and_resets) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "max-size-buffers", 2, nullptr);
+  set_state(fx, GST_STATE_PLAYING);
+  GstCaps* caps = gst_caps_from_string("audio/x-opus");
+  push_initial_events(fx, caps);
+  block_downstream(fx, 0);
+  fail_unless_equals_int(push(fx, 1), GST_FLOW_OK);
+  fail_unless_equals_int(push(fx, 2), GST_FLOW_OK);
   GstFlowReturn blocked_ret = GST_FLOW_OK;
-  Worker pusher ([&] { blocked_ret = push (fx, 3); });
-  fail_if (pusher.wait (kSettleUs), "a push into a full queue did not wait");
+  Worker pusher([&] { blocked_ret = push(fx, 3); });
+  fail_if(pusher.wait(kSettleUs), "a push into a full queue did not wait");
 
-  push_event (fx, gst_event_new_flush_start ());
-  fail_unless (pusher.wait (kWaitUs), "FLUSH_START did not wake upstream");
-  fail_unless_equals_int (blocked_ret, GST_FLOW_FLUSHING);
-  push_event (fx, gst_event_new_flush_stop (TRUE));
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 0);
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-bytes"), 0);
-  fail_unless_equals_uint64 (uint64_prop (fx->queue, "current-level-time"), 0);
+  push_event(fx, gst_event_new_flush_start());
+  fail_unless(pusher.wait(kWaitUs), "FLUSH_START did not wake upstream");
+  fail_unless_equals_int(blocked_ret, GST_FLOW_FLUSHING);
+  push_event(fx, gst_event_new_flush_stop(TRUE));
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 0);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-bytes"), 0);
+  fail_unless_equals_uint64(uint64_prop(fx->queue, "current-level-time"), 0);
 
-  open_gate (fx);
-  push_segment (fx);
-  fail_unless_equals_int (push (fx, 4), GST_FLOW_OK);
-  AQ_WAIT_FOR (received_buffers (fx) == 2);
-  assert_sequence (fx,
-      "stream-start caps segment 0 flush-start flush-stop segment 4");
-  GstCaps *current = gst_pad_get_current_caps (fx->down);
-  fail_unless (current != nullptr && gst_caps_is_equal (current, caps),
-      "downstream does not have the caps");
-  gst_caps_unref (current);
-  gst_caps_unref (caps);
+  open_gate(fx);
+  push_segment(fx);
+  fail_unless_equals_int(push(fx, 4), GST_FLOW_OK);
+  AQ_WAIT_FOR(received_buffers(fx) == 2);
+  assert_sequence(fx, "stream-start caps segment 0 flush-start flush-stop segment 4");
+  GstCaps* current = gst_pad_get_current_caps(fx->down);
+  fail_unless(current != nullptr && gst_caps_is_equal(current, caps),
+              "downstream does not have the caps");
+  gst_caps_unref(current);
+  gst_caps_unref(caps);
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
 
 /* A full queue (leaky=no, downstream blocked) still takes serialized events
  * at once, more of them than it has room for buffers, in order. */
-GST_START_TEST (test_serialized_events_never_block)
-{
+GST_START_TEST(test_serialized_events_never_block) {
   constexpr guint kEvents = 40;
-  Fixture *fx = fixture_new ();
-  g_object_set (fx->queue, "max-size-buffers", 2, nullptr);
-  start (fx);
-  block_downstream (fx, 0);
-  fail_unless_equals_int (push (fx, 1), GST_FLOW_OK);
-  fail_unless_equals_int (push (fx, 2), GST_FLOW_OK);
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "max-size-buffers", 2, nullptr);
+  start(fx);
+  block_downstream(fx, 0);
+  fail_unless_equals_int(push(fx, 1), GST_FLOW_OK);
+  fail_unless_equals_int(push(fx, 2), GST_FLOW_OK);
 
   guint accepted = 0;
-  Worker events ([&] {
-        for (guint i = 0; i < kEvents; i++)
-          if (gst_pad_push_event (fx->up,
-                  custom_event (GST_EVENT_CUSTOM_DOWNSTREAM)))
-            accepted++;
-      });
-  fail_unless (events.wait (kWaitUs), "a serialized event waited for space");
-  fail_unless_equals_int (accepted, kEvents);
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 2);
+  Worker events([&] {
+    for (guint i = 0; i < kEvents; i++)
+      if (gst_pad_push_event(fx->up, custom_event(GST_EVENT_CUSTOM_DOWNSTREAM)))
+        accepted++;
+  });
+  fail_unless(events.wait(kWaitUs), "a serialized event waited for space");
+  fail_unless_equals_int(accepted, kEvents);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 2);
 
-  open_gate (fx);
-  fail_unless_equals_int (push (fx, 3), GST_FLOW_OK);
-  AQ_WAIT_FOR (received_buffers (fx) == 4);
+  open_gate(fx);
+  fail_unless_equals_int(push(fx, 3), GST_FLOW_OK);
+  AQ_WAIT_FOR(received_buffers(fx) == 4);
   std::string expected = "stream-start segment 0 1 2";
   for (guint i = 0; i < kEvents; i++)
     expected += " custom-downstream";
   expected += " 3";
-  assert_sequence (fx, expected.c_str ());
+  assert_sequence(fx, expected.c_str());
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
 
 /* Out-of-band events and non-serialized queries go through at once, in both
  * directions, while the queue is full and downstream is blocked. */
-GST_START_TEST (test_non_serialized_pass_through)
-{
-  Fixture *fx = fixture_new ();
-  fx->down_caps = gst_caps_from_string ("audio/x-raw, rate=(int)48000");
-  g_object_set (fx->queue, "max-size-buffers", 2, nullptr);
-  start (fx);
-  block_downstream (fx, 0);
-  fail_unless_equals_int (push (fx, 1), GST_FLOW_OK);
-  fail_unless_equals_int (push (fx, 2), GST_FLOW_OK);
+GST_START_TEST(test_non_serialized_pass_through) {
+  Fixture* fx = fixture_new();
+  fx->down_caps = gst_caps_from_string("audio/x-raw, rate=(int)48000");
+  g_object_set(fx->queue, "max-size-buffers", 2, nullptr);
+  start(fx);
+  block_downstream(fx, 0);
+  fail_unless_equals_int(push(fx, 1), GST_FLOW_OK);
+  fail_unless_equals_int(push(fx, 2), GST_FLOW_OK);
 
   bool oob_ok = false;
-  GstCaps *caps = nullptr;
+  GstCaps* caps = nullptr;
   bool upstream_ok = false;
-  Worker worker ([&] {
-        oob_ok = gst_pad_push_event (fx->up,
-            custom_event (GST_EVENT_CUSTOM_DOWNSTREAM_OOB));
-        caps = gst_pad_peer_query_caps (fx->up, nullptr);
-        upstream_ok = gst_pad_push_event (fx->down,
-            custom_event (GST_EVENT_CUSTOM_UPSTREAM));
-      });
-  fail_unless (worker.wait (kWaitUs), "a non-serialized event or query waited");
-  fail_unless (oob_ok && upstream_ok, "an out-of-band event was refused");
-  fail_unless (caps != nullptr && gst_caps_is_equal (caps, fx->down_caps),
-      "CAPS query not answered by downstream");
-  gst_caps_unref (caps);
+  Worker worker([&] {
+    oob_ok = gst_pad_push_event(fx->up, custom_event(GST_EVENT_CUSTOM_DOWNSTREAM_OOB));
+    caps = gst_pad_peer_query_caps(fx->up, nullptr);
+    upstream_ok = gst_pad_push_event(fx->down, custom_event(GST_EVENT_CUSTOM_UPSTREAM));
+  });
+  fail_unless(worker.wait(kWaitUs), "a non-serialized event or query waited");
+  fail_unless(oob_ok && upstream_ok, "an out-of-band event was refused");
+  fail_unless(caps != nullptr && gst_caps_is_equal(caps, fx->down_caps),
+              "CAPS query not answered by downstream");
+  gst_caps_unref(caps);
   /* Delivered ahead of the queued buffers. */
-  assert_sequence (fx, "stream-start segment 0 custom-downstream-oob");
-  g_mutex_lock (&fx->lock);
-  const bool upstream_seen = !fx->upstream_events.empty () &&
-      fx->upstream_events.back () == GST_EVENT_CUSTOM_UPSTREAM;
-  g_mutex_unlock (&fx->lock);
-  fail_unless (upstream_seen, "the upstream event did not reach upstream");
+  assert_sequence(fx, "stream-start segment 0 custom-downstream-oob");
+  g_mutex_lock(&fx->lock);
+  const bool upstream_seen =
+      !fx->upstream_events.empty() && fx->upstream_events.back() == GST_EVENT_CUSTOM_UPSTREAM;
+  g_mutex_unlock(&fx->lock);
+  fail_unless(upstream_seen, "the upstream event did not reach upstream");
 
-  open_gate (fx);
-  AQ_WAIT_FOR (received_buffers (fx) == 3);
+  open_gate(fx);
+  AQ_WAIT_FOR(received_buffers(fx) == 3);
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
@@ -1307,102 +1179,96 @@ GST_END_TEST;
 
 /* The element's sink pad answers CAPS and ACCEPT_CAPS with downstream's
  * answer, and an ALLOCATION query comes back with downstream's proposal. */
-GST_START_TEST (test_caps_and_allocation_proxied)
-{
-  Fixture *fx = fixture_new ();
-  fx->down_caps = gst_caps_from_string ("audio/x-raw, format=(string)S16LE, "
+GST_START_TEST(test_caps_and_allocation_proxied) {
+  Fixture* fx = fixture_new();
+  fx->down_caps = gst_caps_from_string(
+      "audio/x-raw, format=(string)S16LE, "
       "rate=(int)48000, channels=(int)2, layout=(string)interleaved");
-  GstBufferPool *pool = gst_buffer_pool_new ();
-  fx->on_allocation = [pool] (GstQuery * query) {
+  GstBufferPool* pool = gst_buffer_pool_new();
+  fx->on_allocation = [pool](GstQuery* query) {
     GstAllocationParams params;
-    gst_allocation_params_init (&params);
+    gst_allocation_params_init(&params);
     params.align = 63;
-    gst_query_add_allocation_param (query, nullptr, &params);
-    gst_query_add_allocation_pool (query, pool, 4096, 2, 8);
-    gst_query_add_allocation_meta (query, GST_PARENT_BUFFER_META_API_TYPE,
-        nullptr);
+    gst_query_add_allocation_param(query, nullptr, &params);
+    gst_query_add_allocation_pool(query, pool, 4096, 2, 8);
+    gst_query_add_allocation_meta(query, GST_PARENT_BUFFER_META_API_TYPE, nullptr);
     return TRUE;
   };
-  set_state (fx, GST_STATE_PLAYING);
+  set_state(fx, GST_STATE_PLAYING);
 
-  GstCaps *caps = gst_pad_peer_query_caps (fx->up, nullptr);
-  fail_unless (gst_caps_is_equal (caps, fx->down_caps), "got %" GST_PTR_FORMAT,
-      caps);
-  gst_caps_unref (caps);
-  GstCaps *other = gst_caps_from_string ("audio/x-raw, rate=(int)44100");
-  caps = gst_pad_peer_query_caps (fx->up, other);
-  fail_unless (gst_caps_is_empty (caps), "gst_caps_is_empty (caps)");
-  gst_caps_unref (caps);
-  fail_unless (gst_pad_peer_query_accept_caps (fx->up, fx->down_caps),
-      "downstream's caps refused");
-  fail_if (gst_pad_peer_query_accept_caps (fx->up, other),
-      "caps downstream refuses were accepted");
-  gst_caps_unref (other);
+  GstCaps* caps = gst_pad_peer_query_caps(fx->up, nullptr);
+  fail_unless(gst_caps_is_equal(caps, fx->down_caps), "got %" GST_PTR_FORMAT, caps);
+  gst_caps_unref(caps);
+  GstCaps* other = gst_caps_from_string("audio/x-raw, rate=(int)44100");
+  caps = gst_pad_peer_query_caps(fx->up, other);
+  fail_unless(gst_caps_is_empty(caps), "gst_caps_is_empty (caps)");
+  gst_caps_unref(caps);
+  fail_unless(gst_pad_peer_query_accept_caps(fx->up, fx->down_caps), "downstream's caps refused");
+  fail_if(gst_pad_peer_query_accept_caps(fx->up, other), "caps downstream refuses were accepted");
+  gst_caps_unref(other);
 
-  push_initial_events (fx, fx->down_caps);
-  GstQuery *query = gst_query_new_allocation (fx->down_caps, TRUE);
-  fail_unless (gst_pad_peer_query (fx->up, query), "ALLOCATION query failed");
-  fail_unless_equals_int (gst_query_get_n_allocation_params (query), 1);
-  GstAllocator *allocator = nullptr;
+  push_initial_events(fx, fx->down_caps);
+  GstQuery* query = gst_query_new_allocation(fx->down_caps, TRUE);
+  fail_unless(gst_pad_peer_query(fx->up, query), "ALLOCATION query failed");
+  fail_unless_equals_int(gst_query_get_n_allocation_params(query), 1);
+  GstAllocator* allocator = nullptr;
   GstAllocationParams params;
-  gst_query_parse_nth_allocation_param (query, 0, &allocator, &params);
-  fail_unless_equals_int (params.align, 63);
+  gst_query_parse_nth_allocation_param(query, 0, &allocator, &params);
+  fail_unless_equals_int(params.align, 63);
   if (allocator)
-    gst_object_unref (allocator);
-  fail_unless_equals_int (gst_query_get_n_allocation_pools (query), 1);
-  GstBufferPool *got = nullptr;
+    gst_object_unref(allocator);
+  fail_unless_equals_int(gst_query_get_n_allocation_pools(query), 1);
+  GstBufferPool* got = nullptr;
   guint size = 0, min = 0, max = 0;
-  gst_query_parse_nth_allocation_pool (query, 0, &got, &size, &min, &max);
-  fail_unless (got == pool, "got == pool");
-  fail_unless_equals_int (size, 4096);
-  fail_unless_equals_int (min, 2);
-  fail_unless_equals_int (max, 8);
-  gst_object_unref (got);
-  fail_unless (gst_query_find_allocation_meta (query,
-          GST_PARENT_BUFFER_META_API_TYPE, nullptr), "meta not proposed");
-  gst_query_unref (query);
+  gst_query_parse_nth_allocation_pool(query, 0, &got, &size, &min, &max);
+  fail_unless(got == pool, "got == pool");
+  fail_unless_equals_int(size, 4096);
+  fail_unless_equals_int(min, 2);
+  fail_unless_equals_int(max, 8);
+  gst_object_unref(got);
+  fail_unless(gst_query_find_allocation_meta(query, GST_PARENT_BUFFER_META_API_TYPE, nullptr),
+              "meta not proposed");
+  gst_query_unref(query);
 
-  fixture_free (fx);
-  gst_object_unref (pool);
+  fixture_free(fx);
+  gst_object_unref(pool);
 }
 
 GST_END_TEST;
 
 /* A serialized query waits for the data ahead of it, but min thresholds
  * must not hold it (and that data) back. */
-GST_START_TEST (test_serialized_query_with_min_threshold)
-{
-  Fixture *fx = fixture_new ();
+GST_START_TEST(test_serialized_query_with_min_threshold) {
+  Fixture* fx = fixture_new();
   switch (__i__) {
     case 0:
-      g_object_set (fx->queue, "min-threshold-buffers", 5, nullptr);
+      g_object_set(fx->queue, "min-threshold-buffers", 5, nullptr);
       break;
     case 1:
-      g_object_set (fx->queue, "min-threshold-time", GST_SECOND, nullptr);
+      g_object_set(fx->queue, "min-threshold-time", GST_SECOND, nullptr);
       break;
     default:
-      g_object_set (fx->queue, "min-threshold-bytes", 1000, nullptr);
+      g_object_set(fx->queue, "min-threshold-bytes", 1000, nullptr);
       break;
   }
   const bool drain = __i__ == 2;
-  start (fx);
-  fail_unless_equals_int (push (fx, 0, 0, 10 * kMs), GST_FLOW_OK);
-  g_usleep (kSettleUs);
-  fail_unless_equals_int (received_buffers (fx), 0);
+  start(fx);
+  fail_unless_equals_int(push(fx, 0, 0, 10 * kMs), GST_FLOW_OK);
+  g_usleep(kSettleUs);
+  fail_unless_equals_int(received_buffers(fx), 0);
 
   gboolean answered = FALSE;
-  Worker worker ([&] {
-        GstQuery *query = drain ? gst_query_new_drain ()
-            : gst_query_new_allocation (nullptr, FALSE);
-        answered = gst_pad_peer_query (fx->up, query);
-        gst_query_unref (query);
-      });
-  fail_unless (worker.wait (kWaitUs), "the serialized query blocked");
-  fail_unless (answered, "downstream's answer was lost");
-  assert_sequence (fx, drain ? "stream-start segment 0 Q:drain"
-      : "stream-start segment 0 Q:allocation");
+  Worker worker([&] {
+    GstQuery* query = drain ? gst_query_new_drain() : gst_query_new_allocation(nullptr, FALSE);
+    answered = gst_pad_peer_query(fx->up, query);
+    gst_query_unref(query);
+  });
+  fail_unless(worker.wait(kWaitUs), "the serialized query blocked");
+  fail_unless(answered, "downstream's answer was lost");
+  assert_sequence(fx,
+                  drain ? "stream-start segment 0 Q:drain" : "stream-start segment 0 Q:allocation");
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
@@ -1410,53 +1276,50 @@ GST_END_TEST;
 /* A serialized query must not be handed back to its caller while the
  * element is still passing it downstream: here FLUSH_START arrives while
  * downstream is answering it. */
-GST_START_TEST (test_flush_waits_for_query_in_flight)
-{
-  Fixture *fx = fixture_new ();
-  std::atomic<bool> caller_returned {false};
-  std::atomic<bool> overlapped {false};
-  fx->on_allocation = [&] (GstQuery * query) {
+GST_START_TEST(test_flush_waits_for_query_in_flight) {
+  Fixture* fx = fixture_new();
+  std::atomic<bool> caller_returned{false};
+  std::atomic<bool> overlapped{false};
+  fx->on_allocation = [&](GstQuery* query) {
     /* Hold the query until the flush has reached downstream, then give the
      * caller time to return if it (wrongly) could. */
-    wait_until ([&] {
-          g_mutex_lock (&fx->lock);
-          const bool f = fx->flushing;
-          g_mutex_unlock (&fx->lock);
-          return f;
-        });
-    wait_until ([&] { return caller_returned.load (); }, kSettleUs * 2);
-    overlapped = caller_returned.load ();
+    wait_until([&] {
+      g_mutex_lock(&fx->lock);
+      const bool f = fx->flushing;
+      g_mutex_unlock(&fx->lock);
+      return f;
+    });
+    wait_until([&] { return caller_returned.load(); }, kSettleUs * 2);
+    overlapped = caller_returned.load();
     if (!overlapped) {
       GstAllocationParams params;
-      gst_allocation_params_init (&params);
-      gst_query_add_allocation_param (query, nullptr, &params);
+      gst_allocation_params_init(&params);
+      gst_query_add_allocation_param(query, nullptr, &params);
     }
     return TRUE;
   };
-  start (fx);
+  start(fx);
 
-  Worker query_thread ([&] {
-        GstQuery *query = gst_query_new_allocation (nullptr, FALSE);
-        gst_pad_peer_query (fx->up, query);
-        caller_returned = true;
-        gst_query_unref (query);
-      });
-  fail_unless (wait_until ([&] {
-            g_mutex_lock (&fx->lock);
-            const guint n = fx->allocation_queries;
-            g_mutex_unlock (&fx->lock);
-            return n == 1;
-          }), "the query never reached downstream");
-  Worker flush ([&] {
-        gst_pad_push_event (fx->up, gst_event_new_flush_start ());
-      });
-  fail_unless (flush.wait (kWaitUs), "FLUSH_START deadlocked");
-  fail_unless (query_thread.wait (kWaitUs), "the query never returned");
-  fail_if (overlapped.load (),
-      "the query was answered while downstream still held it");
-  push_event (fx, gst_event_new_flush_stop (TRUE));
+  Worker query_thread([&] {
+    GstQuery* query = gst_query_new_allocation(nullptr, FALSE);
+    gst_pad_peer_query(fx->up, query);
+    caller_returned = true;
+    gst_query_unref(query);
+  });
+  fail_unless(wait_until([&] {
+                g_mutex_lock(&fx->lock);
+                const guint n = fx->allocation_queries;
+                g_mutex_unlock(&fx->lock);
+                return n == 1;
+              }),
+              "the query never reached downstream");
+  Worker flush([&] { gst_pad_push_event(fx->up, gst_event_new_flush_start()); });
+  fail_unless(flush.wait(kWaitUs), "FLUSH_START deadlocked");
+  fail_unless(query_thread.wait(kWaitUs), "the query never returned");
+  fail_if(overlapped.load(), "the query was answered while downstream still held it");
+  push_event(fx, gst_event_new_flush_stop(TRUE));
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
@@ -1465,162 +1328,147 @@ GST_END_TEST;
  * NOT_LINKED before reaching it) must not be sent downstream later, when
  * the task restarts: the caller may have freed it by then. (queue 1.22
  * sends it; the reference run checks that it does.) */
-GST_START_TEST (test_abandoned_query_not_pushed_later)
-{
-  Fixture *fx = fixture_new ();
-  start (fx);
-  block_downstream (fx, 0);
-  fail_unless_equals_int (push (fx, 1), GST_FLOW_OK);
+GST_START_TEST(test_abandoned_query_not_pushed_later) {
+  Fixture* fx = fixture_new();
+  start(fx);
+  block_downstream(fx, 0);
+  fail_unless_equals_int(push(fx, 1), GST_FLOW_OK);
 
   /* The caller keeps its query alive, so a late use is seen, not a crash. */
-  GstQuery *query = gst_query_new_allocation (nullptr, FALSE);
+  GstQuery* query = gst_query_new_allocation(nullptr, FALSE);
   gboolean answered = TRUE;
-  Worker query_thread ([&] { answered = gst_pad_peer_query (fx->up, query); });
-  fail_if (query_thread.wait (kSettleUs),
-      "the query overtook the buffer ahead of it");
+  Worker query_thread([&] { answered = gst_pad_peer_query(fx->up, query); });
+  fail_if(query_thread.wait(kSettleUs), "the query overtook the buffer ahead of it");
 
-  g_mutex_lock (&fx->lock);
+  g_mutex_lock(&fx->lock);
   fx->chain_return = GST_FLOW_NOT_LINKED;
-  g_mutex_unlock (&fx->lock);
-  open_gate (fx);
-  fail_unless (query_thread.wait (kWaitUs),
-      "the query caller was not released when the task stopped");
-  fail_if (answered, "a query that never reached downstream was answered");
+  g_mutex_unlock(&fx->lock);
+  open_gate(fx);
+  fail_unless(query_thread.wait(kWaitUs),
+              "the query caller was not released when the task stopped");
+  fail_if(answered, "a query that never reached downstream was answered");
 
-  g_mutex_lock (&fx->lock);
+  g_mutex_lock(&fx->lock);
   fx->chain_return = GST_FLOW_OK;
-  g_mutex_unlock (&fx->lock);
-  fail_unless (gst_pad_push_event (fx->down, gst_event_new_reconfigure ()),
-      "RECONFIGURE refused");
-  AQ_WAIT_FOR (received_buffers (fx) == 2);
-  fail_unless_equals_int (push (fx, 2), GST_FLOW_OK);
-  AQ_WAIT_FOR (received_buffers (fx) == 3);
-  assert_sequence (fx, queue_differs ("an abandoned query: queue 1.22 sends it "
-          "downstream when its task restarts") ? "stream-start segment 0 1 2" :
-      "stream-start segment 0 1 Q:allocation 2");
-  gst_query_unref (query);
+  g_mutex_unlock(&fx->lock);
+  fail_unless(gst_pad_push_event(fx->down, gst_event_new_reconfigure()), "RECONFIGURE refused");
+  AQ_WAIT_FOR(received_buffers(fx) == 2);
+  fail_unless_equals_int(push(fx, 2), GST_FLOW_OK);
+  AQ_WAIT_FOR(received_buffers(fx) == 3);
+  assert_sequence(fx, queue_differs("an abandoned query: queue 1.22 sends it "
+                                    "downstream when its task restarts")
+                          ? "stream-start segment 0 1 2"
+                          : "stream-start segment 0 1 Q:allocation 2");
+  gst_query_unref(query);
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
 
 namespace {
 
-struct Latency
-{
+struct Latency {
   gboolean live;
   GstClockTime min;
   GstClockTime max;
 };
 
-Latency
-query_latency (Fixture * fx, gboolean up_live, GstClockTime up_min,
-    GstClockTime up_max)
-{
-  g_mutex_lock (&fx->lock);
+Latency query_latency(Fixture* fx, gboolean up_live, GstClockTime up_min, GstClockTime up_max) {
+  g_mutex_lock(&fx->lock);
   fx->up_live = up_live;
   fx->up_min = up_min;
   fx->up_max = up_max;
-  g_mutex_unlock (&fx->lock);
-  GstQuery *query = gst_query_new_latency ();
-  fail_unless (gst_pad_peer_query (fx->down, query), "LATENCY query failed");
-  Latency l {FALSE, 0, 0};
-  gst_query_parse_latency (query, &l.live, &l.min, &l.max);
-  gst_query_unref (query);
+  g_mutex_unlock(&fx->lock);
+  GstQuery* query = gst_query_new_latency();
+  fail_unless(gst_pad_peer_query(fx->down, query), "LATENCY query failed");
+  Latency l{FALSE, 0, 0};
+  gst_query_parse_latency(query, &l.live, &l.min, &l.max);
+  gst_query_unref(query);
   return l;
 }
 
 }  // namespace
 
-#define assert_latency(expr, live_, min_, max_) G_STMT_START {               \
-    const Latency got_ = (expr);                                              \
-    fail_unless_equals_int (got_.live, (live_));                              \
-    fail_unless_equals_uint64 (got_.min, static_cast<guint64> (min_));        \
-    fail_unless_equals_uint64 (got_.max, static_cast<guint64> (max_));        \
-  } G_STMT_END
+#define assert_latency(expr, live_, min_, max_)                      \
+  G_STMT_START {                                                     \
+    const Latency got_ = (expr);                                     \
+    fail_unless_equals_int(got_.live, (live_));                      \
+    fail_unless_equals_uint64(got_.min, static_cast<guint64>(min_)); \
+    fail_unless_equals_uint64(got_.max, static_cast<guint64>(max_)); \
+  }                                                                  \
+  G_STMT_END
 
 /* Upstream's latency plus what the queue can hold: max grows by the time
  * capacity (max-size-time, or max-size-buffers times the buffer duration),
  * NONE when unknown; min grows by min-threshold-time. A leaky queue never
  * blocks upstream, so as queue does it reports the larger of upstream's max
  * and its own capacity instead of their sum. */
-GST_START_TEST (test_latency_query)
-{
+GST_START_TEST(test_latency_query) {
   constexpr GstClockTime NONE = GST_CLOCK_TIME_NONE;
-  Fixture *fx = fixture_new ();
-  start (fx);
+  Fixture* fx = fixture_new();
+  start(fx);
 
-  g_object_set (fx->queue, "max-size-time", 100 * kMs, nullptr);
-  assert_latency (query_latency (fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs,
-      120 * kMs);
+  g_object_set(fx->queue, "max-size-time", 100 * kMs, nullptr);
+  assert_latency(query_latency(fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs, 120 * kMs);
   /* A non-live upstream adds no latency, so there is nothing to adjust. */
-  assert_latency (query_latency (fx, FALSE, 5 * kMs, 20 * kMs), FALSE, 0, NONE);
+  assert_latency(query_latency(fx, FALSE, 5 * kMs, 20 * kMs), FALSE, 0, NONE);
   /* Unbounded upstream stays unbounded. */
-  assert_latency (query_latency (fx, TRUE, 5 * kMs, NONE), TRUE, 5 * kMs, NONE);
+  assert_latency(query_latency(fx, TRUE, 5 * kMs, NONE), TRUE, 5 * kMs, NONE);
 
-  g_object_set (fx->queue, "min-threshold-time", 10 * kMs, nullptr);
-  assert_latency (query_latency (fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 15 * kMs,
-      120 * kMs);
-  g_object_set (fx->queue, "min-threshold-time", G_GUINT64_CONSTANT (0),
-      nullptr);
+  g_object_set(fx->queue, "min-threshold-time", 10 * kMs, nullptr);
+  assert_latency(query_latency(fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 15 * kMs, 120 * kMs);
+  g_object_set(fx->queue, "min-threshold-time", G_GUINT64_CONSTANT(0), nullptr);
 
-  if (adaptive_only ("latency sums past 2^64 - 1: queue 1.22 wraps them and "
-          "raises a g_critical")) {
+  if (adaptive_only("latency sums past 2^64 - 1: queue 1.22 wraps them and "
+                    "raises a g_critical")) {
     /* Sums that would pass 2^64 - 1 saturate just below NONE instead of
      * wrapping or turning into NONE (found by the element fuzz target). */
-    g_object_set (fx->queue, "min-threshold-time", G_MAXUINT64,
-        "max-size-time", G_MAXUINT64 - 1, nullptr);
-    assert_latency (query_latency (fx, TRUE, 5 * kMs, 20 * kMs), TRUE, NONE - 1,
-        NONE - 1);
-    g_object_set (fx->queue, "min-threshold-time", G_GUINT64_CONSTANT (0),
-        "max-size-time", 100 * kMs, nullptr);
+    g_object_set(fx->queue, "min-threshold-time", G_MAXUINT64, "max-size-time", G_MAXUINT64 - 1,
+                 nullptr);
+    assert_latency(query_latency(fx, TRUE, 5 * kMs, 20 * kMs), TRUE, NONE - 1, NONE - 1);
+    g_object_set(fx->queue, "min-threshold-time", G_GUINT64_CONSTANT(0), "max-size-time", 100 * kMs,
+                 nullptr);
   }
 
-  for (const char *leaky : {"upstream", "downstream"}) {
-    gst_util_set_object_arg (G_OBJECT (fx->queue), "leaky", leaky);
-    assert_latency (query_latency (fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs,
-        100 * kMs);
-    assert_latency (query_latency (fx, TRUE, 5 * kMs, 300 * kMs), TRUE, 5 * kMs,
-        300 * kMs);
-    assert_latency (query_latency (fx, TRUE, 5 * kMs, NONE), TRUE, 5 * kMs,
-        NONE);
+  for (const char* leaky : {"upstream", "downstream"}) {
+    gst_util_set_object_arg(G_OBJECT(fx->queue), "leaky", leaky);
+    assert_latency(query_latency(fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs, 100 * kMs);
+    assert_latency(query_latency(fx, TRUE, 5 * kMs, 300 * kMs), TRUE, 5 * kMs, 300 * kMs);
+    assert_latency(query_latency(fx, TRUE, 5 * kMs, NONE), TRUE, 5 * kMs, NONE);
   }
-  gst_util_set_object_arg (G_OBJECT (fx->queue), "leaky", "no");
+  gst_util_set_object_arg(G_OBJECT(fx->queue), "leaky", "no");
 
   /* No time limit and no buffer duration seen: the capacity in time is
    * unknown. */
-  g_object_set (fx->queue, "max-size-time", G_GUINT64_CONSTANT (0),
-      "max-size-buffers", 4, nullptr);
-  assert_latency (query_latency (fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs,
-      NONE);
+  g_object_set(fx->queue, "max-size-time", G_GUINT64_CONSTANT(0), "max-size-buffers", 4, nullptr);
+  assert_latency(query_latency(fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs, NONE);
 
   /* A buffer duration seen: adaptivequeue's capacity in time is 4 buffers
    * of 10 ms; queue knows no time limit. */
-  fail_unless_equals_int (push (fx, 0, 0, 10 * kMs), GST_FLOW_OK);
-  AQ_WAIT_FOR (received_buffers (fx) == 1);
-  const bool adaptive = queue_differs ("LATENCY without max-size-time: queue "
+  fail_unless_equals_int(push(fx, 0, 0, 10 * kMs), GST_FLOW_OK);
+  AQ_WAIT_FOR(received_buffers(fx) == 1);
+  const bool adaptive = queue_differs(
+      "LATENCY without max-size-time: queue "
       "reports an unbounded max, not capacity x buffer duration");
-  assert_latency (query_latency (fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs,
-      adaptive ? 60 * kMs : NONE);
-  gst_util_set_object_arg (G_OBJECT (fx->queue), "leaky", "downstream");
-  assert_latency (query_latency (fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs,
-      adaptive ? 40 * kMs : NONE);
-  assert_latency (query_latency (fx, TRUE, 5 * kMs, 300 * kMs), TRUE, 5 * kMs,
-      adaptive ? 300 * kMs : NONE);
-  gst_util_set_object_arg (G_OBJECT (fx->queue), "leaky", "no");
+  assert_latency(query_latency(fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs,
+                 adaptive ? 60 * kMs : NONE);
+  gst_util_set_object_arg(G_OBJECT(fx->queue), "leaky", "downstream");
+  assert_latency(query_latency(fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs,
+                 adaptive ? 40 * kMs : NONE);
+  assert_latency(query_latency(fx, TRUE, 5 * kMs, 300 * kMs), TRUE, 5 * kMs,
+                 adaptive ? 300 * kMs : NONE);
+  gst_util_set_object_arg(G_OBJECT(fx->queue), "leaky", "no");
   /* max-size-time, when set, is the limit. */
-  g_object_set (fx->queue, "max-size-time", 30 * kMs, nullptr);
-  assert_latency (query_latency (fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs,
-      50 * kMs);
-  g_object_set (fx->queue, "max-size-time", G_GUINT64_CONSTANT (0), nullptr);
+  g_object_set(fx->queue, "max-size-time", 30 * kMs, nullptr);
+  assert_latency(query_latency(fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs, 50 * kMs);
+  g_object_set(fx->queue, "max-size-time", G_GUINT64_CONSTANT(0), nullptr);
 
   /* No limit at all. */
-  g_object_set (fx->queue, "max-size-buffers", 0, nullptr);
-  assert_latency (query_latency (fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs,
-      NONE);
+  g_object_set(fx->queue, "max-size-buffers", 0, nullptr);
+  assert_latency(query_latency(fx, TRUE, 5 * kMs, 20 * kMs), TRUE, 5 * kMs, NONE);
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
@@ -1629,40 +1477,34 @@ GST_END_TEST;
 
 namespace {
 
-struct OverrunProbe
-{
-  std::atomic<int> calls {0};
-  std::atomic<guint> level_seen {0};
-  std::atomic<bool> stats_read {false};
+struct OverrunProbe {
+  std::atomic<int> calls{0};
+  std::atomic<guint> level_seen{0};
+  std::atomic<bool> stats_read{false};
 };
 
-void
-on_overrun_grow (GstElement * e, OverrunProbe * p)
-{
+void on_overrun_grow(GstElement* e, OverrunProbe* p) {
   /* Both need the element's lock: a handler called with it held would
    * deadlock here. */
-  p->level_seen = uint_prop (e, "current-level-buffers");
-  if (g_object_class_find_property (G_OBJECT_GET_CLASS (e), "stats")) {
-    GstStructure *st = nullptr;
-    g_object_get (e, "stats", &st, nullptr);
+  p->level_seen = uint_prop(e, "current-level-buffers");
+  if (g_object_class_find_property(G_OBJECT_GET_CLASS(e), "stats")) {
+    GstStructure* st = nullptr;
+    g_object_get(e, "stats", &st, nullptr);
     p->stats_read = st != nullptr;
     if (st)
-      gst_structure_free (st);
+      gst_structure_free(st);
   }
   if (p->calls++ == 0)
-    g_object_set (e, "max-size-buffers", 10, nullptr);
+    g_object_set(e, "max-size-buffers", 10, nullptr);
 }
 
-struct UnderrunProbe
-{
-  std::atomic<int> calls {0};
-  std::atomic<guint> level_seen {99};
+struct UnderrunProbe {
+  std::atomic<int> calls{0};
+  std::atomic<guint> level_seen{99};
 };
 
-void
-on_underrun_read (GstElement * e, UnderrunProbe * p)
-{
-  p->level_seen = uint_prop (e, "current-level-buffers");
+void on_underrun_read(GstElement* e, UnderrunProbe* p) {
+  p->level_seen = uint_prop(e, "current-level-buffers");
   p->calls++;
 }
 
@@ -1671,40 +1513,38 @@ on_underrun_read (GstElement * e, UnderrunProbe * p)
 /* Signal handlers run with the lock released: they can read and change
  * properties, and the element re-checks the queue after them (here the
  * handler makes room, so the push that overran does not wait). */
-GST_START_TEST (test_signals_emitted_unlocked)
-{
-  Fixture *fx = fixture_new ();
-  g_object_set (fx->queue, "max-size-buffers", 2, nullptr);
+GST_START_TEST(test_signals_emitted_unlocked) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "max-size-buffers", 2, nullptr);
   OverrunProbe over;
   UnderrunProbe under;
-  g_signal_connect (fx->queue, "overrun", G_CALLBACK (on_overrun_grow), &over);
-  g_signal_connect (fx->queue, "underrun", G_CALLBACK (on_underrun_read),
-      &under);
-  start (fx);
-  fail_unless (wait_until ([&] { return under.calls.load () >= 1; }),
-      "underrun handler never returned");
-  fail_unless_equals_int (under.level_seen.load (), 0);
+  g_signal_connect(fx->queue, "overrun", G_CALLBACK(on_overrun_grow), &over);
+  g_signal_connect(fx->queue, "underrun", G_CALLBACK(on_underrun_read), &under);
+  start(fx);
+  fail_unless(wait_until([&] { return under.calls.load() >= 1; }),
+              "underrun handler never returned");
+  fail_unless_equals_int(under.level_seen.load(), 0);
 
-  block_downstream (fx, 0);
-  fail_unless_equals_int (push (fx, 1), GST_FLOW_OK);
-  fail_unless_equals_int (push (fx, 2), GST_FLOW_OK);
+  block_downstream(fx, 0);
+  fail_unless_equals_int(push(fx, 1), GST_FLOW_OK);
+  fail_unless_equals_int(push(fx, 2), GST_FLOW_OK);
   GstFlowReturn ret = GST_FLOW_ERROR;
-  Worker pusher ([&] { ret = push (fx, 3); });
-  fail_unless (pusher.wait (kWaitUs),
-      "the overrun handler deadlocked, or its new limit was not re-checked");
-  fail_unless_equals_int (ret, GST_FLOW_OK);
-  fail_unless_equals_int (over.calls.load (), 1);
-  fail_unless_equals_int (over.level_seen.load (), 2);
-  if (adaptive_only ("stats read from a signal handler: queue has none"))
-    fail_unless (over.stats_read.load (), "stats unreadable from the handler");
-  fail_unless_equals_int (uint_prop (fx->queue, "max-size-buffers"), 10);
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 3);
+  Worker pusher([&] { ret = push(fx, 3); });
+  fail_unless(pusher.wait(kWaitUs),
+              "the overrun handler deadlocked, or its new limit was not re-checked");
+  fail_unless_equals_int(ret, GST_FLOW_OK);
+  fail_unless_equals_int(over.calls.load(), 1);
+  fail_unless_equals_int(over.level_seen.load(), 2);
+  if (adaptive_only("stats read from a signal handler: queue has none"))
+    fail_unless(over.stats_read.load(), "stats unreadable from the handler");
+  fail_unless_equals_int(uint_prop(fx->queue, "max-size-buffers"), 10);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 3);
 
-  open_gate (fx);
-  AQ_WAIT_FOR (received_buffers (fx) == 4);
-  assert_sequence (fx, "stream-start segment 0 1 2 3");
+  open_gate(fx);
+  AQ_WAIT_FOR(received_buffers(fx) == 4);
+  assert_sequence(fx, "stream-start segment 0 1 2 3");
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
@@ -1714,119 +1554,112 @@ GST_END_TEST;
 /* ALLOCATION queries racing FLUSH_START/FLUSH_STOP: every round ends, with
  * either answer, and downstream never holds a query its caller has already
  * got back. */
-GST_START_TEST (test_allocation_query_vs_flush)
-{
+GST_START_TEST(test_allocation_query_vs_flush) {
   constexpr int kRounds = 500;
-  Fixture *fx = fixture_new ();
-  std::atomic<int> round {0};
-  std::atomic<int> returned_round {-1};
-  std::atomic<int> overlaps {0};
-  fx->on_allocation = [&] (GstQuery * query) {
-    const int r = round.load ();
+  Fixture* fx = fixture_new();
+  std::atomic<int> round{0};
+  std::atomic<int> returned_round{-1};
+  std::atomic<int> overlaps{0};
+  fx->on_allocation = [&](GstQuery* query) {
+    const int r = round.load();
     /* Vary how long downstream takes, so that the flush lands before,
      * during and after it. */
-    g_usleep (static_cast<gulong> ((r * 37) % 200));
-    if (returned_round.load () == r)
+    g_usleep(static_cast<gulong>((r * 37) % 200));
+    if (returned_round.load() == r)
       overlaps++;
     GstAllocationParams params;
-    gst_allocation_params_init (&params);
-    gst_query_add_allocation_param (query, nullptr, &params);
+    gst_allocation_params_init(&params);
+    gst_query_add_allocation_param(query, nullptr, &params);
     return TRUE;
   };
-  start (fx);
-  GstCaps *caps = gst_caps_from_string ("audio/x-opus");
+  start(fx);
+  GstCaps* caps = gst_caps_from_string("audio/x-opus");
 
   int answered = 0;
   for (int r = 0; r < kRounds; r++) {
     round = r;
     gboolean res = FALSE;
-    Worker query_thread ([&] {
-          GstQuery *query = gst_query_new_allocation (caps, TRUE);
-          res = gst_pad_peer_query (fx->up, query);
-          returned_round = r;
-          gst_query_unref (query);
-        });
-    g_usleep (static_cast<gulong> ((r * 53) % 300));
+    Worker query_thread([&] {
+      GstQuery* query = gst_query_new_allocation(caps, TRUE);
+      res = gst_pad_peer_query(fx->up, query);
+      returned_round = r;
+      gst_query_unref(query);
+    });
+    g_usleep(static_cast<gulong>((r * 53) % 300));
     bool flushed = false;
-    Worker flush ([&] {
-          flushed = gst_pad_push_event (fx->up, gst_event_new_flush_start ()) &&
-              gst_pad_push_event (fx->up, gst_event_new_flush_stop (TRUE));
-        });
-    fail_unless (flush.wait (kWaitUs), "flush deadlocked in round %d", r);
-    fail_unless (query_thread.wait (kWaitUs), "query deadlocked in round %d",
-        r);
-    fail_unless (flushed, "flush refused in round %d", r);
+    Worker flush([&] {
+      flushed = gst_pad_push_event(fx->up, gst_event_new_flush_start()) &&
+                gst_pad_push_event(fx->up, gst_event_new_flush_stop(TRUE));
+    });
+    fail_unless(flush.wait(kWaitUs), "flush deadlocked in round %d", r);
+    fail_unless(query_thread.wait(kWaitUs), "query deadlocked in round %d", r);
+    fail_unless(flushed, "flush refused in round %d", r);
     if (res)
       answered++;
   }
-  gst_caps_unref (caps);
-  fail_unless_equals_int (overlaps.load (), 0);
-  GST_INFO ("%d of %d queries answered", answered, kRounds);
+  gst_caps_unref(caps);
+  fail_unless_equals_int(overlaps.load(), 0);
+  GST_INFO("%d of %d queries answered", answered, kRounds);
 
   /* And the element still works. */
-  push_segment (fx);
-  fail_unless_equals_int (push (fx, 0), GST_FLOW_OK);
-  AQ_WAIT_FOR (received_buffers (fx) == 1);
+  push_segment(fx);
+  fail_unless_equals_int(push(fx, 0), GST_FLOW_OK);
+  AQ_WAIT_FOR(received_buffers(fx) == 1);
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
 
 /* FLUSH_STOP racing PAUSED -> READY, many times over: no deadlock, no
  * crash, and the element ends in READY every time. */
-GST_START_TEST (test_flush_stop_vs_paused_to_ready)
-{
+GST_START_TEST(test_flush_stop_vs_paused_to_ready) {
   constexpr int kRounds = 200;
-  Fixture *fx = fixture_new ();
+  Fixture* fx = fixture_new();
   for (int r = 0; r < kRounds; r++) {
-    set_state (fx, GST_STATE_PAUSED);
-    fail_unless (gst_pad_push_event (fx->up, gst_event_new_stream_start ("aq")),
-        "stream-start refused in round %d", r);
-    push_segment (fx);
-    fail_unless_equals_int (push (fx, static_cast<guint64> (r)), GST_FLOW_OK);
-    push_event (fx, gst_event_new_flush_start ());
+    set_state(fx, GST_STATE_PAUSED);
+    fail_unless(gst_pad_push_event(fx->up, gst_event_new_stream_start("aq")),
+                "stream-start refused in round %d", r);
+    push_segment(fx);
+    fail_unless_equals_int(push(fx, static_cast<guint64>(r)), GST_FLOW_OK);
+    push_event(fx, gst_event_new_flush_start());
 
     GstStateChangeReturn change = GST_STATE_CHANGE_FAILURE;
-    Worker stopper ([&] {
-          gst_pad_push_event (fx->up, gst_event_new_flush_stop (TRUE));
-          /* Data right behind the flush, as a source would send. */
-          GstSegment segment;
-          gst_segment_init (&segment, GST_FORMAT_TIME);
-          gst_pad_push_event (fx->up, gst_event_new_segment (&segment));
-          push (fx, 1000);
-        });
+    Worker stopper([&] {
+      gst_pad_push_event(fx->up, gst_event_new_flush_stop(TRUE));
+      /* Data right behind the flush, as a source would send. */
+      GstSegment segment;
+      gst_segment_init(&segment, GST_FORMAT_TIME);
+      gst_pad_push_event(fx->up, gst_event_new_segment(&segment));
+      push(fx, 1000);
+    });
     if (r % 2)
-      g_usleep (static_cast<gulong> (r % 50));
-    Worker state ([&] {
-          change = gst_element_set_state (fx->queue, GST_STATE_READY);
-        });
-    fail_unless (state.wait (kWaitUs), "PAUSED->READY deadlocked in round %d",
-        r);
-    fail_unless (stopper.wait (kWaitUs), "FLUSH_STOP deadlocked in round %d",
-        r);
-    fail_unless_equals_int (change, GST_STATE_CHANGE_SUCCESS);
+      g_usleep(static_cast<gulong>(r % 50));
+    Worker state([&] { change = gst_element_set_state(fx->queue, GST_STATE_READY); });
+    fail_unless(state.wait(kWaitUs), "PAUSED->READY deadlocked in round %d", r);
+    fail_unless(stopper.wait(kWaitUs), "FLUSH_STOP deadlocked in round %d", r);
+    fail_unless_equals_int(change, GST_STATE_CHANGE_SUCCESS);
     GstState current = GST_STATE_VOID_PENDING;
-    gst_element_get_state (fx->queue, &current, nullptr, 0);
-    fail_unless_equals_int (current, GST_STATE_READY);
+    gst_element_get_state(fx->queue, &current, nullptr, 0);
+    fail_unless_equals_int(current, GST_STATE_READY);
     /* Reset both neighbours, as their elements would be on going to
      * READY: the flush-stop may have met a deactivated element and never
      * reached downstream. */
-    gst_pad_push_event (fx->up, gst_event_new_flush_stop (TRUE));
-    fail_unless (gst_pad_set_active (fx->down, FALSE), "cannot deactivate pad");
-    fail_unless (gst_pad_set_active (fx->down, TRUE), "cannot activate pad");
-    g_mutex_lock (&fx->lock);
+    gst_pad_push_event(fx->up, gst_event_new_flush_stop(TRUE));
+    fail_unless(gst_pad_set_active(fx->down, FALSE), "cannot deactivate pad");
+    fail_unless(gst_pad_set_active(fx->down, TRUE), "cannot activate pad");
+    g_mutex_lock(&fx->lock);
     fx->flushing = false;
-    g_mutex_unlock (&fx->lock);
+    g_mutex_unlock(&fx->lock);
   }
-  clear_log (fx);
+  clear_log(fx);
 
   /* It still works afterwards. */
-  start (fx);
-  fail_unless_equals_int (push (fx, 0), GST_FLOW_OK);
-  AQ_WAIT_FOR (received_buffers (fx) == 1);
+  start(fx);
+  fail_unless_equals_int(push(fx, 0), GST_FLOW_OK);
+  AQ_WAIT_FOR(received_buffers(fx) == 1);
 
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
@@ -1837,27 +1670,20 @@ namespace {
 
 /* Sets adaptation on, for adaptivequeue, with a load it cannot read: ticks
  * run but never resize, so only the test moves the capacity. */
-void
-adapt_without_load (Fixture * fx)
-{
-  if (adaptive_only ("queue does not adapt"))
-    g_object_set (fx->queue, "adaptive", TRUE, "proc-root", "/nonexistent",
-        nullptr);
+void adapt_without_load(Fixture* fx) {
+  if (adaptive_only("queue does not adapt"))
+    g_object_set(fx->queue, "adaptive", TRUE, "proc-root", "/nonexistent", nullptr);
 }
 
 /* LATENCY messages posted since the last call. */
-size_t
-new_latency_messages (Fixture * fx)
-{
-  fx->bus->drain ();
+size_t new_latency_messages(Fixture* fx) {
+  fx->bus->drain();
   const size_t n = fx->bus->latency_messages;
   fx->bus->latency_messages = 0;
   return n;
 }
 
-void
-count_notify (GObject *, GParamSpec *, std::atomic<int> *count)
-{
+void count_notify(GObject*, GParamSpec*, std::atomic<int>* count) {
   (*count)++;
 }
 
@@ -1869,46 +1695,41 @@ const guint kExplicitSizes[] = {0, 2, 100, 1000};
  * adaptive bounds: 0 is no buffer limit, and 2, 100 and 1000 are exact.
  * On adaptivequeue, a size outside min-buffers..max-buffers moves the
  * nearer bound to it, with notify. */
-GST_START_TEST (test_max_size_buffers_exact)
-{
+GST_START_TEST(test_max_size_buffers_exact) {
   const guint size = kExplicitSizes[__i__];
-  Fixture *fx = fixture_new ();
-  adapt_without_load (fx);
-  std::atomic<int> min_notes {0}, max_notes {0};
-  const bool bounds = adaptive_only ("queue has no adaptation bounds");
+  Fixture* fx = fixture_new();
+  adapt_without_load(fx);
+  std::atomic<int> min_notes{0}, max_notes{0};
+  const bool bounds = adaptive_only("queue has no adaptation bounds");
   if (bounds) {
-    g_signal_connect (fx->queue, "notify::min-buffers", G_CALLBACK (count_notify),
-        &min_notes);
-    g_signal_connect (fx->queue, "notify::max-buffers", G_CALLBACK (count_notify),
-        &max_notes);
+    g_signal_connect(fx->queue, "notify::min-buffers", G_CALLBACK(count_notify), &min_notes);
+    g_signal_connect(fx->queue, "notify::max-buffers", G_CALLBACK(count_notify), &max_notes);
   }
-  g_object_set (fx->queue, "max-size-buffers", size, nullptr);
-  fail_unless_equals_int (uint_prop (fx->queue, "max-size-buffers"), size);
+  g_object_set(fx->queue, "max-size-buffers", size, nullptr);
+  fail_unless_equals_int(uint_prop(fx->queue, "max-size-buffers"), size);
   if (bounds) {
-    fail_unless_equals_int (uint_prop (fx->queue, "min-buffers"),
-        size > 0 ? std::min (size, 4u) : 4);
-    fail_unless_equals_int (uint_prop (fx->queue, "max-buffers"),
-        std::max (size, 32u));
-    fail_unless_equals_int (min_notes.load (), size == 2 ? 1 : 0);
-    fail_unless_equals_int (max_notes.load (), size >= 100 ? 1 : 0);
+    fail_unless_equals_int(uint_prop(fx->queue, "min-buffers"), size > 0 ? std::min(size, 4u) : 4);
+    fail_unless_equals_int(uint_prop(fx->queue, "max-buffers"), std::max(size, 32u));
+    fail_unless_equals_int(min_notes.load(), size == 2 ? 1 : 0);
+    fail_unless_equals_int(max_notes.load(), size >= 100 ? 1 : 0);
   }
-  start (fx);
-  block_downstream (fx, 0);
+  start(fx);
+  block_downstream(fx, 0);
   /* With no limit, far more than any bound fits. */
   const guint fits = size > 0 ? size : 2000;
   for (guint i = 1; i <= fits; i++)
-    fail_unless_equals_int (push (fx, i), GST_FLOW_OK);
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), fits);
+    fail_unless_equals_int(push(fx, i), GST_FLOW_OK);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), fits);
   if (size > 0) {
     /* One more waits for room. */
-    Worker pusher ([fx, size] { push (fx, size + 1); });
-    fail_if (pusher.wait (kSettleUs), "a push past %u buffers did not wait", size);
-    open_gate (fx);
-    fail_unless (pusher.wait (kWaitUs), "the waiting push never returned");
+    Worker pusher([fx, size] { push(fx, size + 1); });
+    fail_if(pusher.wait(kSettleUs), "a push past %u buffers did not wait", size);
+    open_gate(fx);
+    fail_unless(pusher.wait(kWaitUs), "the waiting push never returned");
   }
-  open_gate (fx);
-  AQ_WAIT_FOR (received_buffers (fx) == fits + (size > 0 ? 2 : 1));
-  fixture_free (fx);
+  open_gate(fx);
+  AQ_WAIT_FOR(received_buffers(fx) == fits + (size > 0 ? 2 : 1));
+  fixture_free(fx);
 }
 
 GST_END_TEST;
@@ -1917,50 +1738,55 @@ GST_END_TEST;
  * its properties: each queue property, in every order relative to
  * adaptive, min-buffers and max-buffers. adaptivequeue only: queue has
  * no adaptation properties. */
-GST_START_TEST (test_property_order)
-{
-  if (!adaptive_only ("queue has no adaptation properties"))
+GST_START_TEST(test_property_order) {
+  if (!adaptive_only("queue has no adaptation properties"))
     return;
   const std::vector<std::string> queue_settings = {"max-size-buffers=0",
-    "max-size-buffers=2", "max-size-buffers=10", "max-size-buffers=100",
-    "max-size-bytes=1000", "max-size-time=5000000", "min-threshold-buffers=3",
-    "min-threshold-bytes=10", "min-threshold-time=1000", "leaky=downstream",
-    "silent=true", "flush-on-eos=true"};
-  const char *read_back[] = {"max-size-buffers", "max-size-bytes",
-    "max-size-time", "min-threshold-buffers", "min-threshold-bytes",
-    "min-threshold-time", "leaky", "silent", "flush-on-eos", "adaptive",
-    "min-buffers", "max-buffers"};
-  for (const char *adaptive : {"adaptive=false", "adaptive=true"}) {
-    for (const std::string & setting : queue_settings) {
-      std::vector<std::string> parts = {setting, adaptive, "min-buffers=8",
-        "max-buffers=12"};
-      std::sort (parts.begin (), parts.end ());
+                                                   "max-size-buffers=2",
+                                                   "max-size-buffers=10",
+                                                   "max-size-buffers=100",
+                                                   "max-size-bytes=1000",
+                                                   "max-size-time=5000000",
+                                                   "min-threshold-buffers=3",
+                                                   "min-threshold-bytes=10",
+                                                   "min-threshold-time=1000",
+                                                   "leaky=downstream",
+                                                   "silent=true",
+                                                   "flush-on-eos=true"};
+  const char* read_back[] = {
+      "max-size-buffers",    "max-size-bytes",     "max-size-time", "min-threshold-buffers",
+      "min-threshold-bytes", "min-threshold-time", "leaky",         "silent",
+      "flush-on-eos",        "adaptive",           "min-buffers",   "max-buffers"};
+  for (const char* adaptive : {"adaptive=false", "adaptive=true"}) {
+    for (const std::string& setting : queue_settings) {
+      std::vector<std::string> parts = {setting, adaptive, "min-buffers=8", "max-buffers=12"};
+      std::sort(parts.begin(), parts.end());
       std::string expected;
       do {
         std::string line = "adaptivequeue";
-        for (const std::string & p : parts)
+        for (const std::string& p : parts)
           line += " " + p;
-        GError *error = nullptr;
-        GstElement *e = gst_parse_launch (line.c_str (), &error);
-        fail_unless (e != nullptr && error == nullptr, "%s: %s", line.c_str (),
-            error ? error->message : "no element");
+        GError* error = nullptr;
+        GstElement* e = gst_parse_launch(line.c_str(), &error);
+        fail_unless(e != nullptr && error == nullptr, "%s: %s", line.c_str(),
+                    error ? error->message : "no element");
         std::string state;
-        for (const char *name : read_back) {
+        for (const char* name : read_back) {
           GValue v = G_VALUE_INIT;
-          GParamSpec *spec = g_object_class_find_property (G_OBJECT_GET_CLASS (e), name);
-          g_value_init (&v, spec->value_type);
-          g_object_get_property (G_OBJECT (e), name, &v);
-          gchar *text = gst_value_serialize (&v);
-          state += std::string (name) + "=" + text + " ";
-          g_free (text);
-          g_value_unset (&v);
+          GParamSpec* spec = g_object_class_find_property(G_OBJECT_GET_CLASS(e), name);
+          g_value_init(&v, spec->value_type);
+          g_object_get_property(G_OBJECT(e), name, &v);
+          gchar* text = gst_value_serialize(&v);
+          state += std::string(name) + "=" + text + " ";
+          g_free(text);
+          g_value_unset(&v);
         }
-        gst_object_unref (e);
-        if (expected.empty ())
+        gst_object_unref(e);
+        if (expected.empty())
           expected = state;
-        fail_unless (state == expected, "%s\n  gives %s\n  not %s", line.c_str (),
-            state.c_str (), expected.c_str ());
-      } while (std::next_permutation (parts.begin (), parts.end ()));
+        fail_unless(state == expected, "%s\n  gives %s\n  not %s", line.c_str(), state.c_str(),
+                    expected.c_str());
+      } while (std::next_permutation(parts.begin(), parts.end()));
     }
   }
 }
@@ -1969,109 +1795,104 @@ GST_END_TEST;
 
 /* max-size-bytes and max-size-time default to queue's 10 MiB and 1 s, and
  * are hard ceilings over the buffer count, adaptive or not. */
-GST_START_TEST (test_default_byte_and_time_limits)
-{
-  Fixture *fx = fixture_new ();
-  adapt_without_load (fx);
-  fail_unless_equals_int (uint_prop (fx->queue, "max-size-bytes"), 10485760);
-  fail_unless_equals_uint64 (uint64_prop (fx->queue, "max-size-time"), GST_SECOND);
-  start (fx);
-  close_gate (fx);
+GST_START_TEST(test_default_byte_and_time_limits) {
+  Fixture* fx = fixture_new();
+  adapt_without_load(fx);
+  fail_unless_equals_int(uint_prop(fx->queue, "max-size-bytes"), 10485760);
+  fail_unless_equals_uint64(uint64_prop(fx->queue, "max-size-time"), GST_SECOND);
+  start(fx);
+  close_gate(fx);
   const gsize mib = 1024 * 1024;
-  fail_unless_equals_int (gst_pad_push (fx->up, make_buffer (0, 0, 0, mib)),
-      GST_FLOW_OK);
-  AQ_WAIT_FOR (held (fx) == 1);
+  fail_unless_equals_int(gst_pad_push(fx->up, make_buffer(0, 0, 0, mib)), GST_FLOW_OK);
+  AQ_WAIT_FOR(held(fx) == 1);
   for (guint i = 1; i <= 10; i++)
-    fail_unless_equals_int (gst_pad_push (fx->up, make_buffer (i, 0, 0, mib)),
-        GST_FLOW_OK);
-  Worker bytes ([fx] { gst_pad_push (fx->up, make_buffer (11, 0, 0, mib)); });
-  fail_if (bytes.wait (kSettleUs), "an 11th MiB did not wait");
-  open_gate (fx);
-  fail_unless (bytes.wait (kWaitUs), "the waiting push never returned");
-  AQ_WAIT_FOR (received_buffers (fx) == 12);
+    fail_unless_equals_int(gst_pad_push(fx->up, make_buffer(i, 0, 0, mib)), GST_FLOW_OK);
+  Worker bytes([fx] { gst_pad_push(fx->up, make_buffer(11, 0, 0, mib)); });
+  fail_if(bytes.wait(kSettleUs), "an 11th MiB did not wait");
+  open_gate(fx);
+  fail_unless(bytes.wait(kWaitUs), "the waiting push never returned");
+  AQ_WAIT_FOR(received_buffers(fx) == 12);
 
   /* 200 ms buffers: five fill a second. */
-  close_gate (fx);
+  close_gate(fx);
   const GstClockTime d = 200 * kMs;
-  fail_unless_equals_int (push (fx, 20, 0, d), GST_FLOW_OK);
-  AQ_WAIT_FOR (held (fx) == 1);
+  fail_unless_equals_int(push(fx, 20, 0, d), GST_FLOW_OK);
+  AQ_WAIT_FOR(held(fx) == 1);
   for (guint i = 1; i <= 5; i++)
-    fail_unless_equals_int (push (fx, 20 + i, i * d, d), GST_FLOW_OK);
-  fail_unless_equals_uint64 (uint64_prop (fx->queue, "current-level-time"), GST_SECOND);
-  Worker time ([fx, d] { push (fx, 26, 6 * d, d); });
-  fail_if (time.wait (kSettleUs), "a push past 1 s did not wait");
-  open_gate (fx);
-  fail_unless (time.wait (kWaitUs), "the waiting push never returned");
-  fixture_free (fx);
+    fail_unless_equals_int(push(fx, 20 + i, i * d, d), GST_FLOW_OK);
+  fail_unless_equals_uint64(uint64_prop(fx->queue, "current-level-time"), GST_SECOND);
+  Worker time([fx, d] { push(fx, 26, 6 * d, d); });
+  fail_if(time.wait(kSettleUs), "a push past 1 s did not wait");
+  open_gate(fx);
+  fail_unless(time.wait(kWaitUs), "the waiting push never returned");
+  fixture_free(fx);
 }
 
 GST_END_TEST;
 
 /* Lowering a limit with leaky=downstream drops the oldest buffers at once,
  * as queue does, until the queue is no longer full. */
-GST_START_TEST (test_lowering_limit_leaks_at_once)
-{
-  const char *limits[] = {"max-size-buffers", "max-size-bytes", "max-size-time"};
-  const char *limit = limits[__i__];
-  Fixture *fx = fixture_new ();
-  adapt_without_load (fx);
-  gst_util_set_object_arg (G_OBJECT (fx->queue), "leaky", "downstream");
-  start (fx);
-  block_downstream (fx, 0, 0, 10 * kMs);
+GST_START_TEST(test_lowering_limit_leaks_at_once) {
+  const char* limits[] = {"max-size-buffers", "max-size-bytes", "max-size-time"};
+  const char* limit = limits[__i__];
+  Fixture* fx = fixture_new();
+  adapt_without_load(fx);
+  gst_util_set_object_arg(G_OBJECT(fx->queue), "leaky", "downstream");
+  start(fx);
+  block_downstream(fx, 0, 0, 10 * kMs);
   for (guint i = 1; i <= 5; i++)
-    fail_unless_equals_int (gst_pad_push (fx->up, make_buffer (i, i * 10 * kMs,
-                10 * kMs, 100)), GST_FLOW_OK);
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 5);
+    fail_unless_equals_int(gst_pad_push(fx->up, make_buffer(i, i * 10 * kMs, 10 * kMs, 100)),
+                           GST_FLOW_OK);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 5);
   switch (__i__) {
     case 0:
-      g_object_set (fx->queue, limit, 3u, nullptr);
+      g_object_set(fx->queue, limit, 3u, nullptr);
       break;
     case 1:
-      g_object_set (fx->queue, limit, 300u, nullptr);
+      g_object_set(fx->queue, limit, 300u, nullptr);
       break;
     default:
-      g_object_set (fx->queue, limit, 30 * kMs, nullptr);
+      g_object_set(fx->queue, limit, 30 * kMs, nullptr);
       break;
   }
   /* Full means at the limit, so two are left, the newest. */
-  fail_unless_equals_int (uint_prop (fx->queue, "current-level-buffers"), 2);
-  open_gate (fx);
-  AQ_WAIT_FOR (received_buffers (fx) == 3);
-  assert_sequence (fx, "stream-start segment 0 4D 5");
-  fixture_free (fx);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 2);
+  open_gate(fx);
+  AQ_WAIT_FOR(received_buffers(fx) == 3);
+  assert_sequence(fx, "stream-start segment 0 4D 5");
+  fixture_free(fx);
 }
 
 GST_END_TEST;
 
 /* A new adaptation-interval takes effect at once: the pending tick is
  * rescheduled, with no burst of catch-up ticks. adaptivequeue only. */
-GST_START_TEST (test_interval_takes_effect_at_once)
-{
-  if (!adaptive_only ("queue has no ticks"))
+GST_START_TEST(test_interval_takes_effect_at_once) {
+  if (!adaptive_only("queue has no ticks"))
     return;
-  Fixture *fx = fixture_new ();
-  g_object_set (fx->queue, "adaptation-interval", 60 * GST_SECOND, nullptr);
-  start (fx);
-  g_usleep (kSettleUs);
-  fail_unless_equals_uint64 (Stats (fx->queue).u64 ("ticks"), 0);
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "adaptation-interval", 60 * GST_SECOND, nullptr);
+  start(fx);
+  g_usleep(kSettleUs);
+  fail_unless_equals_uint64(Stats(fx->queue).u64("ticks"), 0);
 
-  g_object_set (fx->queue, "adaptation-interval", 50 * kMs, nullptr);
-  AQ_WAIT_FOR (Stats (fx->queue).u64 ("ticks") >= 1);
-  const guint64 before = Stats (fx->queue).u64 ("ticks");
-  const gint64 start_us = g_get_monotonic_time ();
-  g_usleep (G_USEC_PER_SEC / 2);
-  const guint64 ticks = Stats (fx->queue).u64 ("ticks") - before;
-  const gint64 elapsed_ms = (g_get_monotonic_time () - start_us) / 1000;
+  g_object_set(fx->queue, "adaptation-interval", 50 * kMs, nullptr);
+  AQ_WAIT_FOR(Stats(fx->queue).u64("ticks") >= 1);
+  const guint64 before = Stats(fx->queue).u64("ticks");
+  const gint64 start_us = g_get_monotonic_time();
+  g_usleep(G_USEC_PER_SEC / 2);
+  const guint64 ticks = Stats(fx->queue).u64("ticks") - before;
+  const gint64 elapsed_ms = (g_get_monotonic_time() - start_us) / 1000;
   /* At most one per 50 ms, plus the one that may be due at either end. */
-  fail_unless (ticks <= static_cast<guint64> (elapsed_ms / 50 + 2),
-      "%" G_GUINT64_FORMAT " ticks in %" G_GINT64_FORMAT " ms", ticks, elapsed_ms);
+  fail_unless(ticks <= static_cast<guint64>(elapsed_ms / 50 + 2),
+              "%" G_GUINT64_FORMAT " ticks in %" G_GINT64_FORMAT " ms", ticks, elapsed_ms);
 
   /* Back to a minute: the pending tick moves a minute after the last. */
-  g_object_set (fx->queue, "adaptation-interval", 60 * GST_SECOND, nullptr);
-  const guint64 settled = Stats (fx->queue).u64 ("ticks");
-  g_usleep (kSettleUs * 2);
-  fail_unless (Stats (fx->queue).u64 ("ticks") <= settled + 1, "ticks went on");
-  fixture_free (fx);
+  g_object_set(fx->queue, "adaptation-interval", 60 * GST_SECOND, nullptr);
+  const guint64 settled = Stats(fx->queue).u64("ticks");
+  g_usleep(kSettleUs * 2);
+  fail_unless(Stats(fx->queue).u64("ticks") <= settled + 1, "ticks went on");
+  fixture_free(fx);
 }
 
 GST_END_TEST;
@@ -2079,48 +1900,46 @@ GST_END_TEST;
 /* The element posts LATENCY only when the pipeline must act: when its
  * minimum changes, or its maximum falls below the latency the pipeline
  * configured; never for a capacity that grows. queue posts none. */
-GST_START_TEST (test_latency_message_only_when_needed)
-{
-  Fixture *fx = fixture_new ();
-  g_object_set (fx->queue, "max-size-time", G_GUINT64_CONSTANT (0),
-      "max-size-buffers", 4u, nullptr);
-  const bool ticking = adaptive_only ("queue has no ticks and posts no LATENCY");
+GST_START_TEST(test_latency_message_only_when_needed) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "max-size-time", G_GUINT64_CONSTANT(0), "max-size-buffers", 4u, nullptr);
+  const bool ticking = adaptive_only("queue has no ticks and posts no LATENCY");
   if (ticking)
-    g_object_set (fx->queue, "adaptation-interval", 20 * kMs, nullptr);
-  start (fx);
-  fail_unless_equals_int (push (fx, 0, 0, 10 * kMs), GST_FLOW_OK);
-  AQ_WAIT_FOR (received_buffers (fx) == 1);
-  query_latency (fx, TRUE, 5 * kMs, 20 * kMs);
-  fail_unless (gst_pad_push_event (fx->down, gst_event_new_latency (50 * kMs)),
-      "LATENCY event refused");
+    g_object_set(fx->queue, "adaptation-interval", 20 * kMs, nullptr);
+  start(fx);
+  fail_unless_equals_int(push(fx, 0, 0, 10 * kMs), GST_FLOW_OK);
+  AQ_WAIT_FOR(received_buffers(fx) == 1);
+  query_latency(fx, TRUE, 5 * kMs, 20 * kMs);
+  fail_unless(gst_pad_push_event(fx->down, gst_event_new_latency(50 * kMs)),
+              "LATENCY event refused");
   auto settle = [fx, ticking] {
     if (ticking) {
-      const guint64 t = Stats (fx->queue).u64 ("ticks");
-      AQ_WAIT_FOR (Stats (fx->queue).u64 ("ticks") >= t + 3);
+      const guint64 t = Stats(fx->queue).u64("ticks");
+      AQ_WAIT_FOR(Stats(fx->queue).u64("ticks") >= t + 3);
     } else {
-      g_usleep (kSettleUs);
+      g_usleep(kSettleUs);
     }
   };
-  settle ();
-  new_latency_messages (fx);
+  settle();
+  new_latency_messages(fx);
 
   /* Growing: the maximum only rises. */
-  g_object_set (fx->queue, "max-size-buffers", 8u, nullptr);
-  settle ();
-  fail_unless_equals_int (new_latency_messages (fx), 0);
+  g_object_set(fx->queue, "max-size-buffers", 8u, nullptr);
+  settle();
+  fail_unless_equals_int(new_latency_messages(fx), 0);
 
   /* 2 buffers of 10 ms: 20 + 20 ms is below the 50 ms configured. */
-  g_object_set (fx->queue, "max-size-buffers", 2u, nullptr);
-  settle ();
-  settle ();
-  fail_unless_equals_int (new_latency_messages (fx), ticking ? 1 : 0);
+  g_object_set(fx->queue, "max-size-buffers", 2u, nullptr);
+  settle();
+  settle();
+  fail_unless_equals_int(new_latency_messages(fx), ticking ? 1 : 0);
 
   /* A new minimum. */
-  g_object_set (fx->queue, "min-threshold-time", 5 * kMs, nullptr);
-  settle ();
-  settle ();
-  fail_unless_equals_int (new_latency_messages (fx), ticking ? 1 : 0);
-  fixture_free (fx);
+  g_object_set(fx->queue, "min-threshold-time", 5 * kMs, nullptr);
+  settle();
+  settle();
+  fail_unless_equals_int(new_latency_messages(fx), ticking ? 1 : 0);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
@@ -2132,133 +1951,126 @@ GST_END_TEST;
  * What follows differs, on purpose: queue 1.22 then pauses on the old
  * stream's EOS with the new STREAM_START left queued, and answers EOS to
  * pushes until another SEGMENT; adaptivequeue pushes the new stream on. */
-GST_START_TEST (test_fatal_error_after_eos)
-{
-  Fixture *fx = fixture_new ();
-  g_object_set (fx->queue, "min-threshold-buffers", 10u, nullptr);
-  start (fx);
-  g_mutex_lock (&fx->lock);
+GST_START_TEST(test_fatal_error_after_eos) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "min-threshold-buffers", 10u, nullptr);
+  start(fx);
+  g_mutex_lock(&fx->lock);
   fx->chain_return = GST_FLOW_ERROR;
-  g_mutex_unlock (&fx->lock);
+  g_mutex_unlock(&fx->lock);
   for (guint i = 0; i < 3; i++)
-    fail_unless_equals_int (push (fx, i, i * kMs, kMs), GST_FLOW_OK);
-  push_event (fx, gst_event_new_eos ());
-  AQ_WAIT_FOR (received_events (fx, GST_EVENT_EOS) == 1);
-  fx->bus->drain ();
-  fail_unless_equals_int (fx->bus->errors.size (), 1);
-  fail_unless_equals_int (received_buffers (fx), 1);
-  g_mutex_lock (&fx->lock);
+    fail_unless_equals_int(push(fx, i, i * kMs, kMs), GST_FLOW_OK);
+  push_event(fx, gst_event_new_eos());
+  AQ_WAIT_FOR(received_events(fx, GST_EVENT_EOS) == 1);
+  fx->bus->drain();
+  fail_unless_equals_int(fx->bus->errors.size(), 1);
+  fail_unless_equals_int(received_buffers(fx), 1);
+  g_mutex_lock(&fx->lock);
   fx->chain_return = GST_FLOW_OK;
-  g_mutex_unlock (&fx->lock);
+  g_mutex_unlock(&fx->lock);
 
-  push_event (fx, gst_event_new_stream_start ("next"));
-  AQ_WAIT_FOR (uint_prop (fx->queue, "current-level-buffers") == 0);
-  g_usleep (kSettleUs);
-  fail_unless_equals_int (received_buffers (fx), 1);
-  const GstFlowReturn next = push (fx, 10, 10 * kMs, kMs);
-  if (queue_differs ("queue 1.22 pauses on the old EOS and answers EOS")) {
-    fail_unless_equals_int (next, GST_FLOW_OK);
-    AQ_WAIT_FOR (received_buffers (fx) == 2);
+  push_event(fx, gst_event_new_stream_start("next"));
+  AQ_WAIT_FOR(uint_prop(fx->queue, "current-level-buffers") == 0);
+  g_usleep(kSettleUs);
+  fail_unless_equals_int(received_buffers(fx), 1);
+  const GstFlowReturn next = push(fx, 10, 10 * kMs, kMs);
+  if (queue_differs("queue 1.22 pauses on the old EOS and answers EOS")) {
+    fail_unless_equals_int(next, GST_FLOW_OK);
+    AQ_WAIT_FOR(received_buffers(fx) == 2);
   } else {
-    fail_unless_equals_int (next, GST_FLOW_EOS);
+    fail_unless_equals_int(next, GST_FLOW_EOS);
   }
-  fixture_free (fx);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
 
 /* A property value the element replaces is logged and notified, never
  * changed silently: an empty proc-root reads /proc. adaptivequeue only. */
-GST_START_TEST (test_replaced_value_notified)
-{
-  if (!adaptive_only ("queue has no proc-root"))
+GST_START_TEST(test_replaced_value_notified) {
+  if (!adaptive_only("queue has no proc-root"))
     return;
-  Fixture *fx = fixture_new ();
-  std::atomic<int> notes {0};
-  g_signal_connect (fx->queue, "notify::proc-root", G_CALLBACK (count_notify),
-      &notes);
-  g_object_set (fx->queue, "proc-root", "", nullptr);
-  gchar *root = nullptr;
-  g_object_get (fx->queue, "proc-root", &root, nullptr);
-  fail_unless_equals_string (root, "/proc");
-  g_free (root);
-  fail_unless_equals_int (notes.load (), 1);
-  fixture_free (fx);
+  Fixture* fx = fixture_new();
+  std::atomic<int> notes{0};
+  g_signal_connect(fx->queue, "notify::proc-root", G_CALLBACK(count_notify), &notes);
+  g_object_set(fx->queue, "proc-root", "", nullptr);
+  gchar* root = nullptr;
+  g_object_get(fx->queue, "proc-root", &root, nullptr);
+  fail_unless_equals_string(root, "/proc");
+  g_free(root);
+  fail_unless_equals_int(notes.load(), 1);
+  fixture_free(fx);
 }
 
 GST_END_TEST;
 
+static Suite* queue_semantics_suite(void) {
+  Suite* s = suite_create("adaptivequeue-queue-semantics");
 
-static Suite *
-queue_semantics_suite (void)
-{
-  Suite *s = suite_create ("adaptivequeue-queue-semantics");
+  TCase* tc = tcase_create("signals");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_underrun_once_on_playing);
+  tcase_add_test(tc, test_overrun_at_capacity);
+  tcase_add_test(tc, test_signals_emitted_unlocked);
+  suite_add_tcase(s, tc);
 
-  TCase *tc = tcase_create ("signals");
-  tcase_set_timeout (tc, 60);
-  tcase_add_test (tc, test_underrun_once_on_playing);
-  tcase_add_test (tc, test_overrun_at_capacity);
-  tcase_add_test (tc, test_signals_emitted_unlocked);
-  suite_add_tcase (s, tc);
+  tc = tcase_create("leaky");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_leaky_downstream_drops_oldest);
+  tcase_add_test(tc, test_leaky_upstream_drops_incoming);
+  tcase_add_test(tc, test_leaky_enum);
+  suite_add_tcase(s, tc);
 
-  tc = tcase_create ("leaky");
-  tcase_set_timeout (tc, 60);
-  tcase_add_test (tc, test_leaky_downstream_drops_oldest);
-  tcase_add_test (tc, test_leaky_upstream_drops_incoming);
-  tcase_add_test (tc, test_leaky_enum);
-  suite_add_tcase (s, tc);
+  tc = tcase_create("levels");
+  tcase_set_timeout(tc, 60);
+  tcase_add_loop_test(tc, test_level_time, 0, 3);
+  tcase_add_test(tc, test_level_buffer_lists);
+  tcase_add_test(tc, test_buffer_list_fills_by_length);
+  suite_add_tcase(s, tc);
 
-  tc = tcase_create ("levels");
-  tcase_set_timeout (tc, 60);
-  tcase_add_loop_test (tc, test_level_time, 0, 3);
-  tcase_add_test (tc, test_level_buffer_lists);
-  tcase_add_test (tc, test_buffer_list_fills_by_length);
-  suite_add_tcase (s, tc);
+  tc = tcase_create("events");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_initial_events_without_buffers);
+  tcase_add_test(tc, test_sticky_events_not_linked);
+  tcase_add_test(tc, test_eos_not_linked_is_an_error);
+  tcase_add_test(tc, test_eos_after_data);
+  tcase_add_test(tc, test_eos_drains_below_threshold);
+  tcase_add_test(tc, test_flush_on_eos);
+  tcase_add_test(tc, test_flush_stop_after_eos);
+  tcase_add_test(tc, test_new_stream_after_eos);
+  tcase_add_test(tc, test_flush_wakes_and_resets);
+  tcase_add_test(tc, test_serialized_events_never_block);
+  tcase_add_test(tc, test_non_serialized_pass_through);
+  suite_add_tcase(s, tc);
 
-  tc = tcase_create ("events");
-  tcase_set_timeout (tc, 60);
-  tcase_add_test (tc, test_initial_events_without_buffers);
-  tcase_add_test (tc, test_sticky_events_not_linked);
-  tcase_add_test (tc, test_eos_not_linked_is_an_error);
-  tcase_add_test (tc, test_eos_after_data);
-  tcase_add_test (tc, test_eos_drains_below_threshold);
-  tcase_add_test (tc, test_flush_on_eos);
-  tcase_add_test (tc, test_flush_stop_after_eos);
-  tcase_add_test (tc, test_new_stream_after_eos);
-  tcase_add_test (tc, test_flush_wakes_and_resets);
-  tcase_add_test (tc, test_serialized_events_never_block);
-  tcase_add_test (tc, test_non_serialized_pass_through);
-  suite_add_tcase (s, tc);
+  tc = tcase_create("queries");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_caps_and_allocation_proxied);
+  tcase_add_loop_test(tc, test_serialized_query_with_min_threshold, 0, 3);
+  tcase_add_test(tc, test_flush_waits_for_query_in_flight);
+  tcase_add_test(tc, test_abandoned_query_not_pushed_later);
+  tcase_add_test(tc, test_latency_query);
+  suite_add_tcase(s, tc);
 
-  tc = tcase_create ("queries");
-  tcase_set_timeout (tc, 60);
-  tcase_add_test (tc, test_caps_and_allocation_proxied);
-  tcase_add_loop_test (tc, test_serialized_query_with_min_threshold, 0, 3);
-  tcase_add_test (tc, test_flush_waits_for_query_in_flight);
-  tcase_add_test (tc, test_abandoned_query_not_pushed_later);
-  tcase_add_test (tc, test_latency_query);
-  suite_add_tcase (s, tc);
+  tc = tcase_create("drop-in");
+  tcase_set_timeout(tc, 120);
+  tcase_add_loop_test(tc, test_max_size_buffers_exact, 0, G_N_ELEMENTS(kExplicitSizes));
+  tcase_add_test(tc, test_property_order);
+  tcase_add_test(tc, test_default_byte_and_time_limits);
+  tcase_add_loop_test(tc, test_lowering_limit_leaks_at_once, 0, 3);
+  tcase_add_test(tc, test_interval_takes_effect_at_once);
+  tcase_add_test(tc, test_latency_message_only_when_needed);
+  tcase_add_test(tc, test_fatal_error_after_eos);
+  tcase_add_test(tc, test_replaced_value_notified);
+  suite_add_tcase(s, tc);
 
-  tc = tcase_create ("drop-in");
-  tcase_set_timeout (tc, 120);
-  tcase_add_loop_test (tc, test_max_size_buffers_exact, 0,
-      G_N_ELEMENTS (kExplicitSizes));
-  tcase_add_test (tc, test_property_order);
-  tcase_add_test (tc, test_default_byte_and_time_limits);
-  tcase_add_loop_test (tc, test_lowering_limit_leaks_at_once, 0, 3);
-  tcase_add_test (tc, test_interval_takes_effect_at_once);
-  tcase_add_test (tc, test_latency_message_only_when_needed);
-  tcase_add_test (tc, test_fatal_error_after_eos);
-  tcase_add_test (tc, test_replaced_value_notified);
-  suite_add_tcase (s, tc);
-
-  tc = tcase_create ("races");
-  tcase_set_timeout (tc, 120);
-  tcase_add_test (tc, test_allocation_query_vs_flush);
-  tcase_add_test (tc, test_flush_stop_vs_paused_to_ready);
-  suite_add_tcase (s, tc);
+  tc = tcase_create("races");
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, test_allocation_query_vs_flush);
+  tcase_add_test(tc, test_flush_stop_vs_paused_to_ready);
+  suite_add_tcase(s, tc);
 
   return s;
 }
 
-GST_CHECK_MAIN (queue_semantics);
+GST_CHECK_MAIN(queue_semantics);

@@ -12,13 +12,12 @@
 #include <string_view>
 #include <vector>
 
-#define FUZZ_CHECK(cond)                                              \
-  do {                                                                \
-    if (!(cond)) {                                                    \
-      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, \
-                   __LINE__, #cond);                                  \
-      std::abort();                                                   \
-    }                                                                 \
+#define FUZZ_CHECK(cond)                                                                \
+  do {                                                                                  \
+    if (!(cond)) {                                                                      \
+      std::fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
+      std::abort();                                                                     \
+    }                                                                                   \
   } while (0)
 
 namespace fuzz {
@@ -28,16 +27,19 @@ inline std::string_view as_text(const uint8_t* data, size_t size) {
 }
 
 inline bool all_digits(std::string_view s) {
-  if (s.empty()) return false;
+  if (s.empty())
+    return false;
   for (char c : s)
-    if (c < '0' || c > '9') return false;
+    if (c < '0' || c > '9')
+      return false;
   return true;
 }
 
 // Leading zeros are the only thing a strict decimal parser accepts that
 // std::to_string does not give back.
 inline std::string_view canonical_digits(std::string_view s) {
-  while (s.size() > 1 && s[0] == '0') s.remove_prefix(1);
+  while (s.size() > 1 && s[0] == '0')
+    s.remove_prefix(1);
   return s;
 }
 
@@ -47,16 +49,21 @@ inline bool spells(std::string_view token, uint64_t value) {
 }
 
 // The field separators of /proc text, as the parsers document them.
-inline bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+inline bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
 inline std::vector<std::string_view> tokens(std::string_view s) {
   std::vector<std::string_view> out;
   size_t i = 0;
   for (;;) {
-    while (i < s.size() && is_space(s[i])) ++i;
-    if (i == s.size()) return out;
+    while (i < s.size() && is_space(s[i]))
+      ++i;
+    if (i == s.size())
+      return out;
     size_t start = i;
-    while (i < s.size() && !is_space(s[i])) ++i;
+    while (i < s.size() && !is_space(s[i]))
+      ++i;
     out.push_back(s.substr(start, i - start));
   }
 }
@@ -66,7 +73,8 @@ inline std::vector<std::string_view> lines(std::string_view s) {
   while (!s.empty()) {
     size_t nl = s.find('\n');
     out.push_back(s.substr(0, nl));
-    if (nl == std::string_view::npos) break;
+    if (nl == std::string_view::npos)
+      break;
     s.remove_prefix(nl + 1);
   }
   return out;
@@ -82,7 +90,8 @@ void check_u64(Parse parse_u64, std::string_view text) {
   bool fits = all_digits(text) &&
               (digits.size() < 20 || (digits.size() == 20 && digits <= "18446744073709551615"));
   FUZZ_CHECK(r.ok == fits);
-  if (r.ok) FUZZ_CHECK(spells(text, r.value));
+  if (r.ok)
+    FUZZ_CHECK(spells(text, r.value));
 }
 
 }  // namespace fuzz

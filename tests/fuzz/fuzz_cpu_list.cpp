@@ -11,21 +11,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::check_u64(aq::parse_u64, text);
   auto r = aq::parse_cpu_list(text);
   FUZZ_CHECK(r.ok == r.error.empty());
-  if (!r.ok) return 0;
+  if (!r.ok)
+    return 0;
   const std::vector<unsigned>& cpus = r.value;
   FUZZ_CHECK(!cpus.empty());
   FUZZ_CHECK(cpus.size() <= aq::kMaxCpuId + 1u);
-  for (size_t i = 1; i < cpus.size(); ++i) FUZZ_CHECK(cpus[i - 1] < cpus[i]);
+  for (size_t i = 1; i < cpus.size(); ++i)
+    FUZZ_CHECK(cpus[i - 1] < cpus[i]);
   FUZZ_CHECK(cpus.back() <= aq::kMaxCpuId);
 
   // The ranges, read apart from the parser (trailing space is allowed),
   // merged; the list must be exactly their ids.
-  while (!text.empty() && fuzz::is_space(text.back())) text.remove_suffix(1);
+  while (!text.empty() && fuzz::is_space(text.back()))
+    text.remove_suffix(1);
   std::vector<std::pair<unsigned, unsigned>> ranges;
   size_t pos = 0;
   for (;;) {
     const size_t comma = text.find(',', pos);
-    const std::string_view part = text.substr(pos, comma == std::string_view::npos ? comma : comma - pos);
+    const std::string_view part =
+        text.substr(pos, comma == std::string_view::npos ? comma : comma - pos);
     const size_t dash = part.find('-');
     const std::string_view a = part.substr(0, dash);
     const std::string_view b = dash == std::string_view::npos ? a : part.substr(dash + 1);
@@ -35,7 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const unsigned hi = static_cast<unsigned>(std::stoul(std::string(b)));
     FUZZ_CHECK(lo <= hi && hi <= aq::kMaxCpuId);
     ranges.emplace_back(lo, hi);
-    if (comma == std::string_view::npos) break;
+    if (comma == std::string_view::npos)
+      break;
     pos = comma + 1;
   }
   std::sort(ranges.begin(), ranges.end());
@@ -54,7 +59,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   // Every id inside a range, and as many as the ranges hold: the same set.
   for (unsigned id : cpus) {
-    auto it = std::upper_bound(merged.begin(), merged.end(), std::make_pair(id, aq::kMaxCpuId + 1u));
+    auto it =
+        std::upper_bound(merged.begin(), merged.end(), std::make_pair(id, aq::kMaxCpuId + 1u));
     FUZZ_CHECK(it != merged.begin() && id <= std::prev(it)->second);
   }
   FUZZ_CHECK(count == cpus.size());

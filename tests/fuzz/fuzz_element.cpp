@@ -52,12 +52,20 @@ struct Script {
 
 // Timestamps: mostly small multiples of 1 ms, sometimes the ends of the range.
 GstClockTime pick_time(Script& s) {
-  static const GstClockTime extremes[] = {
-      0, 1, GST_SECOND, G_MAXINT64 - 1, G_MAXINT64, static_cast<GstClockTime>(G_MAXINT64) + 1,
-      G_MAXUINT64 - 1, G_MAXUINT64 - GST_SECOND, GST_CLOCK_TIME_NONE};
+  static const GstClockTime extremes[] = {0,
+                                          1,
+                                          GST_SECOND,
+                                          G_MAXINT64 - 1,
+                                          G_MAXINT64,
+                                          static_cast<GstClockTime>(G_MAXINT64) + 1,
+                                          G_MAXUINT64 - 1,
+                                          G_MAXUINT64 - GST_SECOND,
+                                          GST_CLOCK_TIME_NONE};
   const uint8_t mode = s.u8();
-  if (mode < 200) return static_cast<GstClockTime>(s.u16()) * GST_MSECOND;
-  if (mode < 240) return extremes[s.u8() % G_N_ELEMENTS(extremes)];
+  if (mode < 200)
+    return static_cast<GstClockTime>(s.u16()) * GST_MSECOND;
+  if (mode < 240)
+    return extremes[s.u8() % G_N_ELEMENTS(extremes)];
   return s.u64();
 }
 
@@ -71,7 +79,8 @@ std::atomic<const char*> op_name{""};
 const bool trace = g_getenv("AQ_FUZZ_TRACE") != nullptr;
 
 G_GNUC_PRINTF(1, 2) void tracef(const char* format, ...) {
-  if (!trace) return;
+  if (!trace)
+    return;
   va_list args;
   va_start(args, format);
   std::vfprintf(stderr, format, args);
@@ -110,10 +119,10 @@ bool wait_for(F done, gint64 timeout_us) {
 
 // ---- the fixture /proc tree ----
 
-std::string base_dir;       // holds the three below
-std::string fixture_root;   // rewritten by the script
-std::string empty_root;     // an empty directory
-std::string missing_root;   // does not exist
+std::string base_dir;      // holds the three below
+std::string fixture_root;  // rewritten by the script
+std::string empty_root;    // an empty directory
+std::string missing_root;  // does not exist
 
 struct FixtureCounters {
   guint64 busy = 1000000, idle = 1000000, ticks = 1000000;
@@ -139,11 +148,14 @@ std::string good_text(int file) {
 const char* const kFixtureFiles[] = {"stat", "meminfo", "self/stat", "self/statm"};
 
 void reset_fixture() {
-  for (int i = 0; i < 4; i++) write_file(kFixtureFiles[i], good_text(i));
+  for (int i = 0; i < 4; i++)
+    write_file(kFixtureFiles[i], good_text(i));
 }
 
 // At a normal exit; after a finding the tree stays, for the replay.
-void remove_fixture() { aqt::remove_path(base_dir); }
+void remove_fixture() {
+  aqt::remove_path(base_dir);
+}
 
 void load_op(Script& s) {
   const int file = s.u8() % 4;
@@ -165,7 +177,8 @@ void load_op(Script& s) {
       break;
     case 2: {  // garbage from the script
       std::string text;
-      for (int i = 0; i < amount % 64; i++) text += static_cast<char>(s.u8());
+      for (int i = 0; i < amount % 64; i++)
+        text += static_cast<char>(s.u8());
       write_file(kFixtureFiles[file], text);
       break;
     }
@@ -218,13 +231,15 @@ GstFlowReturn down_chain(GstPad* pad, GstObject*, GstBuffer* buffer) {
 
 GstFlowReturn down_chain_list(GstPad* pad, GstObject*, GstBufferList* list) {
   Downstream* d = downstream_of(pad);
-  for (guint i = 0; i < gst_buffer_list_length(list); i++) record(d, gst_buffer_list_get(list, i));
+  for (guint i = 0; i < gst_buffer_list_length(list); i++)
+    record(d, gst_buffer_list_get(list, i));
   gst_buffer_list_unref(list);
   return d->flow;
 }
 
 gboolean down_event(GstPad* pad, GstObject*, GstEvent* event) {
-  if (GST_EVENT_TYPE(event) == GST_EVENT_EOS) downstream_of(pad)->eos++;
+  if (GST_EVENT_TYPE(event) == GST_EVENT_EOS)
+    downstream_of(pad)->eos++;
   gst_event_unref(event);
   return TRUE;
 }
@@ -256,7 +271,8 @@ gboolean down_query(GstPad* pad, GstObject* parent, GstQuery* query) {
 // Warnings (such as data after a flush before the new segment, which the
 // script may well cause) are expected and not printed.
 void on_log(const gchar* domain, GLogLevelFlags level, const gchar* message, gpointer) {
-  if (!(level & (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_ERROR))) return;
+  if (!(level & (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_ERROR)))
+    return;
   std::fprintf(stderr, "%s: %s\n", domain ? domain : "", message);
   std::abort();
 }
@@ -331,9 +347,11 @@ guint64 pick_integer(Script& s, guint64 lo, guint64 hi) {
 
 // ---- the run ----
 
-const GstFlowReturn kFlows[] = {GST_FLOW_OK,         GST_FLOW_OK,          GST_FLOW_NOT_LINKED,
-                                GST_FLOW_FLUSHING,   GST_FLOW_EOS,         GST_FLOW_NOT_NEGOTIATED,
-                                GST_FLOW_ERROR,      GST_FLOW_CUSTOM_SUCCESS, GST_FLOW_CUSTOM_ERROR};
+const GstFlowReturn kFlows[] = {GST_FLOW_OK,          GST_FLOW_OK,
+                                GST_FLOW_NOT_LINKED,  GST_FLOW_FLUSHING,
+                                GST_FLOW_EOS,         GST_FLOW_NOT_NEGOTIATED,
+                                GST_FLOW_ERROR,       GST_FLOW_CUSTOM_SUCCESS,
+                                GST_FLOW_CUSTOM_ERROR};
 
 struct Run {
   GstElement* q = nullptr;
@@ -341,7 +359,7 @@ struct Run {
   Downstream down;
 
   guint64 next_id = 0;
-  std::vector<uint8_t> accepted;    // by id
+  std::vector<uint8_t> accepted;  // by id
   std::vector<guint64> accepted_ids;
   std::vector<guint64> accepted_bytes;  // prefix sums over accepted_ids
   // Ids from here on must all come out at the next drain; G_MAXUINT64 while
@@ -350,13 +368,13 @@ struct Run {
   // The first id pushed since the queue was last emptied by a flush or a
   // state change through READY.
   guint64 epoch_first = 0;
-  bool active = true;            // element in PAUSED or PLAYING
+  bool active = true;             // element in PAUSED or PLAYING
   bool harness_flushing = false;  // FLUSH_START pushed, FLUSH_STOP not yet
   // Downstream may be flushing or EOS: set by every FLUSH_START and EOS,
   // cleared only by a FLUSH_START/FLUSH_STOP pair that reached it.
   bool down_dirty = false;
   bool leaky = false;
-  bool may_drop = false;         // drops allowed: a leaky mode or downstream EOS
+  bool may_drop = false;  // drops allowed: a leaky mode or downstream EOS
   // Total sleeping an input may ask for: two ticks at the 10 ms interval
   // the run starts with. Sleeping is most of an input's time, so this
   // sets the executions per second.
@@ -367,7 +385,8 @@ struct Run {
   // The push of `id` returned: record the outcome. Down's mutex held.
   void settle(guint64 id, guint64 bytes, bool ok) {
     accepted[id] = ok;
-    if (!ok) return;
+    if (!ok)
+      return;
     accepted_ids.push_back(id);
     accepted_bytes.push_back((accepted_bytes.empty() ? 0 : accepted_bytes.back()) + bytes);
   }
@@ -383,10 +402,14 @@ struct Run {
       std::lock_guard<std::mutex> lock(down.mutex);
       accepted.push_back(1);
     }
-    if (flags & 4) GST_BUFFER_PTS(b) = pick_time(s);
-    if (flags & 8) GST_BUFFER_DTS(b) = pick_time(s);
-    if (flags & 16) GST_BUFFER_DURATION(b) = pick_time(s);
-    if (flags & 32) GST_BUFFER_FLAG_SET(b, GST_BUFFER_FLAG_DISCONT);
+    if (flags & 4)
+      GST_BUFFER_PTS(b) = pick_time(s);
+    if (flags & 8)
+      GST_BUFFER_DTS(b) = pick_time(s);
+    if (flags & 16)
+      GST_BUFFER_DURATION(b) = pick_time(s);
+    if (flags & 32)
+      GST_BUFFER_FLAG_SET(b, GST_BUFFER_FLAG_DISCONT);
     return b;
   }
 
@@ -414,18 +437,20 @@ struct Run {
     const GstFlowReturn ret = gst_pad_push_list(h->srcpad, list);
     tracef("push list of %u: %s", n, gst_flow_get_name(ret));
     std::lock_guard<std::mutex> lock(down.mutex);
-    for (const auto& [id, bytes] : ids) settle(id, bytes, ret == GST_FLOW_OK);
+    for (const auto& [id, bytes] : ids)
+      settle(id, bytes, ret == GST_FLOW_OK);
   }
 
   GstEvent* make_segment(Script& s) {
-    static const GstFormat formats[] = {GST_FORMAT_TIME, GST_FORMAT_TIME, GST_FORMAT_BYTES,
+    static const GstFormat formats[] = {GST_FORMAT_TIME,    GST_FORMAT_TIME,    GST_FORMAT_BYTES,
                                         GST_FORMAT_DEFAULT, GST_FORMAT_BUFFERS, GST_FORMAT_PERCENT};
     static const double rates[] = {1.0, 1.0, 2.0, 0.5, -1.0, -2.0};
     GstSegment seg;
     gst_segment_init(&seg, formats[s.u8() % G_N_ELEMENTS(formats)]);
     seg.rate = rates[s.u8() % G_N_ELEMENTS(rates)];
     seg.start = pick_time(s);
-    if (!GST_CLOCK_TIME_IS_VALID(seg.start)) seg.start = 0;
+    if (!GST_CLOCK_TIME_IS_VALID(seg.start))
+      seg.start = 0;
     const GstClockTime length = pick_time(s);
     seg.stop = GST_CLOCK_TIME_IS_VALID(length) && length <= G_MAXUINT64 - 1 - seg.start
                    ? seg.start + length
@@ -449,16 +474,19 @@ struct Run {
     const bool paired = harness_flushing;
     harness_flushing = false;
     // Data refused by an EOS downstream is dropped and counted.
-    if (!paired && down_dirty) may_drop = true;
+    if (!paired && down_dirty)
+      may_drop = true;
     lossy();  // it discards what is queued
     epoch_first = next_id;
-    if (active && paired) down_dirty = false;
+    if (active && paired)
+      down_dirty = false;
     if (active) {
       // The queue is empty now.
       guint buffers = 1, bytes = 1;
       g_object_get(q, "current-level-buffers", &buffers, "current-level-bytes", &bytes, nullptr);
       FUZZ_CHECK(buffers == 0 && bytes == 0);
-      if (paired && !leaky && down.flow == GST_FLOW_OK) lossless_from = next_id;
+      if (paired && !leaky && down.flow == GST_FLOW_OK)
+        lossless_from = next_id;
     }
     // A flush removes the sticky segment; data needs a new one.
     GstSegment seg;
@@ -496,7 +524,8 @@ struct Run {
       }
       case 6: {
         GstClockTime ts = pick_time(s);
-        if (!GST_CLOCK_TIME_IS_VALID(ts)) ts = 0;
+        if (!GST_CLOCK_TIME_IS_VALID(ts))
+          ts = 0;
         e = gst_event_new_gap(ts, pick_time(s));
         break;
       }
@@ -539,8 +568,8 @@ struct Run {
     switch (p.kind) {
       case Kind::UInt:
         g_object_set(q, p.name,
-                     static_cast<guint>(pick_integer(s, static_cast<guint64>(p.lo),
-                                                     static_cast<guint64>(p.hi))),
+                     static_cast<guint>(
+                         pick_integer(s, static_cast<guint64>(p.lo), static_cast<guint64>(p.hi))),
                      nullptr);
         break;
       case Kind::UInt64: {
@@ -551,7 +580,8 @@ struct Run {
       case Kind::Double: {
         const uint8_t mode = s.u8();
         double v = p.lo + (p.hi - p.lo) * (s.u16() / 65535.0);
-        if (mode >= 220) v = (mode & 1) ? p.hi : p.lo;
+        if (mode >= 220)
+          v = (mode & 1) ? p.hi : p.lo;
         g_object_set(q, p.name, v, nullptr);
         break;
       }
@@ -604,14 +634,17 @@ struct Run {
     const GstFlowReturn flow = kFlows[s.u8() % G_N_ELEMENTS(kFlows)];
     tracef("downstream returns %s", gst_flow_get_name(flow));
     down.flow = flow;
-    if (flow != GST_FLOW_OK) lossy();
-    if (flow == GST_FLOW_EOS) may_drop = true;
+    if (flow != GST_FLOW_OK)
+      lossy();
+    if (flow == GST_FLOW_EOS)
+      may_drop = true;
   }
 
   void wait(Script& s) {
     Op op("wait");
     const uint8_t kind = s.u8() % 3;
-    if (wait_budget_us <= 0) return;
+    if (wait_budget_us <= 0)
+      return;
     const gint64 start = g_get_monotonic_time();
     if (kind == 0) {
       g_usleep(200);
@@ -670,7 +703,8 @@ struct Run {
         // A relink restarts a task stopped on NOT_LINKED, as queue does; if
         // downstream has had an EOS (its own, or the one the element pushes
         // after the error) it refuses what was queued, which is dropped.
-        if (down_dirty) may_drop = true;
+        if (down_dirty)
+          may_drop = true;
         gst_pad_push_event(down.pad, gst_event_new_reconfigure());
         break;
     }
@@ -702,9 +736,10 @@ struct Run {
   // lossless came out; then flushes, to start afresh.
   void drain() {
     Op op("drain");
-    tracef("drain: lossless from %" G_GUINT64_FORMAT ", active %d, flushing %d",
-           lossless_from, active, harness_flushing);
-    if (lossless_from == G_MAXUINT64 || !active || harness_flushing) return;
+    tracef("drain: lossless from %" G_GUINT64_FORMAT ", active %d, flushing %d", lossless_from,
+           active, harness_flushing);
+    if (lossless_from == G_MAXUINT64 || !active || harness_flushing)
+      return;
     const guint eos_before = down.eos;
     // flush-on-eos would rightly discard what the check wants to see.
     gboolean flush_on_eos = FALSE;
@@ -722,11 +757,16 @@ struct Run {
       std::lock_guard<std::mutex> lock(down.mutex);
       size_t r = 0;
       for (guint64 id : accepted_ids) {
-        if (id < lossless_from) continue;
-        while (r < down.received.size() && down.received[r] < id) r++;
+        if (id < lossless_from)
+          continue;
+        while (r < down.received.size() && down.received[r] < id)
+          r++;
         if (r == down.received.size() || down.received[r] != id) {
-          std::fprintf(stderr, "buffer %" G_GUINT64_FORMAT " was accepted with leaky=no "
-                       "but never came out\n", id);
+          std::fprintf(stderr,
+                       "buffer %" G_GUINT64_FORMAT
+                       " was accepted with leaky=no "
+                       "but never came out\n",
+                       id);
           std::abort();
         }
       }
@@ -748,8 +788,8 @@ struct Run {
     }
     guint buffers = 0, bytes = 0;
     GstStructure* st = nullptr;
-    g_object_get(q, "current-level-buffers", &buffers, "current-level-bytes", &bytes, "stats",
-                 &st, nullptr);
+    g_object_get(q, "current-level-buffers", &buffers, "current-level-bytes", &bytes, "stats", &st,
+                 nullptr);
     guint64 drops = 0, pushed = 0;
     FUZZ_CHECK(gst_structure_get_uint64(st, "drops", &drops));
     FUZZ_CHECK(gst_structure_get_uint64(st, "buffers-pushed", &pushed));
@@ -759,11 +799,12 @@ struct Run {
     const size_t first = static_cast<size_t>(
         std::lower_bound(accepted_ids.begin(), accepted_ids.end(), after) - accepted_ids.begin());
     const guint64 max_buffers = accepted_ids.size() - first;
-    const guint64 max_bytes =
-        accepted_bytes.empty() ? 0
-                               : accepted_bytes.back() - (first ? accepted_bytes[first - 1] : 0);
+    const guint64 max_bytes = accepted_bytes.empty()
+                                  ? 0
+                                  : accepted_bytes.back() - (first ? accepted_bytes[first - 1] : 0);
     if (buffers > max_buffers || bytes > max_bytes) {
-      std::fprintf(stderr, "levels %u buffers %u bytes, but at most %" G_GUINT64_FORMAT
+      std::fprintf(stderr,
+                   "levels %u buffers %u bytes, but at most %" G_GUINT64_FORMAT
                    " buffers %" G_GUINT64_FORMAT " bytes are queued\n",
                    buffers, bytes, max_buffers, max_bytes);
       std::abort();
@@ -849,8 +890,7 @@ void run(const uint8_t* data, size_t size) {
     gst_object_unref(r.down.pad);
     // Only our reference is left: nothing keeps the element alive (the
     // clock may drop its reference from its own thread, a little later).
-    FUZZ_CHECK(wait_for([&] { return GST_OBJECT_REFCOUNT_VALUE(r.q) == 1; },
-                        10 * G_USEC_PER_SEC));
+    FUZZ_CHECK(wait_for([&] { return GST_OBJECT_REFCOUNT_VALUE(r.q) == 1; }, 10 * G_USEC_PER_SEC));
     gst_object_unref(r.q);
   }
   reset_fixture();

@@ -14,7 +14,8 @@ std::optional<std::string_view> last_value(std::string_view text, std::string_vi
   std::optional<std::string_view> found;
   for (std::string_view line : fuzz::lines(text)) {
     size_t colon = line.find(':');
-    if (colon == std::string_view::npos || line.substr(0, colon) != key) continue;
+    if (colon == std::string_view::npos || line.substr(0, colon) != key)
+      continue;
     auto fields = fuzz::tokens(line.substr(colon + 1));
     FUZZ_CHECK(!fields.empty());  // the parser rejects a key with no value
     found = fields[0];
@@ -24,7 +25,8 @@ std::optional<std::string_view> last_value(std::string_view text, std::string_vi
 
 uint64_t value_or_zero(std::string_view text, std::string_view key) {
   auto v = last_value(text, key);
-  if (!v) return 0;
+  if (!v)
+    return 0;
   auto n = aq::parse_u64(*v);
   FUZZ_CHECK(n.ok);
   return n.value;
@@ -38,7 +40,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   auto r = aq::parse_meminfo(text);
   FUZZ_CHECK(r.ok == r.error.empty());
-  if (!r.ok) return 0;
+  if (!r.ok)
+    return 0;
 
   const aq::MemInfo& m = r.value;
   FUZZ_CHECK(m.total_kb > 0);

@@ -10,7 +10,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   auto r = aq::parse_pid_stat(text);
   FUZZ_CHECK(r.ok == r.error.empty());
-  if (!r.ok) return 0;
+  if (!r.ok)
+    return 0;
 
   const aq::PidStat& s = r.value;
   size_t open = text.find('(');

@@ -49,7 +49,8 @@ struct Harness {
     Item out;
     bool got = ring.pop(out);
     FUZZ_CHECK(got == !model.empty());
-    if (!got) return;
+    if (!got)
+      return;
     FUZZ_CHECK(out && *out == model.front());
     model.pop_front();
   }
@@ -60,14 +61,16 @@ struct Harness {
   }
 
   void front() {
-    if (model.empty()) return;  // front() on an empty ring is a caller error
+    if (model.empty())
+      return;  // front() on an empty ring is a caller error
     const auto& cring = ring;
     FUZZ_CHECK(ring.front() && *ring.front() == model.front());
     FUZZ_CHECK(cring.front() && *cring.front() == model.front());
   }
 
   void at(uint8_t arg) {
-    if (model.empty()) return;
+    if (model.empty())
+      return;
     size_t i = arg % model.size();
     FUZZ_CHECK(ring.at(i) && *ring.at(i) == model[i]);
   }
@@ -96,16 +99,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // so that random scripts both fill and drain the ring.
     switch (op & 7) {
       case 0:
-      case 1: h.push(); break;
+      case 1:
+        h.push();
+        break;
       case 2:
-      case 3: h.pop(); break;
-      case 4: h.set_capacity(arg % (kMaxCapacity + 1)); break;
-      case 5: h.front(); break;
-      case 6: h.at(arg); break;
+      case 3:
+        h.pop();
+        break;
+      case 4:
+        h.set_capacity(arg % (kMaxCapacity + 1));
+        break;
+      case 5:
+        h.front();
+        break;
+      case 6:
+        h.at(arg);
+        break;
       case 7:
         // A burst: the ring often goes from empty to full (or back) in one
         // step, which single operations reach only slowly.
-        for (unsigned n = arg & 0x7f; n > 0; --n) (arg & 0x80) ? h.pop() : h.push();
+        for (unsigned n = arg & 0x7f; n > 0; --n)
+          (arg & 0x80) ? h.pop() : h.push();
         break;
     }
     h.check_state();

@@ -9,7 +9,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   auto r = aq::parse_statm(text);
   FUZZ_CHECK(r.ok == r.error.empty());
-  if (!r.ok) return 0;
+  if (!r.ok)
+    return 0;
 
   auto f = fuzz::tokens(fuzz::lines(text).at(0));
   FUZZ_CHECK(f.size() >= 2);

@@ -27,12 +27,11 @@
 
 namespace {
 
-constexpr const char *SEQ_EVENT = "aq-tsan-seq";
+constexpr const char* SEQ_EVENT = "aq-tsan-seq";
 
 /* What the downstream pad saw; written by the element's task, read by the
  * test thread, so behind a mutex ThreadSanitizer understands. */
-struct Seen
-{
+struct Seen {
   std::mutex lock;
   guint64 last = 0;
   guint64 buffers = 0;
@@ -42,258 +41,225 @@ struct Seen
   bool eos = false;
 };
 
-Seen *seen;
+Seen* seen;
 
-void
-note (guint64 seq)
-{
-  std::lock_guard<std::mutex> l (seen->lock);
+void note(guint64 seq) {
+  std::lock_guard<std::mutex> l(seen->lock);
   if (seq <= seen->last)
     seen->disorder++;
   seen->last = seq;
 }
 
-GstFlowReturn
-sink_chain (GstPad *, GstObject *, GstBuffer * buffer)
-{
-  note (GST_BUFFER_OFFSET (buffer));
+GstFlowReturn sink_chain(GstPad*, GstObject*, GstBuffer* buffer) {
+  note(GST_BUFFER_OFFSET(buffer));
   {
-    std::lock_guard<std::mutex> l (seen->lock);
+    std::lock_guard<std::mutex> l(seen->lock);
     seen->buffers++;
   }
   /* Now and then a slow downstream, so the queue fills and upstream waits. */
-  if (GST_BUFFER_OFFSET (buffer) % 97 == 0)
-    g_usleep (50);
-  gst_buffer_unref (buffer);
+  if (GST_BUFFER_OFFSET(buffer) % 97 == 0)
+    g_usleep(50);
+  gst_buffer_unref(buffer);
   return GST_FLOW_OK;
 }
 
-gboolean
-sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
-{
-  if (GST_EVENT_TYPE (event) == GST_EVENT_CUSTOM_DOWNSTREAM) {
+gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
+  if (GST_EVENT_TYPE(event) == GST_EVENT_CUSTOM_DOWNSTREAM) {
     guint64 seq = 0;
-    gst_structure_get_uint64 (gst_event_get_structure (event), "seq", &seq);
-    note (seq);
-    std::lock_guard<std::mutex> l (seen->lock);
+    gst_structure_get_uint64(gst_event_get_structure(event), "seq", &seq);
+    note(seq);
+    std::lock_guard<std::mutex> l(seen->lock);
     seen->events++;
-  } else if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
-    std::lock_guard<std::mutex> l (seen->lock);
+  } else if (GST_EVENT_TYPE(event) == GST_EVENT_EOS) {
+    std::lock_guard<std::mutex> l(seen->lock);
     seen->eos = true;
-  } else if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP) {
+  } else if (GST_EVENT_TYPE(event) == GST_EVENT_FLUSH_STOP) {
     /* Items queued before a flush are gone; numbering goes on. */
   }
-  return gst_pad_event_default (pad, parent, event);
+  return gst_pad_event_default(pad, parent, event);
 }
 
-gboolean
-sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
-{
-  if (GST_QUERY_TYPE (query) == GST_QUERY_DRAIN) {
-    std::lock_guard<std::mutex> l (seen->lock);
+gboolean sink_query(GstPad* pad, GstObject* parent, GstQuery* query) {
+  if (GST_QUERY_TYPE(query) == GST_QUERY_DRAIN) {
+    std::lock_guard<std::mutex> l(seen->lock);
     seen->queries++;
     return TRUE;
   }
-  return gst_pad_query_default (pad, parent, query);
+  return gst_pad_query_default(pad, parent, query);
 }
 
-struct Rig
-{
-  GstElement *q;
-  GstPad *src;   /* upstream, pushed by the test */
-  GstPad *sink;  /* downstream, fed by the element's task */
+struct Rig {
+  GstElement* q;
+  GstPad* src;  /* upstream, pushed by the test */
+  GstPad* sink; /* downstream, fed by the element's task */
 };
 
-Rig
-make_rig ()
-{
+Rig make_rig() {
   Rig r;
-  r.q = gst_element_factory_make ("adaptivequeue", nullptr);
-  ck_assert (r.q != nullptr);
+  r.q = gst_element_factory_make("adaptivequeue", nullptr);
+  ck_assert(r.q != nullptr);
   /* Ticks would move the capacity on their own; the test moves it. */
-  g_object_set (r.q, "adaptive", FALSE, nullptr);
-  r.src = gst_pad_new ("src", GST_PAD_SRC);
-  r.sink = gst_pad_new ("sink", GST_PAD_SINK);
-  gst_pad_set_chain_function (r.sink, sink_chain);
-  gst_pad_set_event_function (r.sink, sink_event);
-  gst_pad_set_query_function (r.sink, sink_query);
-  GstPad *qsink = gst_element_get_static_pad (r.q, "sink");
-  GstPad *qsrc = gst_element_get_static_pad (r.q, "src");
-  fail_unless_equals_int (gst_pad_link (r.src, qsink), GST_PAD_LINK_OK);
-  fail_unless_equals_int (gst_pad_link (qsrc, r.sink), GST_PAD_LINK_OK);
-  gst_object_unref (qsink);
-  gst_object_unref (qsrc);
-  gst_pad_set_active (r.src, TRUE);
-  gst_pad_set_active (r.sink, TRUE);
-  fail_unless_equals_int (gst_element_set_state (r.q, GST_STATE_PLAYING),
-      GST_STATE_CHANGE_SUCCESS);
+  g_object_set(r.q, "adaptive", FALSE, nullptr);
+  r.src = gst_pad_new("src", GST_PAD_SRC);
+  r.sink = gst_pad_new("sink", GST_PAD_SINK);
+  gst_pad_set_chain_function(r.sink, sink_chain);
+  gst_pad_set_event_function(r.sink, sink_event);
+  gst_pad_set_query_function(r.sink, sink_query);
+  GstPad* qsink = gst_element_get_static_pad(r.q, "sink");
+  GstPad* qsrc = gst_element_get_static_pad(r.q, "src");
+  fail_unless_equals_int(gst_pad_link(r.src, qsink), GST_PAD_LINK_OK);
+  fail_unless_equals_int(gst_pad_link(qsrc, r.sink), GST_PAD_LINK_OK);
+  gst_object_unref(qsink);
+  gst_object_unref(qsrc);
+  gst_pad_set_active(r.src, TRUE);
+  gst_pad_set_active(r.sink, TRUE);
+  fail_unless_equals_int(gst_element_set_state(r.q, GST_STATE_PLAYING), GST_STATE_CHANGE_SUCCESS);
   return r;
 }
 
-void
-start_stream (GstPad * src)
-{
-  gst_pad_push_event (src, gst_event_new_stream_start ("tsan"));
+void start_stream(GstPad* src) {
+  gst_pad_push_event(src, gst_event_new_stream_start("tsan"));
   GstSegment segment;
-  gst_segment_init (&segment, GST_FORMAT_TIME);
-  gst_pad_push_event (src, gst_event_new_segment (&segment));
+  gst_segment_init(&segment, GST_FORMAT_TIME);
+  gst_pad_push_event(src, gst_event_new_segment(&segment));
 }
 
-void
-free_rig (Rig & r)
-{
-  gst_element_set_state (r.q, GST_STATE_NULL);
-  gst_pad_set_active (r.src, FALSE);
-  gst_pad_set_active (r.sink, FALSE);
-  gst_object_unref (r.src);
-  gst_object_unref (r.sink);
-  gst_object_unref (r.q);
+void free_rig(Rig& r) {
+  gst_element_set_state(r.q, GST_STATE_NULL);
+  gst_pad_set_active(r.src, FALSE);
+  gst_pad_set_active(r.sink, FALSE);
+  gst_object_unref(r.src);
+  gst_object_unref(r.sink);
+  gst_object_unref(r.q);
 }
 
 /* How long the stress runs: long enough for many thousands of hand-offs
  * under the sanitizer's slowdown, short enough for the full checks. */
-std::chrono::milliseconds
-duration ()
-{
-  const char *env = g_getenv ("AQ_TSAN_STRESS_MS");
-  return std::chrono::milliseconds (env ? std::atoi (env) : 3000);
+std::chrono::milliseconds duration() {
+  const char* env = g_getenv("AQ_TSAN_STRESS_MS");
+  return std::chrono::milliseconds(env ? std::atoi(env) : 3000);
 }
 
 /* Pushes numbered buffers, with an event every 16 and a query every 256,
  * until told to stop; restarts the stream after a flush. */
-guint64
-produce (GstPad * src, std::atomic < bool > &stop, bool flushes)
-{
+guint64 produce(GstPad* src, std::atomic<bool>& stop, bool flushes) {
   guint64 seq = 0;
-  while (!stop.load ()) {
+  while (!stop.load()) {
     ++seq;
     GstFlowReturn ret = GST_FLOW_OK;
     if (seq % 256 == 0) {
-      GstQuery *query = gst_query_new_drain ();
-      gst_pad_peer_query (src, query);
-      gst_query_unref (query);
+      GstQuery* query = gst_query_new_drain();
+      gst_pad_peer_query(src, query);
+      gst_query_unref(query);
       continue;
     }
     if (seq % 16 == 0) {
-      GstStructure *s = gst_structure_new (SEQ_EVENT, "seq", G_TYPE_UINT64, seq,
-          nullptr);
-      if (!gst_pad_push_event (src, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM,
-                  s)))
+      GstStructure* s = gst_structure_new(SEQ_EVENT, "seq", G_TYPE_UINT64, seq, nullptr);
+      if (!gst_pad_push_event(src, gst_event_new_custom(GST_EVENT_CUSTOM_DOWNSTREAM, s)))
         ret = GST_FLOW_FLUSHING;
     } else {
-      GstBuffer *buffer = gst_buffer_new ();
-      GST_BUFFER_OFFSET (buffer) = seq;
-      GST_BUFFER_PTS (buffer) = seq * GST_MSECOND;
-      GST_BUFFER_DURATION (buffer) = GST_MSECOND;
-      ret = gst_pad_push (src, buffer);
+      GstBuffer* buffer = gst_buffer_new();
+      GST_BUFFER_OFFSET(buffer) = seq;
+      GST_BUFFER_PTS(buffer) = seq * GST_MSECOND;
+      GST_BUFFER_DURATION(buffer) = GST_MSECOND;
+      ret = gst_pad_push(src, buffer);
     }
     if (ret == GST_FLOW_FLUSHING && flushes) {
       /* A flush started from the control thread: end it from here, the
        * streaming thread, as an upstream element would. */
-      gst_pad_push_event (src, gst_event_new_flush_stop (TRUE));
-      start_stream (src);
+      gst_pad_push_event(src, gst_event_new_flush_stop(TRUE));
+      start_stream(src);
     } else {
-      fail_unless_equals_int (ret, GST_FLOW_OK);
+      fail_unless_equals_int(ret, GST_FLOW_OK);
     }
   }
   return seq;
 }
 
 /* Changes the limits and reads the state while data flows. */
-void
-control (GstElement * q, GstPad * src, std::atomic < bool > &stop, bool lossy)
-{
-  std::mt19937 rng (1234);
-  while (!stop.load ()) {
-    const guint cap = 1 + rng () % 48;
-    g_object_set (q, "max-size-buffers", cap, nullptr);
+void control(GstElement* q, GstPad* src, std::atomic<bool>& stop, bool lossy) {
+  std::mt19937 rng(1234);
+  while (!stop.load()) {
+    const guint cap = 1 + rng() % 48;
+    g_object_set(q, "max-size-buffers", cap, nullptr);
     if (lossy) {
-      g_object_set (q, "leaky", rng () % 2 ? 2 : 0, nullptr);
-      g_object_set (q, "min-threshold-buffers", rng () % 4, nullptr);
-      if (rng () % 8 == 0)
-        gst_pad_push_event (src, gst_event_new_flush_start ());
+      g_object_set(q, "leaky", rng() % 2 ? 2 : 0, nullptr);
+      g_object_set(q, "min-threshold-buffers", rng() % 4, nullptr);
+      if (rng() % 8 == 0)
+        gst_pad_push_event(src, gst_event_new_flush_start());
     }
     guint level = 0;
-    GstStructure *stats = nullptr;
-    g_object_get (q, "current-level-buffers", &level, "stats", &stats, nullptr);
-    gst_structure_free (stats);
-    g_usleep (200 + rng () % 800);
+    GstStructure* stats = nullptr;
+    g_object_get(q, "current-level-buffers", &level, "stats", &stats, nullptr);
+    gst_structure_free(stats);
+    g_usleep(200 + rng() % 800);
   }
-  g_object_set (q, "leaky", 0, "min-threshold-buffers", 0, nullptr);
+  g_object_set(q, "leaky", 0, "min-threshold-buffers", 0, nullptr);
 }
 
-void
-run (bool lossy)
-{
+void run(bool lossy) {
   Seen s;
   seen = &s;
-  Rig r = make_rig ();
-  start_stream (r.src);
-  std::atomic < bool > stop {false};
+  Rig r = make_rig();
+  start_stream(r.src);
+  std::atomic<bool> stop{false};
   guint64 pushed = 0;
-  std::thread producer ([&] {
-        pushed = produce (r.src, stop, lossy);
-        gst_pad_push_event (r.src, gst_event_new_eos ());
-      });
-  std::thread controller ([&] {
-        control (r.q, r.src, stop, lossy);
-      });
-  std::this_thread::sleep_for (duration ());
+  std::thread producer([&] {
+    pushed = produce(r.src, stop, lossy);
+    gst_pad_push_event(r.src, gst_event_new_eos());
+  });
+  std::thread controller([&] { control(r.q, r.src, stop, lossy); });
+  std::this_thread::sleep_for(duration());
   stop = true;
-  controller.join ();
-  producer.join ();
+  controller.join();
+  producer.join();
 
   /* EOS leaves after everything queued before it. */
   for (int i = 0; i < 3000; i++) {
     {
-      std::lock_guard<std::mutex> l (s.lock);
+      std::lock_guard<std::mutex> l(s.lock);
       if (s.eos)
         break;
     }
-    g_usleep (10 * 1000);
+    g_usleep(10 * 1000);
   }
   {
-    std::lock_guard<std::mutex> l (s.lock);
-    fail_unless (s.eos, "EOS did not come out");
-    fail_unless_equals_uint64 (s.disorder, 0);
-    GST_INFO ("pushed %" G_GUINT64_FORMAT ": %" G_GUINT64_FORMAT " buffers, %"
-        G_GUINT64_FORMAT " events, %" G_GUINT64_FORMAT " queries", pushed,
-        s.buffers, s.events, s.queries);
+    std::lock_guard<std::mutex> l(s.lock);
+    fail_unless(s.eos, "EOS did not come out");
+    fail_unless_equals_uint64(s.disorder, 0);
+    GST_INFO("pushed %" G_GUINT64_FORMAT ": %" G_GUINT64_FORMAT " buffers, %" G_GUINT64_FORMAT
+             " events, %" G_GUINT64_FORMAT " queries",
+             pushed, s.buffers, s.events, s.queries);
     if (!lossy) {
       /* Every item but the last (which saw the stop) arrived. */
-      ck_assert (s.buffers + s.events + s.queries >= pushed - 1);
-      fail_unless (s.buffers > 1000, "only %" G_GUINT64_FORMAT " buffers",
-          s.buffers);
+      ck_assert(s.buffers + s.events + s.queries >= pushed - 1);
+      fail_unless(s.buffers > 1000, "only %" G_GUINT64_FORMAT " buffers", s.buffers);
     }
   }
-  free_rig (r);
+  free_rig(r);
   seen = nullptr;
 }
 
 }  // namespace
 
-GST_START_TEST (test_handoff_in_order)
-{
-  run (false);
+GST_START_TEST(test_handoff_in_order) {
+  run(false);
 }
 GST_END_TEST;
 
-GST_START_TEST (test_handoff_with_flushes_and_leaks)
-{
-  run (true);
+GST_START_TEST(test_handoff_with_flushes_and_leaks) {
+  run(true);
 }
 GST_END_TEST;
 
-static Suite *
-tsan_suite (void)
-{
-  Suite *s = suite_create ("adaptivequeue-tsan");
-  TCase *tc = tcase_create ("handoff");
-  tcase_set_timeout (tc, 300);
-  tcase_add_test (tc, test_handoff_in_order);
-  tcase_add_test (tc, test_handoff_with_flushes_and_leaks);
-  suite_add_tcase (s, tc);
+static Suite* tsan_suite(void) {
+  Suite* s = suite_create("adaptivequeue-tsan");
+  TCase* tc = tcase_create("handoff");
+  tcase_set_timeout(tc, 300);
+  tcase_add_test(tc, test_handoff_in_order);
+  tcase_add_test(tc, test_handoff_with_flushes_and_leaks);
+  suite_add_tcase(s, tc);
   return s;
 }
 
-GST_CHECK_MAIN (tsan);
+GST_CHECK_MAIN(tsan);

@@ -31,7 +31,9 @@ namespace {
 std::atomic<unsigned long long> g_allocs{0};
 std::atomic<unsigned long long> g_frees{0};
 
-inline void count_alloc() { g_allocs.fetch_add(1, std::memory_order_relaxed); }
+inline void count_alloc() {
+  g_allocs.fetch_add(1, std::memory_order_relaxed);
+}
 }  // namespace
 
 // The replacements: exported from the executable, so GLib, GStreamer and the
@@ -50,7 +52,8 @@ void* realloc(void* ptr, size_t size) noexcept {
   return __libc_realloc(ptr, size);
 }
 void free(void* ptr) noexcept {
-  if (ptr) g_frees.fetch_add(1, std::memory_order_relaxed);
+  if (ptr)
+    g_frees.fetch_add(1, std::memory_order_relaxed);
   __libc_free(ptr);
 }
 void* memalign(size_t alignment, size_t size) noexcept {
@@ -64,7 +67,8 @@ void* aligned_alloc(size_t alignment, size_t size) noexcept {
 int posix_memalign(void** out, size_t alignment, size_t size) noexcept {
   count_alloc();
   void* p = __libc_memalign(alignment, size);
-  if (!p) return ENOMEM;
+  if (!p)
+    return ENOMEM;
   *out = p;
   return 0;
 }
@@ -113,7 +117,8 @@ Count run(const bench::Variant& v, long skip, long window) {
   gst_object_unref(sink);
   bench::stop(pipeline);
   const double n = static_cast<double>(window);
-  return {static_cast<double>(w.allocs1 - w.allocs0) / n, static_cast<double>(w.frees1 - w.frees0) / n};
+  return {static_cast<double>(w.allocs1 - w.allocs0) / n,
+          static_cast<double>(w.frees1 - w.frees0) / n};
 }
 
 }  // namespace
@@ -131,11 +136,16 @@ int main(int argc, char** argv) {
   std::string markdown, summary;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
-    if (a == "--skip") skip = std::stol(v);
-    else if (a == "--window") window = std::stol(v);
-    else if (a == "--reps") reps = std::stoi(v);
-    else if (a == "--markdown") markdown = v;
-    else if (a == "--summary") summary = v;
+    if (a == "--skip")
+      skip = std::stol(v);
+    else if (a == "--window")
+      window = std::stol(v);
+    else if (a == "--reps")
+      reps = std::stoi(v);
+    else if (a == "--markdown")
+      markdown = v;
+    else if (a == "--summary")
+      summary = v;
     else {
       std::fprintf(stderr,
                    "usage: aq-hotpath-alloc [--skip N] [--window N] [--reps N] [--markdown FILE] "
@@ -151,7 +161,8 @@ int main(int argc, char** argv) {
                                            "adaptivequeue adaptive=false max-size-buffers=200"};
   const auto& all = bench::throughput_variants();
   std::vector<std::vector<double>> allocs(labels.size()), frees(labels.size());
-  for (const auto& l : labels) run(all[static_cast<size_t>(bench::find_variant(l))], 1000, 10'000);
+  for (const auto& l : labels)
+    run(all[static_cast<size_t>(bench::find_variant(l))], 1000, 10'000);
   for (int rep = 0; rep < reps; rep++)
     for (size_t k = 0; k < labels.size(); k++) {
       const size_t i = (k + static_cast<size_t>(rep)) % labels.size();
@@ -165,16 +176,19 @@ int main(int argc, char** argv) {
   const double floor = median(allocs[0]);
   std::string s = "### Allocations per buffer\n\n";
   s += "Every `malloc`/`calloc`/`realloc`/`memalign` call in the process (all threads) while the "
-       "sink receives buffers " + std::to_string(skip) + " to " + std::to_string(skip + window) +
+       "sink receives buffers " +
+       std::to_string(skip) + " to " + std::to_string(skip + window) +
        " of the throughput pipeline, with `G_SLICE=always-malloc` so that GLib's slice allocator "
-       "cannot hide any. Median of " + std::to_string(reps) +
+       "cannot hide any. Median of " +
+       std::to_string(reps) +
        " runs. The queue's own cost is the difference to the pipeline without a queue "
        "(fakesrc allocates each buffer).\n\n";
   s += "| Q | allocations/buffer | minus no queue | frees/buffer |\n|---|---:|---:|---:|\n";
   for (size_t i = 0; i < labels.size(); i++) {
     const double a = median(allocs[i]);
     s += std::string("| ") + (i == 0 ? "*no queue (floor)*" : "`" + labels[i] + "`") + " | " +
-         fmt("%.5f", a) + " | " + fmt("%+.5f", a - floor) + " | " + fmt("%.5f", median(frees[i])) + " |\n";
+         fmt("%.5f", a) + " | " + fmt("%+.5f", a - floor) + " | " + fmt("%.5f", median(frees[i])) +
+         " |\n";
   }
   s += "\n";
   std::fputs(s.c_str(), stdout);

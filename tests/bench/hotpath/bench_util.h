@@ -24,7 +24,9 @@ inline int64_t clock_ns(clockid_t id) {
   return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-inline int64_t monotonic_ns() { return clock_ns(CLOCK_MONOTONIC); }
+inline int64_t monotonic_ns() {
+  return clock_ns(CLOCK_MONOTONIC);
+}
 
 // Process CPU time, every thread, user + system.
 struct Usage {
@@ -36,7 +38,8 @@ inline Usage process_usage() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   auto ns = [](const timeval& tv) {
-    return static_cast<int64_t>(tv.tv_sec) * 1'000'000'000 + static_cast<int64_t>(tv.tv_usec) * 1000;
+    return static_cast<int64_t>(tv.tv_sec) * 1'000'000'000 +
+           static_cast<int64_t>(tv.tv_usec) * 1000;
   };
   return Usage{ns(ru.ru_utime) + ns(ru.ru_stime), ru.ru_nvcsw + ru.ru_nivcsw};
 }
@@ -45,12 +48,14 @@ inline Usage process_usage() {
 // as busy: another guest had the core), from /proc/stat.
 inline int64_t system_busy_ns() {
   FILE* f = std::fopen("/proc/stat", "r");
-  if (!f) return 0;
+  if (!f)
+    return 0;
   unsigned long long v[8] = {};
   const int n = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
                             &v[3], &v[4], &v[5], &v[6], &v[7]);
   std::fclose(f);
-  if (n < 8) return 0;
+  if (n < 8)
+    return 0;
   const unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
   return static_cast<int64_t>(busy) * (1'000'000'000 / sysconf(_SC_CLK_TCK));
 }
@@ -64,7 +69,8 @@ class OtherLoad {
   double cores() const {
     const int64_t sys = system_busy_ns() - sys0_, own = process_usage().cpu_ns - own0_;
     const int64_t wall = monotonic_ns() - t0_;
-    return wall > 0 ? std::max(0.0, static_cast<double>(sys - own) / static_cast<double>(wall)) : 0.0;
+    return wall > 0 ? std::max(0.0, static_cast<double>(sys - own) / static_cast<double>(wall))
+                    : 0.0;
   }
 
  private:
@@ -81,13 +87,16 @@ inline int allowed_cpus() {
 // Binds this thread, and every thread it starts later, to the first n CPUs
 // it may run on (n <= 0 leaves it alone).
 inline void bind_to_cpus(int n) {
-  if (n <= 0) return;
+  if (n <= 0)
+    return;
   cpu_set_t have, want;
   CPU_ZERO(&have);
   CPU_ZERO(&want);
-  if (sched_getaffinity(0, sizeof have, &have) != 0) return;
+  if (sched_getaffinity(0, sizeof have, &have) != 0)
+    return;
   for (int cpu = 0, taken = 0; cpu < CPU_SETSIZE && taken < n; cpu++)
-    if (CPU_ISSET(cpu, &have)) CPU_SET(cpu, &want), taken++;
+    if (CPU_ISSET(cpu, &have))
+      CPU_SET(cpu, &want), taken++;
   if (sched_setaffinity(0, sizeof want, &want) != 0) {
     std::perror("sched_setaffinity");
     std::exit(2);
@@ -95,7 +104,8 @@ inline void bind_to_cpus(int n) {
 }
 
 inline double median(std::vector<double> v) {
-  if (v.empty()) return NAN;
+  if (v.empty())
+    return NAN;
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
@@ -103,7 +113,8 @@ inline double median(std::vector<double> v) {
 
 // Nearest-rank percentile of a sorted sample; p in (0, 100].
 inline double percentile_sorted(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return NAN;
+  if (sorted.empty())
+    return NAN;
   size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
   rank = std::clamp<size_t>(rank, 1, sorted.size());
   return sorted[rank - 1];
@@ -130,8 +141,10 @@ inline std::string require_adaptivequeue() {
     std::exit(2);
   }
   GstPlugin* plugin = gst_plugin_feature_get_plugin(GST_PLUGIN_FEATURE(factory));
-  std::string file = plugin && gst_plugin_get_filename(plugin) ? gst_plugin_get_filename(plugin) : "?";
-  if (plugin) gst_object_unref(plugin);
+  std::string file =
+      plugin && gst_plugin_get_filename(plugin) ? gst_plugin_get_filename(plugin) : "?";
+  if (plugin)
+    gst_object_unref(plugin);
   gst_object_unref(factory);
   return file;
 }
@@ -174,7 +187,8 @@ inline void stop(GstElement* pipeline) {
 
 // Writes text to a file, or to nothing when path is empty.
 inline void write_file(const std::string& path, const std::string& text, const char* mode = "w") {
-  if (path.empty()) return;
+  if (path.empty())
+    return;
   FILE* f = std::fopen(path.c_str(), mode);
   if (!f) {
     std::perror(path.c_str());

@@ -57,21 +57,22 @@ struct Options {
   double window_seconds = 1.0;
   int windows = 5;
   bool warmup = true;
-  bool hog = false;          // keep one core busy with another process
-  int cpus = 0;              // run on this many CPUs (affinity); 0 = all
+  bool hog = false;  // keep one core busy with another process
+  int cpus = 0;      // run on this many CPUs (affinity); 0 = all
   int instances = 100;
-  double seconds = 10.0;     // measured span of the instances benchmark
-  double max_other = 0.25;   // rerun a run disturbed by more than this load
+  double seconds = 10.0;    // measured span of the instances benchmark
+  double max_other = 0.25;  // rerun a run disturbed by more than this load
   int retries = 2;
 };
 
 [[noreturn]] void usage() {
-  std::fprintf(stderr,
-               "usage: aq-hotpath-bench throughput|rss|latency|tick|instances [--buffers N] [--reps N]\n"
-               "       [--only VARIANT] [--markdown FILE] [--summary FILE] [--raw FILE]\n"
-               "       [--data DIR] [--fast-buffers N] [--slow-buffers N] [--windows N] [--warmup 0|1]\n"
-               "       [--hog 0|1] [--cpus N] [--max-other-load CORES] [--retries N]\n"
-               "       [--instances N] [--seconds S]\n");
+  std::fprintf(
+      stderr,
+      "usage: aq-hotpath-bench throughput|rss|latency|tick|instances [--buffers N] [--reps N]\n"
+      "       [--only VARIANT] [--markdown FILE] [--summary FILE] [--raw FILE]\n"
+      "       [--data DIR] [--fast-buffers N] [--slow-buffers N] [--windows N] [--warmup 0|1]\n"
+      "       [--hog 0|1] [--cpus N] [--max-other-load CORES] [--retries N]\n"
+      "       [--instances N] [--seconds S]\n");
   std::exit(2);
 }
 
@@ -79,26 +80,45 @@ Options parse_options(int argc, char** argv, int first) {
   Options o;
   for (int i = first; i < argc; i++) {
     std::string a = argv[i];
-    if (i + 1 >= argc) usage();
+    if (i + 1 >= argc)
+      usage();
     std::string v = argv[++i];
-    if (a == "--buffers") o.buffers = std::stol(v);
-    else if (a == "--reps") o.reps = std::stoi(v);
-    else if (a == "--only") o.only = v;
-    else if (a == "--markdown") o.markdown = v;
-    else if (a == "--summary") o.summary = v;
-    else if (a == "--raw") o.raw = v;
-    else if (a == "--data") o.data_dir = v;
-    else if (a == "--fast-buffers") o.fast_buffers = std::stol(v);
-    else if (a == "--slow-buffers") o.slow_buffers = std::stol(v);
-    else if (a == "--windows") o.windows = std::stoi(v);
-    else if (a == "--warmup") o.warmup = v != "0";
-    else if (a == "--hog") o.hog = v != "0";
-    else if (a == "--cpus") o.cpus = std::stoi(v);
-    else if (a == "--instances") o.instances = std::stoi(v);
-    else if (a == "--seconds") o.seconds = std::stod(v);
-    else if (a == "--max-other-load") o.max_other = std::stod(v);
-    else if (a == "--retries") o.retries = std::stoi(v);
-    else usage();
+    if (a == "--buffers")
+      o.buffers = std::stol(v);
+    else if (a == "--reps")
+      o.reps = std::stoi(v);
+    else if (a == "--only")
+      o.only = v;
+    else if (a == "--markdown")
+      o.markdown = v;
+    else if (a == "--summary")
+      o.summary = v;
+    else if (a == "--raw")
+      o.raw = v;
+    else if (a == "--data")
+      o.data_dir = v;
+    else if (a == "--fast-buffers")
+      o.fast_buffers = std::stol(v);
+    else if (a == "--slow-buffers")
+      o.slow_buffers = std::stol(v);
+    else if (a == "--windows")
+      o.windows = std::stoi(v);
+    else if (a == "--warmup")
+      o.warmup = v != "0";
+    else if (a == "--hog")
+      o.hog = v != "0";
+    else if (a == "--cpus")
+      o.cpus = std::stoi(v);
+    else if (a == "--instances")
+      o.instances = std::stoi(v);
+    else if (a == "--seconds")
+      o.seconds = std::stod(v);
+    else if (a == "--max-other-load")
+      o.max_other = std::stod(v);
+    else if (a == "--retries")
+      o.retries = std::stoi(v);
+    else
+      usage();
   }
   return o;
 }
@@ -109,7 +129,9 @@ void emit(const Options& o, const std::string& section) {
   bench::write_file(o.markdown, section);
 }
 
-std::string verdict(bool met) { return met ? "met" : "**not met**"; }
+std::string verdict(bool met) {
+  return met ? "met" : "**not met**";
+}
 
 std::string row_label(const bench::Variant& v) {
   return *v.element ? "`" + std::string(v.element) + "`" : "*" + std::string(v.label) + "*";
@@ -125,7 +147,9 @@ struct ThroughputRun {
   double other_load = 0;  // cores used by other processes meanwhile
 };
 
-GstPadProbeReturn drop_buffer(GstPad*, GstPadProbeInfo*, gpointer) { return GST_PAD_PROBE_DROP; }
+GstPadProbeReturn drop_buffer(GstPad*, GstPadProbeInfo*, gpointer) {
+  return GST_PAD_PROBE_DROP;
+}
 
 ThroughputRun run_throughput(const bench::Variant& v, long buffers) {
   const std::string desc = bench::throughput_pipeline(v, buffers);
@@ -167,7 +191,8 @@ ThroughputRun run_throughput(const bench::Variant& v, long buffers) {
 std::vector<size_t> selected_variants(const Options& o, size_t count) {
   std::vector<size_t> out;
   if (o.only.empty()) {
-    for (size_t i = 0; i < count; i++) out.push_back(i);
+    for (size_t i = 0; i < count; i++)
+      out.push_back(i);
   } else if (int i = bench::find_variant(o.only); i >= 0 && static_cast<size_t>(i) < count) {
     out.push_back(static_cast<size_t>(i));
   }
@@ -185,7 +210,8 @@ class CpuHog {
     pid_ = fork();
     if (pid_ == 0) {
       volatile unsigned long spin = 0;
-      for (;;) spin = spin + 1;
+      for (;;)
+        spin = spin + 1;
     }
     if (pid_ < 0) {
       std::perror("fork");
@@ -206,7 +232,8 @@ int cmd_throughput(const Options& o) {
   const std::vector<size_t> chosen = selected_variants(o, all.size());
   std::vector<std::vector<ThroughputRun>> runs(all.size());
   std::unique_ptr<CpuHog> hog;
-  if (o.hog) hog = std::make_unique<CpuHog>();
+  if (o.hog)
+    hog = std::make_unique<CpuHog>();
   // The hog's own core is expected load, not a disturbance.
   const double max_other = o.max_other + (o.hog ? 1.0 : 0.0);
   int reruns = 0, disturbed = 0;
@@ -215,10 +242,12 @@ int cmd_throughput(const Options& o) {
 
   // One unmeasured run each: plugin loading, page faults, thread pools.
   if (o.warmup)
-    for (size_t i : chosen) run_throughput(all[i], o.buffers / 10);
+    for (size_t i : chosen)
+      run_throughput(all[i], o.buffers / 10);
 
   std::string raw =
-      "rep\tvariant\twall_us_per_buffer\tcpu_us_per_buffer\tswitches_per_buffer\tcapacity_end\tother_load_cores\n";
+      "rep\tvariant\twall_us_per_buffer\tcpu_us_per_buffer\tswitches_per_buffer\tcapacity_"
+      "end\tother_load_cores\n";
   for (int rep = 0; rep < o.reps; rep++) {
     // Rotate the order every repetition so that no variant always runs
     // first or right after the slowest one.
@@ -233,7 +262,8 @@ int cmd_throughput(const Options& o) {
         reruns++;
         r = run_throughput(all[i], o.buffers);
       }
-      if (r.other_load > max_other) disturbed++;
+      if (r.other_load > max_other)
+        disturbed++;
       runs[i].push_back(r);
       raw += std::to_string(rep) + "\t" + all[i].label + "\t" + fmt("%.4f", r.wall_us) + "\t" +
              fmt("%.4f", r.cpu_us) + "\t" + fmt("%.4f", r.switches) + "\t" +
@@ -246,12 +276,14 @@ int cmd_throughput(const Options& o) {
 
   auto med = [&](size_t i, double ThroughputRun::*field) {
     std::vector<double> v;
-    for (const auto& r : runs[i]) v.push_back(r.*field);
+    for (const auto& r : runs[i])
+      v.push_back(r.*field);
     return median(v);
   };
   auto range = [&](size_t i) {
     double lo = 1e18, hi = 0;
-    for (const auto& r : runs[i]) lo = std::min(lo, r.wall_us), hi = std::max(hi, r.wall_us);
+    for (const auto& r : runs[i])
+      lo = std::min(lo, r.wall_us), hi = std::max(hi, r.wall_us);
     return fmt("%.3f", lo) + "–" + fmt("%.3f", hi);
   };
   const size_t queue = 1;
@@ -280,23 +312,27 @@ int cmd_throughput(const Options& o) {
        " sizetype=empty ! Q ! fakesink sync=false`, in one process, " + std::to_string(o.reps) +
        " runs of each variant, interleaved. Medians; ratios are to `queue` with its defaults. "
        "*Others' load* is the CPU (in cores) that other processes used during the runs, from "
-       "`/proc/stat`" + (o.hog ? " (the hog counts)" : "") + "; a run with more than " +
-       fmt("%.2f", max_other) + " was run again, up to " + std::to_string(o.retries) + " times and " + std::to_string(budget) +
-       " times in all (" + std::to_string(reruns) + " reruns; " + std::to_string(disturbed) +
-       " disturbed runs kept).\n\n";
-  s += "| Q | wall s | CPU s | wall µs/buffer | wall range | CPU µs/buffer | wall ÷ no queue | CPU ÷ no queue | wall ÷ queue | CPU ÷ queue | context switches/buffer | capacity at end | others' load |\n";
+       "`/proc/stat`" +
+       (o.hog ? " (the hog counts)" : "") + "; a run with more than " + fmt("%.2f", max_other) +
+       " was run again, up to " + std::to_string(o.retries) + " times and " +
+       std::to_string(budget) + " times in all (" + std::to_string(reruns) + " reruns; " +
+       std::to_string(disturbed) + " disturbed runs kept).\n\n";
+  s += "| Q | wall s | CPU s | wall µs/buffer | wall range | CPU µs/buffer | wall ÷ no queue | CPU "
+       "÷ no queue | wall ÷ queue | CPU ÷ queue | context switches/buffer | capacity at end | "
+       "others' load |\n";
   s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   for (size_t i : chosen) {
     const double w = med(i, &ThroughputRun::wall_us), c = med(i, &ThroughputRun::cpu_us);
     std::vector<double> caps;
     for (const auto& r : runs[i])
-      if (r.capacity_end >= 0) caps.push_back(r.capacity_end);
+      if (r.capacity_end >= 0)
+        caps.push_back(r.capacity_end);
     const double n = static_cast<double>(o.buffers) / 1e6;
-    s += "| " + row_label(all[i]) + " | " + fmt("%.2f", w * n) + " | " + fmt("%.2f", c * n) + " | " +
-         fmt("%.3f", w) + " | " + range(i) + " | " + fmt("%.3f", c) + " | " + fmt("%.2f", w / nwall) +
-         " | " + fmt("%.2f", c / ncpu) + " | " + fmt("%.2f", w / qwall) + " | " + fmt("%.2f", c / qcpu) + " | " +
-         fmt("%.3f", med(i, &ThroughputRun::switches)) + " | " +
-         (caps.empty() ? std::string("") : fmt("%.0f", median(caps))) + " | " +
+    s += "| " + row_label(all[i]) + " | " + fmt("%.2f", w * n) + " | " + fmt("%.2f", c * n) +
+         " | " + fmt("%.3f", w) + " | " + range(i) + " | " + fmt("%.3f", c) + " | " +
+         fmt("%.2f", w / nwall) + " | " + fmt("%.2f", c / ncpu) + " | " + fmt("%.2f", w / qwall) +
+         " | " + fmt("%.2f", c / qcpu) + " | " + fmt("%.3f", med(i, &ThroughputRun::switches)) +
+         " | " + (caps.empty() ? std::string("") : fmt("%.0f", median(caps))) + " | " +
          fmt("%.2f", med(i, &ThroughputRun::other_load)) + " |\n";
   }
   s += "\n";
@@ -313,8 +349,9 @@ int cmd_throughput(const Options& o) {
                         med(static_cast<size_t>(b), &ThroughputRun::wall_us);
       const double rc = med(static_cast<size_t>(a), &ThroughputRun::cpu_us) /
                         med(static_cast<size_t>(b), &ThroughputRun::cpu_us);
-      t += std::string("| never slower than queue") + when + ": " + what + " | wall " + fmt("%.2f", rw) +
-           "×, CPU " + fmt("%.2f", rc) + "× | " + verdict(rw <= 1.0 && rc <= 1.0) + " |\n";
+      t += std::string("| never slower than queue") + when + ": " + what + " | wall " +
+           fmt("%.2f", rw) + "×, CPU " + fmt("%.2f", rc) + "× | " +
+           verdict(rw <= 1.0 && rc <= 1.0) + " |\n";
     };
     const int aq = bench::find_variant("adaptivequeue");
     if (aq >= 0 && !runs[static_cast<size_t>(aq)].empty() && !o.hog) {
@@ -340,8 +377,10 @@ int cmd_throughput(const Options& o) {
     pair(aq, 1, "defaults vs defaults");
     pair(bench::find_variant("adaptivequeue adaptive=false max-size-buffers=200"), 1,
          "fixed 200 vs queue (200)");
-    pair(aq, bench::find_variant("queue max-size-buffers=16"), "defaults (16, adaptive) vs queue 16");
-    pair(aq, bench::find_variant("queue max-size-buffers=32"), "defaults (16, adaptive) vs queue 32");
+    pair(aq, bench::find_variant("queue max-size-buffers=16"),
+         "defaults (16, adaptive) vs queue 16");
+    pair(aq, bench::find_variant("queue max-size-buffers=32"),
+         "defaults (16, adaptive) vs queue 32");
     bench::write_file(o.summary, t, "a");
   }
   return 0;
@@ -357,9 +396,11 @@ long child_peak_rss_kb(const bench::Variant& v, long buffers) {
   // gst-launch-1.0 escapes each argument: one token per argument.
   std::vector<std::string> tokens = {"gst-launch-1.0", "-q"};
   std::istringstream words(desc);
-  for (std::string w; words >> w;) tokens.push_back(w);
+  for (std::string w; words >> w;)
+    tokens.push_back(w);
   std::vector<char*> args;
-  for (std::string& t : tokens) args.push_back(t.data());
+  for (std::string& t : tokens)
+    args.push_back(t.data());
   args.push_back(nullptr);
   pid_t pid = 0;
   if (int err = posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ); err != 0) {
@@ -398,7 +439,8 @@ int cmd_rss(const Options& o) {
   s += "| Q | peak RSS KiB | minus no queue KiB | ÷ queue |\n|---|---:|---:|---:|\n";
   for (size_t i : chosen) {
     const double m = median(kb[i]);
-    s += "| " + row_label(all[i]) + " | " + fmt("%.0f", m) + " | " + fmt("%+.0f", m - none) + " | " + fmt("%.3f", m / queue) + " |\n";
+    s += "| " + row_label(all[i]) + " | " + fmt("%.0f", m) + " | " + fmt("%+.0f", m - none) +
+         " | " + fmt("%.3f", m / queue) + " |\n";
   }
   s += "\n";
   emit(o, s);
@@ -427,13 +469,15 @@ struct Stamps {
 
 GstPadProbeReturn stamp_in(GstPad*, GstPadProbeInfo*, gpointer data) {
   auto* s = static_cast<Stamps*>(data);
-  if (s->n_in < s->in.size()) s->in[s->n_in++] = bench::monotonic_ns();
+  if (s->n_in < s->in.size())
+    s->in[s->n_in++] = bench::monotonic_ns();
   return GST_PAD_PROBE_OK;
 }
 
 GstPadProbeReturn stamp_out(GstPad*, GstPadProbeInfo*, gpointer data) {
   auto* s = static_cast<Stamps*>(data);
-  if (s->n_out < s->out.size()) s->out[s->n_out++] = bench::monotonic_ns();
+  if (s->n_out < s->out.size())
+    s->out[s->n_out++] = bench::monotonic_ns();
   return GST_PAD_PROBE_OK;
 }
 
@@ -441,10 +485,11 @@ constexpr long kSkipBuffers = 10;  // start-up: task start, first wake-ups
 
 std::vector<double> run_handoff(const char* queue, int samples_per_buffer, long buffers,
                                 double& other_load) {
-  const std::string desc =
-      "audiotestsrc is-live=true wave=silence samplesperbuffer=" + std::to_string(samples_per_buffer) +
-      " num-buffers=" + std::to_string(buffers + kSkipBuffers) +
-      " ! audio/x-raw,format=S16LE,rate=48000,channels=1 ! " + queue + " name=q ! fakesink sync=false";
+  const std::string desc = "audiotestsrc is-live=true wave=silence samplesperbuffer=" +
+                           std::to_string(samples_per_buffer) +
+                           " num-buffers=" + std::to_string(buffers + kSkipBuffers) +
+                           " ! audio/x-raw,format=S16LE,rate=48000,channels=1 ! " + queue +
+                           " name=q ! fakesink sync=false";
   GstElement* pipeline = bench::parse_or_die(desc);
   GstElement* q = gst_bin_get_by_name(GST_BIN(pipeline), "q");
   Stamps stamps;
@@ -514,10 +559,11 @@ int cmd_latency(const Options& o) {
         std::fprintf(stderr, "handoff %4d/s rep %d %-14s p50 %.1f us  p99 %.1f us  max %.1f us\n",
                      rate.per_second, rep + 1, qn, p50[qn].back(), p99[qn].back(), v.back());
       }
-    s += "**" + std::to_string(rate.per_second) + " buffers/s** (S=" +
-         std::to_string(rate.samples_per_buffer) + ", " + std::to_string(rate.buffers) +
-         " buffers per run)\n\n";
-    s += "| Q | p50 µs | p99 µs | p99 µs (all) | max µs (all) | samples | p50 ÷ queue | p99 ÷ queue | others' load |\n";
+    s += "**" + std::to_string(rate.per_second) +
+         " buffers/s** (S=" + std::to_string(rate.samples_per_buffer) + ", " +
+         std::to_string(rate.buffers) + " buffers per run)\n\n";
+    s += "| Q | p50 µs | p99 µs | p99 µs (all) | max µs (all) | samples | p50 ÷ queue | p99 ÷ "
+         "queue | others' load |\n";
     s += "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     const double q50 = median(p50["queue"]), q99 = median(p99["queue"]);
     for (const char* qn : queues) {
@@ -525,13 +571,15 @@ int cmd_latency(const Options& o) {
       std::sort(all.begin(), all.end());
       const double m50 = median(p50[qn]), m99 = median(p99[qn]);
       s += std::string("| `") + qn + "` | " + fmt("%.1f", m50) + " | " + fmt("%.1f", m99) + " | " +
-           fmt("%.1f", bench::percentile_sorted(all, 99)) + " | " + fmt("%.1f", all.back()) + " | " +
-           std::to_string(all.size()) + " | " + fmt("%.2f", m50 / q50) + " | " +
+           fmt("%.1f", bench::percentile_sorted(all, 99)) + " | " + fmt("%.1f", all.back()) +
+           " | " + std::to_string(all.size()) + " | " + fmt("%.2f", m50 / q50) + " | " +
            fmt("%.2f", m99 / q99) + " | " + fmt("%.2f", median(load[qn])) + " |\n";
       if (!o.data_dir.empty()) {
         std::string d;
-        for (double x : all) d += fmt("%.3f", x) + "\n";
-        bench::write_file(o.data_dir + "/handoff-" + std::to_string(rate.per_second) + "-" + qn + ".dat", d);
+        for (double x : all)
+          d += fmt("%.3f", x) + "\n";
+        bench::write_file(
+            o.data_dir + "/handoff-" + std::to_string(rate.per_second) + "-" + qn + ".dat", d);
       }
     }
     s += "\n";
@@ -540,8 +588,8 @@ int cmd_latency(const Options& o) {
     const double a99 = bench::percentile_sorted(pooled["adaptivequeue"], 99);
     const double qa99 = bench::percentile_sorted(pooled["queue"], 99);
     summary += "| handoff p99 ≤ queue's at " + std::to_string(rate.per_second) + "/s, " + on +
-               " (all samples) | " +
-               fmt("%.1f", a99) + " vs " + fmt("%.1f", qa99) + " µs | " + verdict(a99 <= qa99) + " |\n";
+               " (all samples) | " + fmt("%.1f", a99) + " vs " + fmt("%.1f", qa99) + " µs | " +
+               verdict(a99 <= qa99) + " |\n";
   }
   s += "Runs during which other processes used more than " + fmt("%.2f", o.max_other) +
        " cores were run again, up to " + std::to_string(o.retries) + " times and " +
@@ -558,9 +606,10 @@ int cmd_latency(const Options& o) {
 double run_instances(const std::string& queue, int instances, double seconds, double& other_load) {
   std::string desc;
   for (int i = 0; i < instances; i++)
-    desc += "audiotestsrc is-live=true wave=silence samplesperbuffer=960 ! "
-            "audio/x-raw,format=S16LE,rate=48000,channels=1 ! " +
-            (queue.empty() ? std::string() : queue + " ! ") + "fakesink sync=false ";
+    desc +=
+        "audiotestsrc is-live=true wave=silence samplesperbuffer=960 ! "
+        "audio/x-raw,format=S16LE,rate=48000,channels=1 ! " +
+        (queue.empty() ? std::string() : queue + " ! ") + "fakesink sync=false ";
   GstElement* pipeline = bench::parse_or_die(desc);
   gst_element_set_state(pipeline, GST_STATE_PLAYING);
   gst_element_get_state(pipeline, nullptr, nullptr, GST_CLOCK_TIME_NONE);
@@ -601,7 +650,8 @@ int cmd_instances(const Options& o) {
        " s after 2 s of start-up, " + std::to_string(o.reps) +
        " runs per variant, interleaved; medians. The adaptive element's ticks (every 500 ms) and "
        "its shared load sampler are included.\n\n";
-  s += "| Q | CPU (% of one core) | per buffer µs | ÷ queue | others' load |\n|---|---:|---:|---:|---:|\n";
+  s += "| Q | CPU (% of one core) | per buffer µs | ÷ queue | others' load "
+       "|\n|---|---:|---:|---:|---:|\n";
   const double q = median(cpu["queue"]);
   const double rate = 50.0 * o.instances;
   for (const auto& [label, element] : variants) {
@@ -614,9 +664,10 @@ int cmd_instances(const Options& o) {
   emit(o, s);
   const double a = median(cpu["adaptivequeue"]);
   bench::write_file(o.summary,
-                    "| " + std::to_string(o.instances) + " instances at 50 buffers/s: CPU ≤ queue's | " +
-                        fmt("%.2f", a * 100) + " vs " + fmt("%.2f", q * 100) + " % of a core (" +
-                        fmt("%.2f", a / q) + "×) | " + verdict(a <= q) + " |\n",
+                    "| " + std::to_string(o.instances) +
+                        " instances at 50 buffers/s: CPU ≤ queue's | " + fmt("%.2f", a * 100) +
+                        " vs " + fmt("%.2f", q * 100) + " % of a core (" + fmt("%.2f", a / q) +
+                        "×) | " + verdict(a <= q) + " |\n",
                     "a");
   return 0;
 }
@@ -629,7 +680,8 @@ std::pair<double, double> per_call(Fn fn, long calls, int batches) {
   std::vector<double> cpu, wall;
   for (int b = 0; b < batches; b++) {
     const int64_t c0 = bench::clock_ns(CLOCK_THREAD_CPUTIME_ID), w0 = bench::monotonic_ns();
-    for (long i = 0; i < calls; i++) fn(i);
+    for (long i = 0; i < calls; i++)
+      fn(i);
     const int64_t c1 = bench::clock_ns(CLOCK_THREAD_CPUTIME_ID), w1 = bench::monotonic_ns();
     cpu.push_back(static_cast<double>(c1 - c0) / static_cast<double>(calls));
     wall.push_back(static_cast<double>(w1 - w0) / static_cast<double>(calls));
@@ -673,7 +725,8 @@ class ProcMirror {
     stop_ = true;
     thread_.join();
     close(fd_);
-    for (const char* f : {"stat", "meminfo"}) unlink((dir_ + "/" + f).c_str());
+    for (const char* f : {"stat", "meminfo"})
+      unlink((dir_ + "/" + f).c_str());
     rmdir(dir_.c_str());
   }
   const std::string& dir() const { return dir_; }
@@ -683,12 +736,15 @@ class ProcMirror {
     alignas(inotify_event) char buf[8192];
     for (;;) {
       const ssize_t n = read(fd_, buf, sizeof buf);
-      if (n <= 0) break;
+      if (n <= 0)
+        break;
       for (ssize_t off = 0; off < n;) {
         const auto* ev = reinterpret_cast<const inotify_event*>(buf + off);
         if (ev->len) {
-          if (std::strcmp(ev->name, "stat") == 0) stat_++;
-          else if (std::strcmp(ev->name, "meminfo") == 0) meminfo_++;
+          if (std::strcmp(ev->name, "stat") == 0)
+            stat_++;
+          else if (std::strcmp(ev->name, "meminfo") == 0)
+            meminfo_++;
         }
         off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
       }
@@ -719,8 +775,10 @@ guint64 total_ticks(const std::vector<GstElement*>& queues) {
     GstStructure* st = nullptr;
     g_object_get(q, "stats", &st, nullptr);
     guint64 ticks = 0;
-    if (st && gst_structure_get_uint64(st, "ticks", &ticks)) sum += ticks;
-    if (st) gst_structure_free(st);
+    if (st && gst_structure_get_uint64(st, "ticks", &ticks))
+      sum += ticks;
+    if (st)
+      gst_structure_free(st);
   }
   return sum;
 }
@@ -734,7 +792,8 @@ struct ReadsResult {
   double meminfo_per_s() const { return static_cast<double>(meminfo) / seconds; }
 };
 
-ReadsResult measure_reads(ProcMirror& mirror, int instances, guint64 interval_ns, const Options& o) {
+ReadsResult measure_reads(ProcMirror& mirror, int instances, guint64 interval_ns,
+                          const Options& o) {
   // A chain of instances behind one live source: every instance is PLAYING
   // and ticking, and the data rate is low enough not to matter.
   std::string desc =
@@ -772,7 +831,8 @@ ReadsResult measure_reads(ProcMirror& mirror, int instances, guint64 interval_ns
   const guint64 ticks1 = total_ticks(queues);
   r.seconds = static_cast<double>(bench::monotonic_ns() - start) / 1e9;
   r.ticks_per_s = static_cast<double>(ticks1 - ticks0) / r.seconds;
-  for (GstElement* q : queues) gst_object_unref(q);
+  for (GstElement* q : queues)
+    gst_object_unref(q);
   bench::stop(pipeline);
   return r;
 }
@@ -785,15 +845,17 @@ int cmd_tick(const Options& o) {
   s += "| operation | CPU µs/call | wall µs/call | calls per batch |\n|---|---:|---:|---:|\n";
 
   aq::DirProcFiles files("/proc");
-  for (auto [scope, name] : {std::pair{aq::LoadScope::System, "system"},
-                             std::pair{aq::LoadScope::Process, "process"}}) {
+  for (auto [scope, name] :
+       {std::pair{aq::LoadScope::System, "system"}, std::pair{aq::LoadScope::Process, "process"}}) {
     aq::LoadSampler sampler(scope, files, aq::HostInfo::current());
     long ok = 0;
-    for (int i = 0; i < 10; i++) sampler.poll(aq::monotonic_now_ns());
+    for (int i = 0; i < 10; i++)
+      sampler.poll(aq::monotonic_now_ns());
     const long calls = 2000;
     auto [cpu, wall] = per_call(
         [&](long) {
-          if (sampler.poll(aq::monotonic_now_ns()).sample) ok++;
+          if (sampler.poll(aq::monotonic_now_ns()).sample)
+            ok++;
         },
         calls, 5);
     if (ok == 0) {
@@ -801,8 +863,9 @@ int cmd_tick(const Options& o) {
       std::fprintf(stderr, "%s scope: no sample from /proc\n", name);
       return 2;
     }
-    s += std::string("| `LoadSampler::poll`, ") + name + " scope, `/proc` | " + fmt("%.2f", cpu / 1e3) +
-         " | " + fmt("%.2f", wall / 1e3) + " | " + std::to_string(calls) + " |\n";
+    s += std::string("| `LoadSampler::poll`, ") + name + " scope, `/proc` | " +
+         fmt("%.2f", cpu / 1e3) + " | " + fmt("%.2f", wall / 1e3) + " | " + std::to_string(calls) +
+         " |\n";
   }
   {
     const aq::PolicyConfig config;
@@ -812,7 +875,8 @@ int cmd_tick(const Options& o) {
     // Inputs sweep every branch: each factor's clamps and linear part.
     auto [cpu, wall] = per_call(
         [&](long i) {
-          const aq::LoadSample load{static_cast<double>(i % 101), static_cast<double>((i * 7) % 101)};
+          const aq::LoadSample load{static_cast<double>(i % 101),
+                                    static_cast<double>((i * 7) % 101)};
           const std::optional<int64_t> latency =
               i % 5 ? std::optional<int64_t>((i % 60) * 1'000'000) : std::nullopt;
           const aq::Decision d = aq::decide(config, current, load, latency);
@@ -832,7 +896,8 @@ int cmd_tick(const Options& o) {
        std::to_string(o.windows) + " consecutive windows of " + fmt("%.0f", o.window_seconds) +
        " s after 1 s of warm-up (rate over the whole span, and the range of the single windows); "
        "ticks are summed over the instances (from their `stats`).\n\n";
-  s += "| instances | adaptation-interval | ticks/s (all instances) | `stat` reads/s | per window | `meminfo` reads/s |\n";
+  s += "| instances | adaptation-interval | ticks/s (all instances) | `stat` reads/s | per window "
+       "| `meminfo` reads/s |\n";
   s += "|---:|---:|---:|---:|---:|---:|\n";
   ProcMirror mirror;
   std::vector<double> at_100ms;
@@ -843,7 +908,8 @@ int cmd_tick(const Options& o) {
   for (const Config c : {Config{1, 100'000'000}, Config{10, 100'000'000}, Config{100, 100'000'000},
                          Config{100, 500'000'000}}) {
     const ReadsResult r = measure_reads(mirror, c.instances, c.interval, o);
-    if (c.interval == 100'000'000) at_100ms.push_back(r.stat_per_s());
+    if (c.interval == 100'000'000)
+      at_100ms.push_back(r.stat_per_s());
     std::fprintf(stderr, "reads: %d instances, %llu ms: %.1f ticks/s, %.2f stat reads/s\n",
                  c.instances, static_cast<unsigned long long>(c.interval / 1'000'000),
                  r.ticks_per_s, r.stat_per_s());
@@ -860,8 +926,8 @@ int cmd_tick(const Options& o) {
   const bool constant = *hi - *lo <= 0.5 && *hi <= 10.5;
   bench::write_file(o.summary,
                     "| /proc reads/s constant for 1, 10, 100 instances (100 ms) | " +
-                        fmt("%.2f", *lo) + "–" + fmt("%.2f", *hi) + " reads/s | " + verdict(constant) +
-                        " |\n",
+                        fmt("%.2f", *lo) + "–" + fmt("%.2f", *hi) + " reads/s | " +
+                        verdict(constant) + " |\n",
                     "a");
   return 0;
 }
@@ -869,20 +935,27 @@ int cmd_tick(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) usage();
+  if (argc < 2)
+    usage();
   // Before GStreamer starts any thread, so that every thread inherits it.
   for (int i = 2; i + 1 < argc; i++)
-    if (std::string(argv[i]) == "--cpus") bench::bind_to_cpus(std::stoi(argv[i + 1]));
+    if (std::string(argv[i]) == "--cpus")
+      bench::bind_to_cpus(std::stoi(argv[i + 1]));
   bench::use_build_plugin_dir();
   gst_init(&argc, &argv);
   const std::string cmd = argv[1];
   const std::string plugin = bench::require_adaptivequeue();
   std::fprintf(stderr, "adaptivequeue from %s\n", plugin.c_str());
   const Options o = parse_options(argc, argv, 2);
-  if (cmd == "throughput") return cmd_throughput(o);
-  if (cmd == "rss") return cmd_rss(o);
-  if (cmd == "latency") return cmd_latency(o);
-  if (cmd == "tick") return cmd_tick(o);
-  if (cmd == "instances") return cmd_instances(o);
+  if (cmd == "throughput")
+    return cmd_throughput(o);
+  if (cmd == "rss")
+    return cmd_rss(o);
+  if (cmd == "latency")
+    return cmd_latency(o);
+  if (cmd == "tick")
+    return cmd_tick(o);
+  if (cmd == "instances")
+    return cmd_instances(o);
   usage();
 }

@@ -38,7 +38,8 @@ constexpr size_t kPipelineVariants = 7;
 
 inline std::string throughput_pipeline(const Variant& v, long buffers) {
   std::string s = "fakesrc name=src num-buffers=" + std::to_string(buffers) + " sizetype=empty ! ";
-  if (*v.element) s += std::string(v.element) + " name=q ! ";
+  if (*v.element)
+    s += std::string(v.element) + " name=q ! ";
   return s + "fakesink name=sink sync=false";
 }
 

@@ -39,12 +39,17 @@ std::vector<aqsim::QueueSetup> setups() {
   }
   aq::PolicyConfig trim;
   trim.trim_period_ns = kTrimPeriodNs;
-  out.push_back({"adapt-trim", true, aq::defaults::kInitialBuffers, aqsim::Leaky::Downstream, trim});
+  out.push_back(
+      {"adapt-trim", true, aq::defaults::kInitialBuffers, aqsim::Leaky::Downstream, trim});
   return out;
 }
 
-double ms(double ns) { return ns / 1e6; }
-double ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
+double ms(double ns) {
+  return ns / 1e6;
+}
+double ms(int64_t ns) {
+  return static_cast<double>(ns) / 1e6;
+}
 
 std::string describe(const aqsim::Scenario& s) {
   const aqsim::Source& src = s.source();
@@ -72,22 +77,24 @@ bool underruns_matter(const aqsim::Scenario& s) {
 void print_header(const aqsim::Scenario& s) {
   std::printf("\n== %s (%.0f s; %s)\n", s.name().c_str(),
               static_cast<double>(s.duration_ns()) / 1e9, describe(s).c_str());
-  std::printf("%-11s %-10s %7s %6s %9s %9s %8s %8s %8s %7s %8s %8s %9s\n", "queue", "leaky",
-              "lost", "lost%", "blocked_s", "underruns", "mean_ms", "p99_ms", "max_ms",
-              "changes", "mean_cap", "mean_lvl", "lvl_memhi");
+  std::printf("%-11s %-10s %7s %6s %9s %9s %8s %8s %8s %7s %8s %8s %9s\n", "queue", "leaky", "lost",
+              "lost%", "blocked_s", "underruns", "mean_ms", "p99_ms", "max_ms", "changes",
+              "mean_cap", "mean_lvl", "lvl_memhi");
 }
 
 void print_row(const aqsim::Scenario& s, const aqsim::QueueSetup& q, const aqsim::RunResult& r) {
-  const double lost_pct = r.captured ? 100.0 * static_cast<double>(r.lost()) / static_cast<double>(r.captured) : 0.0;
+  const double lost_pct =
+      r.captured ? 100.0 * static_cast<double>(r.lost()) / static_cast<double>(r.captured) : 0.0;
   char underruns[24] = "-";
   if (underruns_matter(s))
-    std::snprintf(underruns, sizeof underruns, "%llu", static_cast<unsigned long long>(r.underruns));
+    std::snprintf(underruns, sizeof underruns, "%llu",
+                  static_cast<unsigned long long>(r.underruns));
   char memhi[24] = "-";
-  if (r.level_mean_mem_high >= 0) std::snprintf(memhi, sizeof memhi, "%.1f", r.level_mean_mem_high);
+  if (r.level_mean_mem_high >= 0)
+    std::snprintf(memhi, sizeof memhi, "%.1f", r.level_mean_mem_high);
   std::printf("%-11s %-10s %7llu %6.2f %9.2f %9s %8.1f %8.1f %8.1f %7llu %8.1f %8.1f %9s\n",
-              q.name.c_str(), q.leaky_name().c_str(),
-              static_cast<unsigned long long>(r.lost()), lost_pct,
-              static_cast<double>(r.blocked_ns) / 1e9, underruns, ms(r.latency_mean_ns),
+              q.name.c_str(), q.leaky_name().c_str(), static_cast<unsigned long long>(r.lost()),
+              lost_pct, static_cast<double>(r.blocked_ns) / 1e9, underruns, ms(r.latency_mean_ns),
               ms(r.latency_p99_ns), ms(r.latency_max_ns),
               static_cast<unsigned long long>(r.capacity_changes), r.capacity_mean, r.level_mean,
               memhi);
@@ -95,29 +102,26 @@ void print_row(const aqsim::Scenario& s, const aqsim::QueueSetup& q, const aqsim
 
 void write_result(FILE* f, const aqsim::Scenario& s, const aqsim::QueueSetup& q,
                   const aqsim::RunResult& r) {
-  const double lost_pct = r.captured ? 100.0 * static_cast<double>(r.lost()) / static_cast<double>(r.captured) : 0.0;
-  std::fprintf(f,
-               "%s,%s,%s,%u,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%llu,%llu,"
-               "%.2f,%u,%u,%llu,%s,%s,%llu,%llu,%llu,%.3f,%.3f,%u,%u,%.2f,%.3f\n",
-               s.name().c_str(), q.name.c_str(), q.leaky_name().c_str(), q.capacity,
-               static_cast<unsigned long long>(r.captured),
-               static_cast<unsigned long long>(r.delivered),
-               static_cast<unsigned long long>(r.dropped),
-               static_cast<unsigned long long>(r.source_lost),
-               static_cast<unsigned long long>(r.lost()), lost_pct,
-               static_cast<double>(r.blocked_ns) / 1e9, ms(r.latency_mean_ns),
-               ms(r.latency_p50_ns), ms(r.latency_p99_ns), ms(r.latency_max_ns),
-               static_cast<unsigned long long>(r.capacity_changes),
-               static_cast<unsigned long long>(r.adaptations), r.capacity_mean, r.capacity_min,
-               r.capacity_max, static_cast<unsigned long long>(r.left_over),
-               s.source().live ? "live" : "nonlive",
-               s.sink().kind == aqsim::SinkKind::RealTime ? "realtime" : "service",
-               static_cast<unsigned long long>(r.underruns),
-               static_cast<unsigned long long>(r.trimmed),
-               static_cast<unsigned long long>(r.overrun_growths), r.level_mean,
-               r.level_mean_mem_high, q.config.min_buffers, q.config.max_buffers,
-               q.adaptive ? q.config.demand_headroom : 0.0,
-               q.adaptive ? static_cast<double>(q.config.trim_period_ns) / 1e9 : 0.0);
+  const double lost_pct =
+      r.captured ? 100.0 * static_cast<double>(r.lost()) / static_cast<double>(r.captured) : 0.0;
+  std::fprintf(
+      f,
+      "%s,%s,%s,%u,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%llu,%llu,"
+      "%.2f,%u,%u,%llu,%s,%s,%llu,%llu,%llu,%.3f,%.3f,%u,%u,%.2f,%.3f\n",
+      s.name().c_str(), q.name.c_str(), q.leaky_name().c_str(), q.capacity,
+      static_cast<unsigned long long>(r.captured), static_cast<unsigned long long>(r.delivered),
+      static_cast<unsigned long long>(r.dropped), static_cast<unsigned long long>(r.source_lost),
+      static_cast<unsigned long long>(r.lost()), lost_pct, static_cast<double>(r.blocked_ns) / 1e9,
+      ms(r.latency_mean_ns), ms(r.latency_p50_ns), ms(r.latency_p99_ns), ms(r.latency_max_ns),
+      static_cast<unsigned long long>(r.capacity_changes),
+      static_cast<unsigned long long>(r.adaptations), r.capacity_mean, r.capacity_min,
+      r.capacity_max, static_cast<unsigned long long>(r.left_over),
+      s.source().live ? "live" : "nonlive",
+      s.sink().kind == aqsim::SinkKind::RealTime ? "realtime" : "service",
+      static_cast<unsigned long long>(r.underruns), static_cast<unsigned long long>(r.trimmed),
+      static_cast<unsigned long long>(r.overrun_growths), r.level_mean, r.level_mean_mem_high,
+      q.config.min_buffers, q.config.max_buffers, q.adaptive ? q.config.demand_headroom : 0.0,
+      q.adaptive ? static_cast<double>(q.config.trim_period_ns) / 1e9 : 0.0);
 }
 
 bool write_series(const std::string& dir, const aqsim::Scenario& s, const aqsim::QueueSetup& q,
@@ -128,9 +132,10 @@ bool write_series(const std::string& dir, const aqsim::Scenario& s, const aqsim:
     std::fprintf(stderr, "cannot write %s\n", path.c_str());
     return false;
   }
-  std::fprintf(f, "# t_s\tcapacity\tlevel\tlevel_max\tlatency_max_ms\tlatency_mean_ms\t"
-                  "latency_average_ms\tcpu_pct\tmem_pct\tlost_total\tdemand_floor\t"
-                  "underruns_total\n");
+  std::fprintf(f,
+               "# t_s\tcapacity\tlevel\tlevel_max\tlatency_max_ms\tlatency_mean_ms\t"
+               "latency_average_ms\tcpu_pct\tmem_pct\tlost_total\tdemand_floor\t"
+               "underruns_total\n");
   for (const aqsim::TickRecord& t : r.ticks)
     std::fprintf(f, "%.1f\t%u\t%zu\t%zu\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%llu\t%u\t%llu\n",
                  static_cast<double>(t.t_ns) / 1e9, t.capacity, t.level, t.level_max,
@@ -144,8 +149,8 @@ bool write_series(const std::string& dir, const aqsim::Scenario& s, const aqsim:
 // The merged stalls and holds, for plotting next to the series.
 bool write_events(const std::string& dir, const aqsim::Scenario& s) {
   bool ok = true;
-  const std::pair<const char*, const std::vector<aqsim::Stall>*> kinds[] = {
-      {"stalls", &s.stalls()}, {"holds", &s.holds()}};
+  const std::pair<const char*, const std::vector<aqsim::Stall>*> kinds[] = {{"stalls", &s.stalls()},
+                                                                            {"holds", &s.holds()}};
   for (const auto& kind : kinds) {
     const std::string path = dir + "/" + s.name() + "--" + kind.first + ".tsv";
     FILE* f = std::fopen(path.c_str(), "w");
@@ -158,13 +163,15 @@ bool write_events(const std::string& dir, const aqsim::Scenario& s) {
     for (const aqsim::Stall& st : *kind.second)
       std::fprintf(f, "%.3f\t%.1f\n", static_cast<double>(st.start_ns) / 1e9,
                    ms(st.end_ns - st.start_ns));
-    if (std::fclose(f) != 0) ok = false;
+    if (std::fclose(f) != 0)
+      ok = false;
   }
   return ok;
 }
 
 int usage() {
-  std::fprintf(stderr, "usage: adaptation-sim [--results FILE.csv] [--series-dir DIR] SCENARIO.csv...\n");
+  std::fprintf(stderr,
+               "usage: adaptation-sim [--results FILE.csv] [--series-dir DIR] SCENARIO.csv...\n");
   return 2;
 }
 
@@ -184,12 +191,14 @@ int main(int argc, char** argv) {
     else
       scenario_paths.push_back(argv[i]);
   }
-  if (scenario_paths.empty()) return usage();
+  if (scenario_paths.empty())
+    return usage();
 
   const std::vector<aqsim::QueueSetup> queues = setups();
   for (const aqsim::QueueSetup& q : queues) {
     if (q.adaptive && !aq::validate(q.config).empty()) {
-      std::fprintf(stderr, "%s: %s\n", q.name.c_str(), aq::describe(aq::validate(q.config)).c_str());
+      std::fprintf(stderr, "%s: %s\n", q.name.c_str(),
+                   aq::describe(aq::validate(q.config)).c_str());
       return 1;
     }
   }
@@ -212,12 +221,13 @@ int main(int argc, char** argv) {
 
   const aq::PolicyConfig config;  // the element's defaults
   int status = 0;
-  std::printf("policy: defaults (min %u, max %u, start %u buffers, tick %lld ms, smoothing %.1f, "
-              "demand-headroom %.2f, demand-window %lld s); adapt-trim: trim-period %lld s\n",
-              config.min_buffers, config.max_buffers, aq::defaults::kInitialBuffers,
-              static_cast<long long>(aqsim::kTickNs / aqsim::kMs), config.smoothing,
-              config.demand_headroom, static_cast<long long>(config.demand_window_ns / 1'000'000'000),
-              static_cast<long long>(kTrimPeriodNs / 1'000'000'000));
+  std::printf(
+      "policy: defaults (min %u, max %u, start %u buffers, tick %lld ms, smoothing %.1f, "
+      "demand-headroom %.2f, demand-window %lld s); adapt-trim: trim-period %lld s\n",
+      config.min_buffers, config.max_buffers, aq::defaults::kInitialBuffers,
+      static_cast<long long>(aqsim::kTickNs / aqsim::kMs), config.smoothing, config.demand_headroom,
+      static_cast<long long>(config.demand_window_ns / 1'000'000'000),
+      static_cast<long long>(kTrimPeriodNs / 1'000'000'000));
   for (const std::string& path : scenario_paths) {
     aqsim::Scenario scenario;
     try {
@@ -228,14 +238,18 @@ int main(int argc, char** argv) {
       continue;
     }
     print_header(scenario);
-    if (!series_dir.empty() && !write_events(series_dir, scenario)) status = 1;
+    if (!series_dir.empty() && !write_events(series_dir, scenario))
+      status = 1;
     for (const aqsim::QueueSetup& q : queues) {
       const aqsim::RunResult r = aqsim::simulate(scenario, q);
       print_row(scenario, q, r);
-      if (results) write_result(results, scenario, q, r);
-      if (!series_dir.empty() && !write_series(series_dir, scenario, q, r)) status = 1;
+      if (results)
+        write_result(results, scenario, q, r);
+      if (!series_dir.empty() && !write_series(series_dir, scenario, q, r))
+        status = 1;
     }
   }
-  if (results && std::fclose(results) != 0) status = 1;
+  if (results && std::fclose(results) != 0)
+    status = 1;
   return status;
 }

@@ -22,7 +22,8 @@ std::vector<std::string> split(const std::string& line, char sep) {
   std::vector<std::string> out;
   std::string field;
   std::istringstream in(line);
-  while (std::getline(in, field, sep)) out.push_back(field);
+  while (std::getline(in, field, sep))
+    out.push_back(field);
   return out;
 }
 
@@ -40,7 +41,9 @@ double number(const std::string& field, const std::string& where) {
   return value;
 }
 
-int64_t ms_to_ns(double ms) { return std::llround(ms * static_cast<double>(kMs)); }
+int64_t ms_to_ns(double ms) {
+  return std::llround(ms * static_cast<double>(kMs));
+}
 
 // Sorted intervals, overlapping ones merged into their union.
 std::vector<Stall> merged(std::vector<Stall> in) {
@@ -63,7 +66,8 @@ void directive(const std::string& line, const std::string& where, Source& source
   in >> what >> kind;
   auto option = [&](const std::string& word, std::string& key, double& value) {
     const size_t eq = word.find('=');
-    if (eq == std::string::npos) throw std::runtime_error(where + ": expected key=value: '" + word + "'");
+    if (eq == std::string::npos)
+      throw std::runtime_error(where + ": expected key=value: '" + word + "'");
     key = word.substr(0, eq);
     value = number(word.substr(eq + 1), where);
   };
@@ -104,7 +108,8 @@ void directive(const std::string& line, const std::string& where, Source& source
 
 Scenario Scenario::load(const std::string& path) {
   std::ifstream in(path);
-  if (!in) throw std::runtime_error(path + ": cannot open");
+  if (!in)
+    throw std::runtime_error(path + ": cannot open");
   Scenario s;
   s.name_ = base_name(path);
   std::vector<Stall> stalls;
@@ -113,8 +118,10 @@ Scenario Scenario::load(const std::string& path) {
   int line_no = 0;
   while (std::getline(in, line)) {
     ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty() || line[0] == '#' || line.rfind("t_ms", 0) == 0) continue;
+    if (!line.empty() && line.back() == '\r')
+      line.pop_back();
+    if (line.empty() || line[0] == '#' || line.rfind("t_ms", 0) == 0)
+      continue;
     const std::string where = path + ":" + std::to_string(line_no);
     if (line[0] == '@') {
       directive(line, where, s.source_, s.sink_);
@@ -122,7 +129,8 @@ Scenario Scenario::load(const std::string& path) {
     }
     // The sixth column, hold_ms, is optional.
     const std::vector<std::string> f = split(line, ',');
-    if (f.size() != 5 && f.size() != 6) throw std::runtime_error(where + ": expected 5 or 6 fields");
+    if (f.size() != 5 && f.size() != 6)
+      throw std::runtime_error(where + ": expected 5 or 6 fields");
     Segment seg;
     seg.start_ns = ms_to_ns(number(f[0], where));
     seg.cpu_percent = number(f[1], where);
@@ -137,8 +145,10 @@ Scenario Scenario::load(const std::string& path) {
     const int64_t hold_ns = f.size() == 6 ? ms_to_ns(number(f[5], where)) : 0;
     if (seg.service_ns <= 0 || stall_ns < 0 || hold_ns < 0)
       throw std::runtime_error(where + ": service_ms must be > 0, stall_ms and hold_ms >= 0");
-    if (stall_ns > 0) stalls.push_back({seg.start_ns, seg.start_ns + stall_ns});
-    if (hold_ns > 0) holds.push_back({seg.start_ns, seg.start_ns + hold_ns});
+    if (stall_ns > 0)
+      stalls.push_back({seg.start_ns, seg.start_ns + stall_ns});
+    if (hold_ns > 0)
+      holds.push_back({seg.start_ns, seg.start_ns + hold_ns});
     s.segments_.push_back(seg);
   }
   if (s.segments_.size() < 2)
@@ -155,7 +165,8 @@ Scenario Scenario::load(const std::string& path) {
 
 int64_t Scenario::capture_ns(int64_t k) const {
   const int64_t nominal = k * source_.period_ns;
-  if (source_.drift_ppm == 0) return nominal;
+  if (source_.drift_ppm == 0)
+    return nominal;
   return std::llround(static_cast<double>(nominal) /
                       (1.0 + static_cast<double>(source_.drift_ppm) / 1e6));
 }
@@ -168,15 +179,18 @@ int64_t Scenario::arrival_ns(int64_t k) const {
 }
 
 int64_t Scenario::time_above_mem(int64_t from_ns, int64_t to_ns, double percent) const {
-  if (to_ns <= from_ns) return 0;
+  if (to_ns <= from_ns)
+    return 0;
   const size_t first = static_cast<size_t>(&at(from_ns) - segments_.data());
   int64_t total = 0;
   for (size_t i = first; i < segments_.size() && segments_[i].start_ns < to_ns; ++i) {
-    if (!(segments_[i].mem_percent > percent)) continue;
+    if (!(segments_[i].mem_percent > percent))
+      continue;
     const int64_t seg_end = i + 1 < segments_.size() ? segments_[i + 1].start_ns : INT64_MAX;
     const int64_t lo = std::max(from_ns, segments_[i].start_ns);
     const int64_t hi = std::min(to_ns, seg_end);
-    if (hi > lo) total += hi - lo;
+    if (hi > lo)
+      total += hi - lo;
   }
   return total;
 }
@@ -188,14 +202,16 @@ const Segment& Scenario::at(int64_t t_ns) const {
 }
 
 double Scenario::cpu_average(int64_t from_ns, int64_t to_ns) const {
-  if (to_ns <= from_ns) return at(from_ns).cpu_percent;
+  if (to_ns <= from_ns)
+    return at(from_ns).cpu_percent;
   const size_t first = static_cast<size_t>(&at(from_ns) - segments_.data());
   double weighted = 0.0;
   for (size_t i = first; i < segments_.size() && segments_[i].start_ns < to_ns; ++i) {
     const int64_t seg_end = i + 1 < segments_.size() ? segments_[i + 1].start_ns : INT64_MAX;
     const int64_t lo = std::max(from_ns, segments_[i].start_ns);
     const int64_t hi = std::min(to_ns, seg_end);
-    if (hi > lo) weighted += segments_[i].cpu_percent * static_cast<double>(hi - lo);
+    if (hi > lo)
+      weighted += segments_[i].cpu_percent * static_cast<double>(hi - lo);
   }
   return weighted / static_cast<double>(to_ns - from_ns);
 }
@@ -212,7 +228,8 @@ int64_t Scenario::finish_after(int64_t start_ns, int64_t work_ns) const {
   auto it = std::upper_bound(stalls_.begin(), stalls_.end(), t,
                              [](int64_t v, const Stall& st) { return v < st.end_ns; });
   for (; it != stalls_.end(); ++it) {
-    if (t + remaining <= it->start_ns) break;
+    if (t + remaining <= it->start_ns)
+      break;
     remaining -= it->start_ns - t;
     t = it->end_ns;
   }

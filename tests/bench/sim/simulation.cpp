@@ -39,7 +39,8 @@ class Run {
       const int64_t consumer_at = next_consumer();
       const int64_t producer_at = next_producer();
       const int64_t next = std::min({consumer_at, next_tick, producer_at});
-      if (next >= end) break;
+      if (next >= end)
+        break;
       advance(next);
       // Equal times: the consumer frees a slot first, then the tick, then the
       // producer, so a frame never waits on a decision made at its own instant.
@@ -59,12 +60,14 @@ class Run {
 
  private:
   int64_t next_consumer() const {
-    if (realtime_) return next_sink_ns_;
+    if (realtime_)
+      return next_sink_ns_;
     return ring_.empty() ? kNever : scenario_.resume_at(std::max(consumer_free_at_, now_));
   }
 
   int64_t next_producer() const {
-    if (live_) return scenario_.arrival_ns(next_frame_);
+    if (live_)
+      return scenario_.arrival_ns(next_frame_);
     return pending_ ? kNever : producer_ready_ns_;
   }
 
@@ -83,9 +86,11 @@ class Run {
   void consume() {
     if (realtime_) {
       next_sink_ns_ += scenario_.sink().period_ns;
-      if (scenario_.resume_at(now_) != now_) return;  // a stalled sink skips its turn
+      if (scenario_.resume_at(now_) != now_)
+        return;  // a stalled sink skips its turn
       if (ring_.empty()) {
-        if (result_.captured > 0) ++result_.underruns;
+        if (result_.captured > 0)
+          ++result_.underruns;
         return;
       }
     } else if (!latencies_.empty() && scenario_.resume_at(consumer_free_at_) < now_) {
@@ -100,7 +105,8 @@ class Run {
     tracker_.add(latency);
     interval_latency_sum_ += static_cast<double>(latency);
     ++interval_delivered_;
-    if (!realtime_) consumer_free_at_ = scenario_.finish_after(now_, scenario_.at(now_).service_ns);
+    if (!realtime_)
+      consumer_free_at_ = scenario_.finish_after(now_, scenario_.at(now_).service_ns);
     unblock_producer();
   }
 
@@ -112,7 +118,8 @@ class Run {
       return;
     }
     offer(Frame{now_});
-    if (!pending_) producer_ready_ns_ = now_ + scenario_.source().period_ns;
+    if (!pending_)
+      producer_ready_ns_ = now_ + scenario_.source().period_ns;
   }
 
   void offer(const Frame& frame) {
@@ -126,9 +133,10 @@ class Run {
       // An overrun: the element asks the core before it blocks or drops.
       interval_overrun_ = true;
       if (setup_.adaptive) {
-        const aq::Decision d = adapter_.overrun(setup_.config, capacity(), interval_level_max_,
-                                                live_, now_);
-        if (d.applied && d.new_capacity != capacity()) resize(d.new_capacity);
+        const aq::Decision d =
+            adapter_.overrun(setup_.config, capacity(), interval_level_max_, live_, now_);
+        if (d.applied && d.new_capacity != capacity())
+          resize(d.new_capacity);
       }
     }
     if (setup_.leaky == Leaky::No) {
@@ -140,7 +148,8 @@ class Run {
       }
       return;
     }
-    while (ring_.full()) drop_oldest();
+    while (ring_.full())
+      drop_oldest();
     push(frame);
   }
 
@@ -159,9 +168,11 @@ class Run {
       in.now_ns = now_;
       const aq::Decision d = adapter_.tick(setup_.config, in);
       floor = d.demand_floor;
-      if (d.applied && d.new_capacity != capacity()) resize(d.new_capacity);
+      if (d.applied && d.new_capacity != capacity())
+        resize(d.new_capacity);
       if (trimming_) {
-        const uint32_t n = trimmer_.tick(setup_.config, now_, interval_level_min_, interval_overrun_);
+        const uint32_t n =
+            trimmer_.tick(setup_.config, now_, interval_level_min_, interval_overrun_);
         for (uint32_t i = 0; i < n && !ring_.empty(); ++i) {
           drop_oldest();
           ++result_.trimmed;
@@ -174,8 +185,9 @@ class Run {
     r.level = ring_.size();
     r.level_max = std::max<size_t>(interval_level_max_, ring_.size());
     r.latency_max_ns = tracker_.take_interval_max().value_or(0);
-    r.latency_mean_ns =
-        interval_delivered_ ? interval_latency_sum_ / static_cast<double>(interval_delivered_) : 0.0;
+    r.latency_mean_ns = interval_delivered_
+                            ? interval_latency_sum_ / static_cast<double>(interval_delivered_)
+                            : 0.0;
     r.latency_average_ns = latency_average.value_or(-1);
     r.cpu_percent = load.cpu_percent;
     r.mem_percent = load.mem_percent;
@@ -199,7 +211,8 @@ class Run {
     // Shrinking below the level: leaky=no keeps everything (the producer
     // waits); leaky=downstream drops the oldest frames.
     if (setup_.leaky == Leaky::Downstream)
-      while (ring_.size() > ring_.capacity()) drop_oldest();
+      while (ring_.size() > ring_.capacity())
+        drop_oldest();
     unblock_producer();
   }
 
@@ -221,26 +234,31 @@ class Run {
   }
 
   void unblock_producer() {
-    if (!pending_ || ring_.full()) return;
+    if (!pending_ || ring_.full())
+      return;
     result_.blocked_ns += now_ - blocked_since_;
     push(*pending_);
     pending_.reset();
-    if (!live_) producer_ready_ns_ = now_ + scenario_.source().period_ns;
+    if (!live_)
+      producer_ready_ns_ = now_ + scenario_.source().period_ns;
   }
 
   void finish() {
-    if (pending_) result_.blocked_ns += now_ - blocked_since_;
+    if (pending_)
+      result_.blocked_ns += now_ - blocked_since_;
     result_.left_over = ring_.size() + (pending_ ? 1 : 0);
     const double length = static_cast<double>(now_);
     result_.capacity_mean = now_ > 0 ? capacity_area_ / length : 0.0;
     result_.level_mean = now_ > 0 ? level_area_ / length : 0.0;
-    if (mem_high_ns_ > 0) result_.level_mean_mem_high = level_area_mem_high_ / static_cast<double>(mem_high_ns_);
+    if (mem_high_ns_ > 0)
+      result_.level_mean_mem_high = level_area_mem_high_ / static_cast<double>(mem_high_ns_);
     result_.adaptations = adapter_.adaptations();
     result_.overrun_growths = adapter_.overrun_growths();
     result_.delivered = latencies_.size();
     if (!latencies_.empty()) {
       double sum = 0.0;
-      for (int64_t l : latencies_) sum += static_cast<double>(l);
+      for (int64_t l : latencies_)
+        sum += static_cast<double>(l);
       result_.latency_mean_ns = sum / static_cast<double>(latencies_.size());
       result_.latency_p50_ns = percentile(latencies_, 50);
       result_.latency_p99_ns = percentile(latencies_, 99);
@@ -261,11 +279,11 @@ class Run {
   std::vector<int64_t> latencies_;
 
   int64_t now_ = 0;
-  int64_t consumer_free_at_ = 0;  // service consumer
-  int64_t next_sink_ns_ = 0;      // real-time sink
-  int64_t next_frame_ = 0;        // live source: the next frame's number
-  int64_t producer_ready_ns_ = 0; // non-live source: when its next frame is made
-  std::optional<Frame> pending_;  // leaky=no: the frame whose push is blocked
+  int64_t consumer_free_at_ = 0;   // service consumer
+  int64_t next_sink_ns_ = 0;       // real-time sink
+  int64_t next_frame_ = 0;         // live source: the next frame's number
+  int64_t producer_ready_ns_ = 0;  // non-live source: when its next frame is made
+  std::optional<Frame> pending_;   // leaky=no: the frame whose push is blocked
   int64_t blocked_since_ = 0;
 
   double capacity_area_ = 0.0;
@@ -287,7 +305,8 @@ std::string QueueSetup::leaky_name() const {
 }
 
 int64_t percentile(std::vector<int64_t>& samples, unsigned pct) {
-  if (samples.empty()) return 0;
+  if (samples.empty())
+    return 0;
   std::sort(samples.begin(), samples.end());
   const size_t n = samples.size();
   const size_t rank = (pct * n + 99) / 100;  // ceil(pct/100 * n), 1-based

@@ -24,7 +24,7 @@ constexpr int64_t kTickNs = aq::defaults::kIntervalNs;
 enum class Leaky { No, Downstream };
 
 struct QueueSetup {
-  std::string name;       // "fixed-16", "adaptive", ...
+  std::string name;  // "fixed-16", "adaptive", ...
   bool adaptive = false;
   uint32_t capacity = 0;  // the fixed capacity, or the adaptive start
   Leaky leaky = Leaky::No;
@@ -42,21 +42,21 @@ struct TickRecord {
   int64_t latency_max_ns = 0;  // of frames that left during the interval
   double latency_mean_ns = 0.0;
   int64_t latency_average_ns = -1;  // the tracker's average the policy saw; -1: none
-  double cpu_percent = 0.0;    // the load sample the policy saw
+  double cpu_percent = 0.0;         // the load sample the policy saw
   double mem_percent = 0.0;
-  uint64_t lost_total = 0;     // dropped + source_lost so far
-  uint32_t demand_floor = 0;   // adaptive: the floor in force at this tick
+  uint64_t lost_total = 0;    // dropped + source_lost so far
+  uint32_t demand_floor = 0;  // adaptive: the floor in force at this tick
   uint64_t underruns_total = 0;
 };
 
 struct RunResult {
-  uint64_t captured = 0;       // frames the source produced
-  uint64_t delivered = 0;      // frames that left the queue
-  uint64_t dropped = 0;        // leaky=downstream: oldest frames discarded (trimmed included)
-  uint64_t trimmed = 0;        // of those, dropped by aq::Trimmer
-  uint64_t source_lost = 0;    // leaky=no, live: captured while the producer was blocked
-  uint64_t left_over = 0;      // still queued or held by the producer at the end
-  int64_t blocked_ns = 0;      // leaky=no: total time the producer was blocked
+  uint64_t captured = 0;     // frames the source produced
+  uint64_t delivered = 0;    // frames that left the queue
+  uint64_t dropped = 0;      // leaky=downstream: oldest frames discarded (trimmed included)
+  uint64_t trimmed = 0;      // of those, dropped by aq::Trimmer
+  uint64_t source_lost = 0;  // leaky=no, live: captured while the producer was blocked
+  uint64_t left_over = 0;    // still queued or held by the producer at the end
+  int64_t blocked_ns = 0;    // leaky=no: total time the producer was blocked
   // The consumer was ready and the queue empty: a real-time sink's silent
   // period, or a service consumer waiting for data (once per wait).
   uint64_t underruns = 0;
@@ -65,12 +65,12 @@ struct RunResult {
   int64_t latency_p99_ns = 0;
   int64_t latency_max_ns = 0;
   uint64_t capacity_changes = 0;
-  uint64_t adaptations = 0;    // aq::Adapter's count (ticks and overrun growths)
+  uint64_t adaptations = 0;  // aq::Adapter's count (ticks and overrun growths)
   uint64_t overrun_growths = 0;
   double capacity_mean = 0.0;  // time-weighted
   uint32_t capacity_min = 0;
   uint32_t capacity_max = 0;
-  double level_mean = 0.0;     // frames queued, time-weighted
+  double level_mean = 0.0;  // frames queued, time-weighted
   // Time-weighted level while the memory column is above mem-high-threshold;
   // -1 when it never is.
   double level_mean_mem_high = -1.0;
