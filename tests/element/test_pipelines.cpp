@@ -209,6 +209,9 @@ static GstPadProbeReturn stall_once(GstPad*, GstPadProbeInfo*, gpointer data) {
 }
 
 GST_START_TEST(test_live_latency_reading) {
+  /* One 20 ms buffer, on a machine as fast as the pipeline needs; under a
+   * dynamic checker the encoder itself runs late. */
+  const gint64 kIdleBound = static_cast<gint64>(20 * GST_MSECOND) * slowdown();
   GstElement* pipeline = launch(
       "audiotestsrc is-live=true num-buffers=100 "
       "samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=1 ! opusenc ! "
@@ -234,11 +237,11 @@ GST_START_TEST(test_live_latency_reading) {
                 "upstream declares %" GST_TIME_FORMAT,
                 GST_TIME_ARGS(st.u64("upstream-min-latency")));
     const gint64 avg = st.i64("latency-average");
-    fail_unless(avg >= 0 && avg <= static_cast<gint64>(20 * GST_MSECOND),
+    fail_unless(avg >= 0 && avg <= kIdleBound,
                 "idle latency average %" GST_TIME_FORMAT, GST_TIME_ARGS(avg));
     idle_max = st.i64("latency-max");
   }
-  fail_unless(idle_max <= static_cast<gint64>(20 * GST_MSECOND),
+  fail_unless(idle_max <= kIdleBound,
               "idle latency-max %" G_GINT64_FORMAT, idle_max);
   /* The stall at buffer 50: some interval's maximum holds it. */
   gint64 stall_max = -1;
@@ -250,7 +253,7 @@ GST_START_TEST(test_live_latency_reading) {
                   kRunTimeoutUs, 2000),
               "the stream stopped");
   fail_unless(stall_max >= static_cast<gint64>(150 * GST_MSECOND) &&
-                  stall_max <= static_cast<gint64>(400 * GST_MSECOND),
+                  stall_max <= static_cast<gint64>(400 * GST_MSECOND) * slowdown(),
               "latency-max around the 200 ms stall: %" G_GINT64_FORMAT " ns", stall_max);
   expect_eos(bus, kRunTimeoutUs);
   stop(pipeline);
