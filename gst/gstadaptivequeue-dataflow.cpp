@@ -310,11 +310,13 @@ static void abandon_query(QueueState& q, GstQuery* query, GCond* handled) {
  * With `waiter`, the caller wakes it after releasing the lock. */
 static bool dequeue_qlocked(GstAdaptiveQueue* self, Item& item, GCond** waiter = nullptr) {
   QueueState& q = *self->q;
-  /* The highest level is reached just before a removal (or on a locked
-   * push), so the lock-free path need not track it. */
-  const guint before = level_of(q).buffers;
   if (!q.items.pop(item))
     return false;
+  /* The level with this item, before its removal is counted: upstream
+   * counts an item in before it publishes it. The highest level is reached
+   * just before a removal (or on a locked push), so the lock-free path
+   * need not track it. */
+  const guint before = buffers_of(q);
   q.max_level_buffers = std::max(q.max_level_buffers, before);
   q.interval_level_max = std::max(q.interval_level_max, before);
   GstMiniObject* obj = item.object;
@@ -323,7 +325,7 @@ static bool dequeue_qlocked(GstAdaptiveQueue* self, Item& item, GCond** waiter =
                         std::memory_order_release);
     q.out_bytes.store(q.out_bytes.load(std::memory_order_relaxed) + item.bytes,
                       std::memory_order_release);
-    q.interval_level_min = std::min(q.interval_level_min, level_of(q).buffers);
+    q.interval_level_min = std::min(q.interval_level_min, before - item.buffers);
     if (GST_IS_BUFFER(obj))
       apply_buffer(q, GST_BUFFER_CAST(obj), false);
     else

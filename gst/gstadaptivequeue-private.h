@@ -338,6 +338,13 @@ inline void tunlock(GstAdaptiveQueue* self) {
 
 /* The current level. Reads the removals first, so it never goes negative
  * while upstream adds; exact under the queue lock from upstream's thread. */
+/* The buffer level alone: what a removal needs, without the time level's
+ * reads of the other side's running time. */
+inline guint buffers_of(const QueueState& q) {
+  const guint64 out = q.out_buffers.load(std::memory_order_acquire);
+  return static_cast<guint>(q.in_buffers.load(std::memory_order_acquire) - out);
+}
+
 inline Level level_of(const QueueState& q) {
   Level l;
   const guint64 out_buffers = q.out_buffers.load(std::memory_order_acquire);
