@@ -37,7 +37,7 @@ void usage(FILE* out) {
       "  --load-window START END  when the load runs, as fractions of the run\n"
       "                           (default 0.25 0.75)\n"
       "  --stalls MIN MAX         stall or hold lengths in ms (default 100 400)\n"
-      "  --seed N                 seed of the stall schedule (default 17)\n"
+      "  --schedule N             which stall schedule: its number (default 17)\n"
       "  --mem PERCENT|real       memory in use the adaptivequeues read, through a\n"
       "                           fixture proc-root (default 85); real: /proc\n"
       "  --jitterbuffer MS        kvm graph: rtpjitterbuffer latency (default 40)\n"
@@ -112,9 +112,9 @@ const char* parse_args(int argc, char** argv, demo::Options& o) {
         return "--stalls";
       o.stall_min_ms = static_cast<guint>(lo);
       o.stall_max_ms = static_cast<guint>(hi);
-    } else if (a == "--seed") {
-      if (!parse_uint(next(), o.seed))
-        return "--seed";
+    } else if (a == "--schedule") {
+      if (!parse_uint(next(), o.schedule))
+        return "--schedule";
     } else if (a == "--mem") {
       const char* v = next();
       if (v && !strcmp(v, "real"))

@@ -115,7 +115,7 @@ Run::Run(const Options& opts, const std::vector<VariantSpec>& specs) : opts_(opt
     any_adaptive_ |= s.adaptive;
     variants_.push_back(std::move(v));
   }
-  stalls_ = make_stalls(opts.seed, opts.duration, opts.stall_min_ms, opts.stall_max_ms);
+  stalls_ = make_stalls(opts.schedule, opts.duration, opts.stall_min_ms, opts.stall_max_ms);
   const double span = opts.duration + kDrainMs / 1000.0 + 2.0;
   frames_ = static_cast<size_t>(span * GST_SECOND / kFrame);
   bins_ = static_cast<size_t>(span * GST_SECOND / kBin);
@@ -164,7 +164,7 @@ bool Run::configure_queue(Variant& v) {
   GObject* q = G_OBJECT(v.queue);
   GObjectClass* klass = G_OBJECT_GET_CLASS(q);
   /* Say what this build's element is, in the table and the picture too. */
-  if (!v.spec.seed_rule && !g_object_class_find_property(klass, "demand-headroom"))
+  if (!v.spec.jetkvm_rule && !g_object_class_find_property(klass, "demand-headroom"))
     v.spec.label += " (no demand floor)";
   if (fixture_.root().size()) {
     g_object_set(q, "proc-root", fixture_.root().c_str(), nullptr);
@@ -178,7 +178,7 @@ bool Run::configure_queue(Variant& v) {
     }
     gst_util_set_object_arg(q, name.c_str(), p.substr(p.find('=') + 1).c_str());
   }
-  if (v.spec.seed_rule) {
+  if (v.spec.jetkvm_rule) {
     if (!g_object_class_find_property(klass, "demand-headroom")) {
       std::fprintf(stderr,
                    "The variant 'jetkvm' (JetKVM's rule alone) sets demand-headroom=0,\n"
@@ -646,11 +646,11 @@ void Run::print_header() const {
   std::printf("  trouble  the same for every queue:\n");
   std::printf(
       "           - %s %u-%u ms, %zu times, at times drawn from "
-      "--seed %" G_GUINT64_FORMAT "\n",
+      "--schedule %" G_GUINT64_FORMAT "\n",
       capture ? "the sink stalls"
               : "the sender holds its packets, then sends them together (Wi-Fi),\n"
                 "             for",
-      opts_.stall_min_ms, opts_.stall_max_ms, stalls_.size(), opts_.seed);
+      opts_.stall_min_ms, opts_.stall_max_ms, stalls_.size(), opts_.schedule);
   if (opts_.load_workers != 0)
     std::printf(
         "           - stress-ng --cpu %d from %.0f s to %.0f s, on "

@@ -27,7 +27,7 @@ bool parse_variant(const std::string& key, VariantSpec& out) {
   }
   if (key == "jetkvm") {
     out.adaptive = true;
-    out.seed_rule = true;
+    out.jetkvm_rule = true;
     out.label = "adaptivequeue demand-headroom=0";
     out.column = "jetkvm";
     return true;
@@ -47,7 +47,7 @@ bool parse_variant(const std::string& key, VariantSpec& out) {
 
 namespace {
 
-/* splitmix64: the same schedule from the same seed on every machine. */
+/* splitmix64: the same schedule from the same number on every machine. */
 struct Rng {
   guint64 s;
   guint64 next() {
@@ -61,8 +61,8 @@ struct Rng {
 
 }  // namespace
 
-std::vector<Stall> make_stalls(guint64 seed, double duration, guint min_ms, guint max_ms) {
-  Rng rng{seed};
+std::vector<Stall> make_stalls(guint64 schedule, double duration, guint min_ms, guint max_ms) {
+  Rng rng{schedule};
   std::vector<Stall> stalls;
   /* The first after 3 s (less in short runs), so the queues settle; none
    * in the last second, so every stall has ended before the run does. */

@@ -32,7 +32,7 @@ struct Options {
   double mem_percent = 85.0; /* what the adaptivequeues read; < 0: real */
   guint stall_min_ms = 100;
   guint stall_max_ms = 400;
-  guint64 seed = 17;
+  guint64 schedule = 17;
   guint jitterbuffer_ms = 40;          /* kvm graph */
   std::vector<std::string> properties; /* --set, for every adaptivequeue */
   std::string output_dir = ".";
@@ -45,7 +45,7 @@ struct VariantSpec {
   std::string label;
   std::string column; /* short, for the progress lines */
   bool adaptive = false;
-  bool seed_rule = false; /* adaptivequeue with demand-headroom=0 */
+  bool jetkvm_rule = false; /* adaptivequeue with demand-headroom=0 */
   guint size = 0;         /* queue: max-size-buffers */
 };
 
@@ -58,7 +58,7 @@ struct Stall {
   GstClockTime end;
 };
 
-std::vector<Stall> make_stalls(guint64 seed, double duration, guint min_ms, guint max_ms);
+std::vector<Stall> make_stalls(guint64 schedule, double duration, guint min_ms, guint max_ms);
 
 /* 100 ms of one variant. */
 struct Bin {
