@@ -174,12 +174,31 @@ void write_results(const std::string& path, const std::vector<Row>& rows) {
   std::fclose(f);
 }
 
+std::string series_base(const std::string& dir, const Row& r) {
+  return dir + "/" + r.scenario->name() + "--" + r.variant.queue + "-" +
+         (r.variant.leaky == aqsim::Leaky::No ? "no" : "downstream");
+}
+
+// The frames each queue lost, by when the next frame got through; the
+// simulator's lost_total per tick (SCENARIO--QUEUE-LEAKY.sim.tsv) is the
+// same story in its time.
+void write_gaps(const std::string& dir, const Row& r, const std::vector<aqreplay::Gap>& gaps) {
+  if (FILE* f = std::fopen((series_base(dir, r) + ".gaps.tsv").c_str(), "w")) {
+    std::fprintf(f, "# first_frame\tlast_frame\tframes\tcaptured_s\tnext_out_s\n");
+    for (const auto& g : gaps)
+      std::fprintf(f, "%lld\t%lld\t%lld\t%.3f\t%.3f\n", static_cast<long long>(g.first),
+                   static_cast<long long>(g.last), static_cast<long long>(g.last - g.first + 1),
+                   static_cast<double>(g.first) * 0.02, static_cast<double>(g.t_ns) / 1e9);
+    std::fclose(f);
+  }
+}
+
 // Per tick, what the element reported and what the simulator's queue held.
 void write_series(const std::string& dir, const Row& r,
                   const std::vector<aqreplay::TickRow>& ticks) {
-  const std::string base = dir + "/" + r.scenario->name() + "--" + r.variant.queue + "-" +
-                           (r.variant.leaky == aqsim::Leaky::No ? "no" : "downstream");
-  if (FILE* f = std::fopen((base + ".tsv").c_str(), "w")) {
+  const std::string base = series_base(dir, r);
+  FILE* f = ticks.empty() ? nullptr : std::fopen((base + ".tsv").c_str(), "w");
+  if (f) {
     std::fprintf(f, "# t_s\tcapacity\tlevel\tdemand_floor\tcpu_pct\tmem_pct\tlatency_average_ms\t"
                     "adaptations\n");
     for (const auto& t : ticks)
@@ -190,12 +209,15 @@ void write_series(const std::string& dir, const Row& r,
                    static_cast<unsigned long long>(t.adaptations));
     std::fclose(f);
   }
-  if (FILE* f = std::fopen((base + ".sim.tsv").c_str(), "w")) {
-    std::fprintf(f, "# t_s\tcapacity\tlevel\tdemand_floor\tcpu_pct\tmem_pct\tlatency_average_ms\n");
+  if ((f = std::fopen((base + ".sim.tsv").c_str(), "w"))) {
+    std::fprintf(f, "# t_s\tcapacity\tlevel\tdemand_floor\tcpu_pct\tmem_pct\tlatency_average_ms\t"
+                    "lost_total\n");
     for (const auto& t : r.sim.ticks)
-      std::fprintf(f, "%.1f\t%u\t%zu\t%u\t%.1f\t%.1f\t%.1f\n", static_cast<double>(t.t_ns) / 1e9,
-                   t.capacity, t.level, t.demand_floor, t.cpu_percent, t.mem_percent,
-                   t.latency_average_ns < 0 ? -1.0 : ms(t.latency_average_ns));
+      std::fprintf(f, "%.1f\t%u\t%zu\t%u\t%.1f\t%.1f\t%.1f\t%llu\n",
+                   static_cast<double>(t.t_ns) / 1e9, t.capacity, t.level, t.demand_floor,
+                   t.cpu_percent, t.mem_percent,
+                   t.latency_average_ns < 0 ? -1.0 : ms(t.latency_average_ns),
+                   static_cast<unsigned long long>(t.lost_total));
     std::fclose(f);
   }
 }
@@ -325,7 +347,10 @@ int main(int argc, char** argv) {
                    static_cast<unsigned long long>(r.real.dropped));
       status = 1;
     }
-    if (!series_dir.empty() && r.variant.adaptive) write_series(series_dir, r, outcomes[i].ticks);
+    if (!series_dir.empty()) {
+      write_series(series_dir, r, outcomes[i].ticks);
+      write_gaps(series_dir, r, outcomes[i].gaps);
+    }
     rows.push_back(r);
   }
 

@@ -107,6 +107,8 @@ struct Branch {
 
   // consumer (the queue's streaming thread)
   int64_t ready_at = INT64_MIN;  // when it was scheduled to take the next frame
+  int64_t last_frame = -1;
+  std::vector<Gap> gaps;
   std::vector<int64_t> latencies;
   uint64_t left_over = 0;
   std::vector<int64_t> consumer_late;
@@ -270,6 +272,8 @@ void Run::consume(Branch& b, GstBuffer* buf) {
   }
   const int64_t k = static_cast<int64_t>((GST_BUFFER_PTS(buf) - pts0_) / kFrameNs);
   b.latencies.push_back(t - capture_ns(k));
+  if (k > b.last_frame + 1) b.gaps.push_back({b.last_frame + 1, k - 1, t});
+  b.last_frame = k;
   // It arrived at its capture, or, if its push was blocked, at the release
   // that let it in, which is no later than b.ready_at.
   const int64_t start = std::min(t, std::max(b.ready_at, capture_ns(k)));
@@ -561,7 +565,7 @@ std::vector<Outcome> Run::exec() {
   if (!ok) return {};
 
   std::vector<Outcome> out;
-  for (auto& b : branches_) out.push_back({measure(*b), b->ticks});
+  for (auto& b : branches_) out.push_back({measure(*b), b->ticks, b->gaps});
   gst_element_set_state(pipeline_, GST_STATE_NULL);
   return out;
 }

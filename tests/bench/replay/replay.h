@@ -72,9 +72,18 @@ struct TickRow {
   uint64_t adaptations = 0;
 };
 
+// Frames first..last never reached the consumer (lost at the source or
+// dropped); the next one that did left the queue at t_ns.
+struct Gap {
+  int64_t first = 0;
+  int64_t last = 0;
+  int64_t t_ns = 0;
+};
+
 struct Outcome {
   Measured measured;
   std::vector<TickRow> ticks;  // adaptivequeue only
+  std::vector<Gap> gaps;
 };
 
 // Runs every (scenario, variant) pair at once, in one pipeline, until the
