@@ -142,6 +142,7 @@ void write_results(const std::string& path, const std::vector<Row>& rows) {
                   "left_over,blocked_s,latency_mean_ms,latency_p50_ms,latency_p99_ms,"
                   "latency_max_ms,capacity_mean,capacity_min,capacity_max,level_mean,"
                   "adaptations,element_drops,upstream_live,wake_late_p99_ms,wake_late_max_ms,"
+                  "tie_waits,"
                   "sim_captured,sim_lost,sim_blocked_s,sim_latency_mean_ms,sim_latency_p99_ms,"
                   "sim_latency_max_ms,sim_capacity_mean,sim_level_mean,sim_adaptations,"
                   "lost_agrees,p99_agrees\n");
@@ -150,7 +151,7 @@ void write_results(const std::string& path, const std::vector<Row>& rows) {
     const aqsim::RunResult& s = r.sim;
     std::fprintf(f,
                  "%s,%s,%s,\"%s\",%llu,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f,%.3f,%.3f,%.3f,%.2f,"
-                 "%u,%u,%.2f,%lld,%lld,%d,%.3f,%.3f,%llu,%llu,%.3f,%.3f,%.3f,%.3f,%.2f,%.2f,"
+                 "%u,%u,%.2f,%lld,%lld,%d,%.3f,%.3f,%llu,%llu,%llu,%.3f,%.3f,%.3f,%.3f,%.2f,%.2f,"
                  "%llu,%d,%d\n",
                  r.scenario->name().c_str(), r.variant.queue.c_str(),
                  r.variant.leaky == aqsim::Leaky::No ? "no" : "downstream",
@@ -165,6 +166,7 @@ void write_results(const std::string& path, const std::vector<Row>& rows) {
                  m.level_mean, static_cast<long long>(m.adaptations),
                  static_cast<long long>(m.element_drops), m.upstream_live,
                  ms(m.wake_late_p99_ns), ms(m.wake_late_max_ns),
+                 static_cast<unsigned long long>(m.tie_waits),
                  static_cast<unsigned long long>(s.captured),
                  static_cast<unsigned long long>(s.lost()), ms(s.blocked_ns) / 1e3,
                  s.latency_mean_ns / 1e6, ms(s.latency_p99_ns), ms(s.latency_max_ns),

@@ -30,6 +30,8 @@ constexpr int64_t kMonitorNs = 10 * kMs;
 // Scenario time 0 is at least this long after PLAYING, so the sources are
 // waiting for frame 0 before it is due.
 constexpr int64_t kLeadNs = 300 * kMs;
+// The longest a frame waits for a consumer that is due to take one.
+constexpr int64_t kTieWaitNs = 20 * kMs;
 // Ticks come at least this long before a multiple of 500 ms.
 constexpr int64_t kTickMarginNs = 2 * kMs;
 constexpr const char* kCaps = "audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=2";
@@ -104,6 +106,9 @@ struct Branch {
   // The consumer's first release since the source's last push began: when
   // it was scheduled to take the next frame (kNever: none yet).
   std::atomic<int64_t> first_release{INT64_MAX};
+  // When the consumer is due to take the next frame; kNever once it has.
+  std::atomic<int64_t> due_pop{INT64_MAX};
+  uint64_t tie_waits = 0;  // source thread
 
   // consumer (the queue's streaming thread)
   int64_t ready_at = INT64_MIN;  // when it was scheduled to take the next frame
@@ -138,6 +143,7 @@ class Run {
   int64_t capture_ns(int64_t k) const { return k * kFrameNs; }
 
   void feed(Branch& b);
+  void wait_for_consumer(Branch& b, int64_t capture);
   void consume(Branch& b, GstBuffer* buf);
 
  private:
@@ -242,6 +248,7 @@ void Run::feed(Branch& b) {
     return;
   }
   wait_until(capture_ns(b.next_frame), &b.source_late);
+  wait_for_consumer(b, capture_ns(b.next_frame));
   // PTS is the frame's start: it is complete, captured, 20 ms later. With
   // the 20 ms min-latency upstream declares, the element's latency reading
   // is then how late the frame is against its capture, as the simulator's.
@@ -258,6 +265,25 @@ void Run::feed(Branch& b) {
   b.handed_at = now();  // appsrc pushes it downstream as this returns
 }
 
+// At an instant both share, the simulator's consumer goes first: a frame
+// captured when the consumer is due to take one finds the slot it frees.
+// Here they race (a stall ending on a 20 ms boundary, or a consumer that
+// woke late), and with leaky=downstream a full queue would drop: so a frame
+// whose queue is full waits, a little, for a consumer that is due.
+void Run::wait_for_consumer(Branch& b, int64_t capture) {
+  const int64_t since = now();
+  bool waited = false;
+  while (b.due_pop.load() <= capture && now() - since < kTieWaitNs) {
+    guint level = 0, capacity = 0;
+    g_object_get(b.queue, "current-level-buffers", &level, "max-size-buffers", &capacity,
+                 nullptr);
+    if (capacity == 0 || level < capacity) break;
+    waited = true;
+    g_usleep(100);
+  }
+  if (waited) ++b.tie_waits;
+}
+
 // The consumer, on the queue's streaming thread, as a probe on the sink's
 // pad: the frame has just left the queue. It is served for the row's
 // service_ms from when the simulator's consumer would have taken it, paused
@@ -270,6 +296,7 @@ void Run::consume(Branch& b, GstBuffer* buf) {
     ++b.left_over;
     return;
   }
+  b.due_pop = kNever;  // it took this one
   const int64_t k = static_cast<int64_t>((GST_BUFFER_PTS(buf) - pts0_) / kFrameNs);
   b.latencies.push_back(t - capture_ns(k));
   if (k > b.last_frame + 1) b.gaps.push_back({b.last_frame + 1, k - 1, t});
@@ -278,6 +305,7 @@ void Run::consume(Branch& b, GstBuffer* buf) {
   // that let it in, which is no later than b.ready_at.
   const int64_t start = std::min(t, std::max(b.ready_at, capture_ns(k)));
   const int64_t free_at = s.finish_after(start, s.at(start).service_ns);
+  b.due_pop = free_at;
   wait_until(std::min(free_at, end), &b.consumer_late);
   // A stopped consumer takes no frame: the simulator's stays stalled with
   // the frame queued. This thread would take it at once and hold it, one
@@ -289,6 +317,7 @@ void Run::consume(Branch& b, GstBuffer* buf) {
   int64_t release = free_at;
   if (s.resume_at(next) > next) {
     release = s.resume_at(next);
+    b.due_pop = release;
     wait_until(std::min(release, end), &b.consumer_late);
   }
   b.ready_at = release;
@@ -330,7 +359,14 @@ bool Run::build() {
         std::fprintf(stderr, "cannot create a procfs fixture: %s\n", error.c_str());
         return false;
       }
-      loads_[b.scenario] = std::make_unique<LoadTrace>(*b.scenario, cpus);
+      auto load = std::make_unique<LoadTrace>(*b.scenario, cpus);
+      // Both files exist before any element reads them; the monitor
+      // rewrites them from then on.
+      if (!fx->write_stat(load->stat_at(now())) || !fx->write_meminfo(load->mem_at(now()))) {
+        std::fprintf(stderr, "cannot write the procfs fixture in %s\n", fx->root().c_str());
+        return false;
+      }
+      loads_[b.scenario] = std::move(load);
       fixtures_[b.scenario] = std::move(fx);
     }
     d << "appsrc name=src" << i << " is-live=true format=time min-latency=" << kFrameNs
@@ -425,7 +461,9 @@ void Run::monitor() {
       if (stats_due && b.variant.adaptive) sample_ticks(b, next_stats - kTickNs / 2);
     }
     if (stats_due) next_stats += kTickNs;
-    next += kMonitorNs;
+    // No catching up: after a late wake, or when scenario time 0 is set
+    // and time jumps, the next round is one period from now.
+    next = std::max(next, now()) + kMonitorNs;
     wait_until(next, nullptr);
   }
 }
@@ -485,6 +523,7 @@ Measured Run::measure(Branch& b) {
   const uint64_t out = m.delivered + m.left_over;
   m.dropped = b.pushed > out ? b.pushed - out : 0;
   m.blocked_ns = b.blocked_ns;
+  m.tie_waits = b.tie_waits;
   if (!b.latencies.empty()) {
     double sum = 0.0;
     for (int64_t l : b.latencies) sum += static_cast<double>(l);

@@ -56,6 +56,8 @@ struct Measured {
   // How late the harness's own threads woke, against when they meant to.
   int64_t wake_late_p99_ns = 0;
   int64_t wake_late_max_ns = 0;
+  // Frames that waited for a consumer due to take one (ties, late wake-ups).
+  uint64_t tie_waits = 0;
 
   uint64_t lost() const { return dropped + source_lost; }
 };
