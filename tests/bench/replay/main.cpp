@@ -278,6 +278,10 @@ int main(int argc, char** argv) {
     else paths.push_back(a);
   }
   if (paths.empty()) return usage();
+  if (!series_dir.empty() && g_mkdir_with_parents(series_dir.c_str(), 0755) != 0) {
+    std::fprintf(stderr, "cannot make %s\n", series_dir.c_str());
+    return 1;
+  }
 
   std::vector<std::unique_ptr<aqsim::Scenario>> scenarios;
   for (const std::string& p : paths) {
@@ -364,15 +368,17 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < rows.size(); ++i) {
     if (!rows[i].variant.adaptive) continue;
     const Phase p = cpu_phase(outcomes[i].ticks, rows[i].sim);
-    char line[200];
-    std::snprintf(line, sizeof line, "  %s %s: %d ticks saw their own interval's CPU, %d the "
-                  "interval before\n", rows[i].scenario->name().c_str(),
-                  rows[i].variant.label().c_str(), p.own, p.previous);
+    char line[240];
+    std::snprintf(line, sizeof line, "  %s %s: ticks %+.0f to %+.0f ms from the simulator's; %d "
+                  "saw their own interval's CPU, %d the interval before\n",
+                  rows[i].scenario->name().c_str(), rows[i].variant.label().c_str(),
+                  ms(rows[i].real.tick_phase_min_ns), ms(rows[i].real.tick_phase_max_ns), p.own,
+                  p.previous);
     phases += line;
   }
   if (!phases.empty())
-    std::printf("CPU the adaptivequeues' ticks saw (the simulator's ticks see their own):\n%s",
-                phases.c_str());
+    std::printf("the adaptivequeues' ticks, as seen every 10 ms, and the CPU they saw (the "
+                "simulator's ticks see their own interval's):\n%s", phases.c_str());
   std::printf("wall %.0f s; this process used %.2f cores, other processes %.2f cores\n", wall,
               own / wall, others);
   if (!markdown_path.empty()) {
@@ -381,8 +387,9 @@ int main(int argc, char** argv) {
       std::fprintf(f, "\nOther processes used %.2f cores on average during the run (of %ld), "
                       "the replay %.2f.\n", others, sysconf(_SC_NPROCESSORS_ONLN), own / wall);
       if (!phases.empty())
-        std::fprintf(f, "\nCPU the adaptivequeues' ticks saw (the simulator's ticks see their "
-                        "own):\n\n%s", phases.c_str());
+        std::fprintf(f, "\nThe adaptivequeues' ticks, as seen every 10 ms, and the CPU they saw "
+                        "(the simulator's ticks see their own interval's):\n\n%s",
+                     phases.c_str());
       std::fclose(f);
     }
   }

@@ -32,8 +32,8 @@ constexpr int64_t kMonitorNs = 10 * kMs;
 constexpr int64_t kLeadNs = 300 * kMs;
 // The longest a frame waits for a consumer that is due to take one.
 constexpr int64_t kTieWaitNs = 20 * kMs;
-// Ticks come at least this long before a multiple of 500 ms.
-constexpr int64_t kTickMarginNs = 2 * kMs;
+// The first ticks come about this long before a multiple of 500 ms.
+constexpr int64_t kTickMarginNs = 20 * kMs;
 constexpr const char* kCaps = "audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=2";
 constexpr gsize kFrameBytes = 960 * 2 * 2;
 
@@ -123,6 +123,8 @@ struct Branch {
   uint64_t samples = 0;
   uint32_t capacity_min = UINT32_MAX, capacity_max = 0;
   std::vector<TickRow> ticks;
+  uint64_t ticks_seen = 0;
+  int64_t tick_phase_min = INT64_MAX, tick_phase_max = INT64_MIN;
   bool frozen = false;
 
   int64_t end() const { return scenario->duration_ns(); }
@@ -149,7 +151,7 @@ class Run {
  private:
   bool build();
   void monitor();
-  void sample_ticks(Branch& b, int64_t t);
+  void note_tick(Branch& b, int64_t t, const GstStructure* st);
   bool wait_for_eos();
   Measured measure(Branch& b);
 
@@ -166,7 +168,6 @@ class Run {
   std::atomic<bool> monitoring_{true};
   std::thread monitor_thread_;
   int64_t last_end_ = 0;
-  int64_t tick_phase_ns_ = 0;  // ticks come at most this long before 500n
 };
 
 Run::Run(const std::vector<Pair>& pairs) {
@@ -266,18 +267,18 @@ void Run::feed(Branch& b) {
 }
 
 // At an instant both share, the simulator's consumer goes first: a frame
-// captured when the consumer is due to take one finds the slot it frees.
-// Here they race (a stall ending on a 20 ms boundary, or a consumer that
-// woke late), and with leaky=downstream a full queue would drop: so a frame
-// whose queue is full waits, a little, for a consumer that is due.
+// captured when the consumer is due to take one comes in after it has.
+// Here they race (a stall ending on a 20 ms boundary, or a consumer thread
+// that woke late): the frame would find one more queued, and with
+// leaky=downstream a full queue would drop. So a frame waits, a little, for
+// a consumer that is due while there is a frame for it to take.
 void Run::wait_for_consumer(Branch& b, int64_t capture) {
   const int64_t since = now();
   bool waited = false;
   while (b.due_pop.load() <= capture && now() - since < kTieWaitNs) {
-    guint level = 0, capacity = 0;
-    g_object_get(b.queue, "current-level-buffers", &level, "max-size-buffers", &capacity,
-                 nullptr);
-    if (capacity == 0 || level < capacity) break;
+    guint level = 0;
+    g_object_get(b.queue, "current-level-buffers", &level, nullptr);
+    if (level == 0) break;
     waited = true;
     g_usleep(100);
   }
@@ -400,12 +401,12 @@ bool Run::build() {
   return true;
 }
 
-void Run::sample_ticks(Branch& b, int64_t t) {
-  GstStructure* st = nullptr;
-  g_object_get(b.queue, "stats", &st, nullptr);
-  if (!st) return;
+// A tick of the element: the stats' tick count moved since the last look,
+// at most one monitor period ago. The row goes under the multiple of 500 ms
+// nearest to it, where the simulator's tick is.
+void Run::note_tick(Branch& b, int64_t t, const GstStructure* st) {
   TickRow r;
-  r.t_ns = t;
+  r.t_ns = (t + kTickNs / 2) / kTickNs * kTickNs;
   guint u = 0;
   gst_structure_get_uint(st, "capacity", &r.capacity);
   gst_structure_get_uint(st, "current-level-buffers", &r.level);
@@ -417,17 +418,18 @@ void Run::sample_ticks(Branch& b, int64_t t) {
   guint64 a = 0;
   gst_structure_get_uint64(st, "adaptations", &a);
   r.adaptations = a;
-  gst_structure_free(st);
   b.ticks.push_back(r);
+  const int64_t phase = t - r.t_ns;
+  b.tick_phase_min = std::min(b.tick_phase_min, phase);
+  b.tick_phase_max = std::max(b.tick_phase_max, phase);
 }
 
-// Every 10 ms: the fixtures' load, each queue's capacity and level; 250 ms
-// after each tick, the adaptivequeues' stats; at a scenario's end, its
-// adaptivequeues stop adapting, so what is left drains as it is.
+// Every 10 ms: the fixtures' load, each queue's capacity and level, and
+// whether an adaptivequeue ticked; at a scenario's end, its adaptivequeues
+// stop adapting, so what is left drains as it is.
 void Run::monitor() {
   std::map<const aqsim::Scenario*, double> mem_written;
   int64_t next = now();
-  int64_t next_stats = kTickNs / 2;
   while (monitoring_) {
     const int64_t t = now();
     for (auto& [scenario, fx] : fixtures_) {
@@ -440,7 +442,6 @@ void Run::monitor() {
         mem_written[scenario] = mem;
       }
     }
-    const bool stats_due = t >= next_stats;
     for (auto& bp : branches_) {
       Branch& b = *bp;
       if (t < 0 || t >= b.end()) {
@@ -451,16 +452,26 @@ void Run::monitor() {
         continue;
       }
       guint capacity = 0, level = 0;
-      g_object_get(b.queue, "max-size-buffers", &capacity, "current-level-buffers", &level,
-                   nullptr);
+      if (b.variant.adaptive) {
+        GstStructure* st = nullptr;
+        g_object_get(b.queue, "stats", &st, nullptr);
+        guint64 ticks = 0;
+        gst_structure_get_uint(st, "capacity", &capacity);
+        gst_structure_get_uint(st, "current-level-buffers", &level);
+        gst_structure_get_uint64(st, "ticks", &ticks);
+        if (ticks > b.ticks_seen && b.ticks_seen > 0) note_tick(b, t, st);
+        b.ticks_seen = ticks;
+        gst_structure_free(st);
+      } else {
+        g_object_get(b.queue, "max-size-buffers", &capacity, "current-level-buffers", &level,
+                     nullptr);
+      }
       b.capacity_sum += capacity;
       b.level_sum += level;
       ++b.samples;
       b.capacity_min = std::min(b.capacity_min, capacity);
       b.capacity_max = std::max(b.capacity_max, capacity);
-      if (stats_due && b.variant.adaptive) sample_ticks(b, next_stats - kTickNs / 2);
     }
-    if (stats_due) next_stats += kTickNs;
     // No catching up: after a late wake, or when scenario time 0 is set
     // and time jumps, the next round is one period from now.
     next = std::max(next, now()) + kMonitorNs;
@@ -524,6 +535,10 @@ Measured Run::measure(Branch& b) {
   m.dropped = b.pushed > out ? b.pushed - out : 0;
   m.blocked_ns = b.blocked_ns;
   m.tie_waits = b.tie_waits;
+  if (!b.ticks.empty()) {
+    m.tick_phase_min_ns = b.tick_phase_min;
+    m.tick_phase_max_ns = b.tick_phase_max;
+  }
   if (!b.latencies.empty()) {
     double sum = 0.0;
     for (int64_t l : b.latencies) sum += static_cast<double>(l);
@@ -567,17 +582,14 @@ std::vector<Outcome> Run::exec() {
     return {};
   }
   // The adaptivequeues start their ticks during READY->PAUSED and tick one
-  // interval apart from then. Scenario time 0 goes on that grid just after
-  // the state change, so each tick comes shortly before a multiple of 500 ms
-  // and sees the frames before it but not one due at that instant: the
-  // simulator's order (consumer, tick, producer).
-  const GstClockTime pausing = gst_clock_get_time(clock_);
+  // interval (and the clock callback's latency) apart from then. Scenario
+  // time 0 goes on that grid, a little after it, so the first ticks come
+  // shortly before a multiple of 500 ms, as the simulator's do (consumer,
+  // tick, producer); from there the callbacks' latency moves them later.
   gst_element_set_state(pipeline_, GST_STATE_PAUSED);
-  const GstClockTime paused = gst_clock_get_time(clock_);
-  GstClockTime zero = paused + kTickMarginNs;
+  GstClockTime zero = gst_clock_get_time(clock_) + kTickMarginNs;
   while (zero < gst_clock_get_time(clock_) + kLeadNs) zero += kTickNs;
   zero_ = zero;
-  tick_phase_ns_ = static_cast<int64_t>(zero - pausing) % kTickNs;
   if (gst_element_set_state(pipeline_, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
     std::fprintf(stderr, "cannot start the pipeline\n");
     return {};
@@ -589,10 +601,6 @@ std::vector<Outcome> Run::exec() {
   }
   // Running time of frame 0's start: it is captured at scenario time 0.
   pts0_ = zero_ - base - kFrameNs;
-  std::printf("the adaptivequeues tick %.1f-%.1f ms before each multiple of 500 ms of scenario "
-              "time\n", static_cast<double>(kTickMarginNs) / 1e6,
-              static_cast<double>(tick_phase_ns_) / 1e6);
-  std::fflush(stdout);
 
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);

@@ -58,11 +58,16 @@ struct Measured {
   int64_t wake_late_max_ns = 0;
   // Frames that waited for a consumer due to take one (ties, late wake-ups).
   uint64_t tie_waits = 0;
+  // When the adaptivequeue's ticks came against the nearest multiple of
+  // 500 ms of scenario time (the simulator's), as the monitor saw them: up
+  // to its 10 ms period late.
+  int64_t tick_phase_min_ns = 0;
+  int64_t tick_phase_max_ns = 0;
 
   uint64_t lost() const { return dropped + source_lost; }
 };
 
-// A per-tick row, read from adaptivequeue's stats 250 ms after each tick.
+// A per-tick row: adaptivequeue's stats just after a tick.
 struct TickRow {
   int64_t t_ns = 0;
   uint32_t capacity = 0;
