@@ -100,7 +100,7 @@ void print_table(FILE* f, const std::vector<Row>& rows, bool markdown) {
                     "harness late p99 / max ms |\n");
     std::fprintf(f, "|---|---|---|---|---|---|---|---|---|---|\n");
   } else {
-    std::fprintf(f, "%-12s %-9s %-10s %15s %-7s %17s %-7s %15s %13s %12s\n", "scenario", "queue",
+    std::fprintf(f, "%-12s %-11s %-10s %15s %-7s %17s %-7s %15s %13s %12s\n", "scenario", "queue",
                  "leaky", "lost rep/sim", "", "p99_ms rep/sim", "", "mean_ms rep/sim",
                  "changes", "late p99/max");
   }
@@ -126,7 +126,7 @@ void print_table(FILE* f, const std::vector<Row>& rows, bool markdown) {
                    r.scenario->name().c_str(), r.variant.queue.c_str(), leaky, lost, lost_v, p99,
                    p99_v, mean, changes, late);
     else
-      std::fprintf(f, "%-12s %-9s %-10s %15s %-7s %17s %-7s %15s %13s %12s\n",
+      std::fprintf(f, "%-12s %-11s %-10s %15s %-7s %17s %-7s %15s %13s %12s\n",
                    r.scenario->name().c_str(), r.variant.queue.c_str(), leaky, lost, lost_v, p99,
                    p99_v, mean, changes, late);
   }
