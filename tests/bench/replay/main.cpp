@@ -386,10 +386,14 @@ int main(int argc, char** argv) {
       print_table(f, rows, true);
       std::fprintf(f, "\nOther processes used %.2f cores on average during the run (of %ld), "
                       "the replay %.2f.\n", others, sysconf(_SC_NPROCESSORS_ONLN), own / wall);
-      if (!phases.empty())
+      if (!phases.empty()) {
+        // The same lines as a Markdown list.
+        std::string list;
+        for (const std::string& line : split(phases, '\n')) list += "- " + line.substr(2) + "\n";
         std::fprintf(f, "\nThe adaptivequeues' ticks, as seen every 10 ms, and the CPU they saw "
                         "(the simulator's ticks see their own interval's):\n\n%s",
-                     phases.c_str());
+                     list.c_str());
+      }
       std::fclose(f);
     }
   }
