@@ -83,7 +83,7 @@ class Run {
   int exit_code_ = 0;
 
   bool any_adaptive_ = false;
-  ProcFixture fixture_;
+  aqfixture::ProcFixture fixture_;
   Load load_;
   int workers_ = 0;
   double load_on_ = -1, load_off_ = -1; /* seconds, as it happened */
@@ -210,7 +210,13 @@ bool Run::build() {
     }
     gst_object_unref(f);
     std::string error;
-    if (opts_.mem_percent >= 0 && !fixture_.create(opts_.mem_percent, error)) {
+    /* Memory as --mem says; the stat mirrors /proc/stat, refreshed by the
+     * monitor. */
+    if (opts_.mem_percent >= 0 &&
+        (!fixture_.create(error) || !fixture_.write_meminfo(opts_.mem_percent) ||
+         !fixture_.mirror_stat())) {
+      if (error.empty())
+        error = "cannot write " + fixture_.root();
       std::fprintf(stderr, "cannot create the procfs fixture: %s\n", error.c_str());
       return false;
     }
@@ -555,7 +561,7 @@ void Run::monitor_loop() {
       }
     }
     if (i % 10 == 0 && !fixture_.root().empty())
-      fixture_.refresh();
+      fixture_.mirror_stat();
     if (i % 50 == 49) {
       const double pct = cpu.sample();
       const size_t b = MIN(t / kBin + 1, bins_);

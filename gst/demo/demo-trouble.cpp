@@ -1,10 +1,9 @@
-/* The demo's variants and the trouble they share: the stall schedule, the
- * CPU load and the procfs tree the adaptivequeues read.
+/* The demo's variants and the trouble they share: the stall schedule and the
+ * CPU load.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "demo.h"
 
-#include <glib/gstdio.h>
 #include <sys/wait.h>
 
 #include <cerrno>
@@ -12,7 +11,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
 namespace demo {
 
@@ -105,56 +103,6 @@ void Load::stop() {
   waitpid(pid_, &status, 0);
   g_spawn_close_pid(pid_);
   pid_ = 0;
-}
-
-ProcFixture::~ProcFixture() {
-  if (root_.empty())
-    return;
-  for (const char* name : {"stat", "stat.new", "meminfo"})
-    g_unlink((root_ + "/" + name).c_str());
-  g_rmdir(root_.c_str());
-}
-
-bool ProcFixture::create(double mem_percent, std::string& error) {
-  GError* err = nullptr;
-  gchar* dir = g_dir_make_tmp("adaptivequeue-demo-XXXXXX", &err);
-  if (!dir) {
-    error = err->message;
-    g_clear_error(&err);
-    return false;
-  }
-  root_ = dir;
-  g_free(dir);
-  mem_percent_ = mem_percent;
-
-  /* A 256 MB board with mem_percent of it in use. */
-  const guint64 total_kb = 262144;
-  const guint64 available_kb = static_cast<guint64>(total_kb * (100.0 - mem_percent) / 100.0);
-  std::ostringstream m;
-  m << "MemTotal:       " << total_kb << " kB\n"
-    << "MemFree:        " << available_kb / 2 << " kB\n"
-    << "MemAvailable:   " << available_kb << " kB\n"
-    << "Buffers:        " << 0 << " kB\n"
-    << "Cached:         " << available_kb / 2 << " kB\n";
-  if (!g_file_set_contents((root_ + "/meminfo").c_str(), m.str().c_str(), -1, &err)) {
-    error = err->message;
-    g_clear_error(&err);
-    return false;
-  }
-  refresh();
-  return true;
-}
-
-void ProcFixture::refresh() {
-  gchar* text = nullptr;
-  gsize len = 0;
-  if (!g_file_get_contents("/proc/stat", &text, &len, nullptr))
-    return;
-  /* Written aside and renamed, so a reader never sees half a file. */
-  const std::string tmp = root_ + "/stat.new";
-  if (g_file_set_contents(tmp.c_str(), text, len, nullptr))
-    g_rename(tmp.c_str(), (root_ + "/stat").c_str());
-  g_free(text);
 }
 
 double CpuMeter::sample() {

@@ -6,6 +6,8 @@
 
 #include <gst/gst.h>
 
+#include "proc-fixture.h"
+
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -46,7 +48,7 @@ struct VariantSpec {
   std::string column; /* short, for the progress lines */
   bool adaptive = false;
   bool jetkvm_rule = false; /* adaptivequeue with demand-headroom=0 */
-  guint size = 0;         /* queue: max-size-buffers */
+  guint size = 0;           /* queue: max-size-buffers */
 };
 
 bool parse_variant(const std::string& key, VariantSpec& out);
@@ -133,21 +135,6 @@ class Load {
 
  private:
   GPid pid_ = 0;
-};
-
-/* A procfs tree for the adaptivequeues: its stat mirrors /proc/stat,
- * refreshed by the caller; its meminfo says what --mem says. */
-class ProcFixture {
- public:
-  ~ProcFixture();
-  bool create(double mem_percent, std::string& error);
-  void refresh();
-  const std::string& root() const { return root_; }
-  double mem_percent() const { return mem_percent_; }
-
- private:
-  std::string root_;
-  double mem_percent_ = 0;
 };
 
 /* Busy share of all CPUs between two readings of /proc/stat. */
