@@ -844,10 +844,12 @@ int cmd_tick(const Options& o) {
        "(`CLOCK_THREAD_CPUTIME_ID`) and wall time per call, median of 5 batches.\n\n";
   s += "| operation | CPU µs/call | wall µs/call | calls per batch |\n|---|---:|---:|---:|\n";
 
-  aq::DirProcFiles files("/proc");
+  aq::DirProcFiles files(aq::kDefaultProcRoot);
+  aq::DirProcFiles cgroup(aq::kDefaultCgroupRoot);
   for (auto [scope, name] :
-       {std::pair{aq::LoadScope::System, "system"}, std::pair{aq::LoadScope::Process, "process"}}) {
-    aq::LoadSampler sampler(scope, files, aq::HostInfo::current());
+       {std::pair{aq::LoadScope::System, "system"}, std::pair{aq::LoadScope::Process, "process"},
+        std::pair{aq::LoadScope::Cgroup, "cgroup"}}) {
+    aq::LoadSampler sampler(scope, files, cgroup, aq::HostInfo::current());
     long ok = 0;
     for (int i = 0; i < 10; i++)
       sampler.poll(aq::monotonic_now_ns());
@@ -863,7 +865,9 @@ int cmd_tick(const Options& o) {
       std::fprintf(stderr, "%s scope: no sample from /proc\n", name);
       return 2;
     }
-    s += std::string("| `LoadSampler::poll`, ") + name + " scope, `/proc` | " +
+    const bool cgroup_scope = scope == aq::LoadScope::Cgroup;
+    s += std::string("| `LoadSampler::poll`, ") + name + " scope, " +
+         (cgroup_scope ? "`/proc` and `/sys/fs/cgroup`" : "`/proc`") + " | " +
          fmt("%.2f", cpu / 1e3) + " | " + fmt("%.2f", wall / 1e3) + " | " + std::to_string(calls) +
          " |\n";
   }
