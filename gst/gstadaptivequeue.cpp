@@ -927,8 +927,9 @@ static void gst_adaptive_queue_class_init(GstAdaptiveQueueClass* klass) {
 
   add_pad_templates(element_class);
   gst_element_class_set_static_metadata(element_class, "Adaptive queue", "Generic",
-                                        "Simple data queue whose capacity adapts to system load "
-                                        "and latency",
+                                        "Data queue, as queue, whose buffer capacity adapts each "
+                                        "tick to CPU and memory load and to latency, never below "
+                                        "recent demand from a live source",
                                         "gst-adaptivequeue developers");
 
   element_class->change_state = change_state;

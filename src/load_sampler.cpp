@@ -854,12 +854,6 @@ SharedSampler::~SharedSampler() {
   thread_.join();
 }
 
-std::unique_ptr<SharedSampler::Subscription> SharedSampler::subscribe(const std::string& proc_root,
-                                                                      LoadScope scope,
-                                                                      int64_t interval_ns) {
-  return subscribe(proc_root, kDefaultCgroupRoot, scope, interval_ns);
-}
-
 std::unique_ptr<SharedSampler::Subscription> SharedSampler::subscribe(
     const std::string& proc_root, const std::string& cgroup_root, LoadScope scope,
     int64_t interval_ns) {

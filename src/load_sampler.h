@@ -198,13 +198,12 @@ class SharedSampler {
   static std::unique_ptr<Subscription> subscribe(const std::string& proc_root,
                                                  const std::string& cgroup_root, LoadScope scope,
                                                  int64_t interval_ns);
-  // The same with the cgroup root at kDefaultCgroupRoot.
-  static std::unique_ptr<Subscription> subscribe(const std::string& proc_root, LoadScope scope,
-                                                 int64_t interval_ns);
 
   ~SharedSampler();
   SharedReading latest() const;
-  uint64_t reads() const;  // completed reads of the procfs tree
+  // How the sharing works, for its tests: completed reads of the files, the
+  // interval read at, and the subscriptions held.
+  uint64_t reads() const;
   int64_t interval_ns() const;
   size_t subscribers() const;
 

@@ -1236,7 +1236,7 @@ START_TEST(hundred_subscribers_share_one_read_per_interval) {
   const int64_t interval = 100 * kMs;
   Subscriptions subs;
   for (int i = 0; i < 100; ++i)
-    subs.push_back(SharedSampler::subscribe(tree.dir(), LoadScope::System, interval));
+    subs.push_back(SharedSampler::subscribe(tree.dir(), aq::kDefaultCgroupRoot, LoadScope::System, interval));
   SharedSampler& shared = subs[0]->sampler();
   for (const auto& s : subs)
     ck_assert_ptr_eq(&s->sampler(), &shared);
@@ -1280,7 +1280,7 @@ START_TEST(shared_latest_gives_the_exact_sample) {
     tree.write("stat", stat_text({1000 + step, 0, 500, 8000 + 3 * step, 500, 0, 0, 0, 0, 0}));
   };
   advance();
-  auto sub = SharedSampler::subscribe(tree.dir(), LoadScope::System, 30 * kMs);
+  auto sub = SharedSampler::subscribe(tree.dir(), aq::kDefaultCgroupRoot, LoadScope::System, 30 * kMs);
   ck_assert(wait_for([&] {
     advance();
     return sub->latest().sample.has_value();
@@ -1298,7 +1298,7 @@ END_TEST
 
 START_TEST(shared_reports_why_there_is_no_sample) {
   const std::string root = "/nonexistent-aq-core-root/shared";
-  auto sub = SharedSampler::subscribe(root, LoadScope::Process, 20 * kMs);
+  auto sub = SharedSampler::subscribe(root, aq::kDefaultCgroupRoot, LoadScope::Process, 20 * kMs);
   ck_assert(wait_for([&] { return sub->latest().sequence >= 3; }));
   const aq::SharedReading r = sub->latest();
   ck_assert(!r.sample.has_value());
@@ -1309,10 +1309,10 @@ END_TEST
 
 START_TEST(shared_sampler_per_root_and_scope) {
   ProcTree a, b;
-  auto a_system = SharedSampler::subscribe(a.dir(), LoadScope::System, 100 * kMs);
-  auto a_system2 = SharedSampler::subscribe(a.dir(), LoadScope::System, 200 * kMs);
-  auto a_process = SharedSampler::subscribe(a.dir(), LoadScope::Process, 100 * kMs);
-  auto b_system = SharedSampler::subscribe(b.dir(), LoadScope::System, 100 * kMs);
+  auto a_system = SharedSampler::subscribe(a.dir(), aq::kDefaultCgroupRoot, LoadScope::System, 100 * kMs);
+  auto a_system2 = SharedSampler::subscribe(a.dir(), aq::kDefaultCgroupRoot, LoadScope::System, 200 * kMs);
+  auto a_process = SharedSampler::subscribe(a.dir(), aq::kDefaultCgroupRoot, LoadScope::Process, 100 * kMs);
+  auto b_system = SharedSampler::subscribe(b.dir(), aq::kDefaultCgroupRoot, LoadScope::System, 100 * kMs);
   ck_assert_ptr_eq(&a_system->sampler(), &a_system2->sampler());
   ck_assert_ptr_ne(&a_system->sampler(), &a_process->sampler());
   ck_assert_ptr_ne(&a_system->sampler(), &b_system->sampler());
@@ -1331,11 +1331,9 @@ START_TEST(shared_sampler_per_cgroup_root) {
   ck_assert_ptr_eq(&x->sampler(), &x2->sampler());
   ck_assert_ptr_ne(&x->sampler(), &y->sampler());
   ck_assert_ptr_ne(&x->sampler(), &automatic->sampler());
-  // The old overload is the default cgroup root.
-  auto d = SharedSampler::subscribe(a.proc_dir(), LoadScope::Cgroup, 20 * kMs);
-  auto e =
+  // Another cgroup root is another sampler.
+  auto d =
       SharedSampler::subscribe(a.proc_dir(), aq::kDefaultCgroupRoot, LoadScope::Cgroup, 20 * kMs);
-  ck_assert_ptr_eq(&d->sampler(), &e->sampler());
   ck_assert_ptr_ne(&d->sampler(), &x->sampler());
   // The reading says what was read, auto resolved.
   ck_assert(
@@ -1352,11 +1350,11 @@ END_TEST
 
 START_TEST(shared_interval_is_the_shortest_subscribed) {
   ProcTree tree;
-  auto slow = SharedSampler::subscribe(tree.dir(), LoadScope::System, 300 * kMs);
+  auto slow = SharedSampler::subscribe(tree.dir(), aq::kDefaultCgroupRoot, LoadScope::System, 300 * kMs);
   SharedSampler& shared = slow->sampler();
   ck_assert_int_eq(shared.interval_ns(), 300 * kMs);
   {
-    auto fast = SharedSampler::subscribe(tree.dir(), LoadScope::System, 100 * kMs);
+    auto fast = SharedSampler::subscribe(tree.dir(), aq::kDefaultCgroupRoot, LoadScope::System, 100 * kMs);
     ck_assert_int_eq(shared.interval_ns(), 100 * kMs);
     ck_assert_uint_eq(shared.subscribers(), 2);
   }
@@ -1374,7 +1372,7 @@ START_TEST(shared_set_interval_shortens_the_period) {
   ProcTree tree;
   tree.write("stat", stat_text({1000, 0, 500, 8000, 500, 0, 0, 0, 0, 0}));
   tree.write("meminfo", meminfo_text(1'000'000, 250'000));
-  auto sub = SharedSampler::subscribe(tree.dir(), LoadScope::System, 2 * kSec);
+  auto sub = SharedSampler::subscribe(tree.dir(), aq::kDefaultCgroupRoot, LoadScope::System, 2 * kSec);
   SharedSampler& shared = sub->sampler();
   ck_assert(wait_for([&] { return shared.reads() >= 1; }));
 
@@ -1408,27 +1406,27 @@ START_TEST(shared_resubscribe_after_all_dropped) {
   tree.write("meminfo", meminfo_text(1'000'000, 250'000));
   Subscriptions subs;
   for (int i = 0; i < 3; ++i)
-    subs.push_back(SharedSampler::subscribe(tree.dir(), LoadScope::System, 10 * kMs));
+    subs.push_back(SharedSampler::subscribe(tree.dir(), aq::kDefaultCgroupRoot, LoadScope::System, 10 * kMs));
   ck_assert(wait_for([&] { return subs[0]->sampler().reads() >= 10; }));
   subs.clear();  // the last one stops the thread
 
   // A fresh sampler: one subscriber, and its read count starts over (the
   // old one had at least 10; at 1 s a new one has read at most twice).
-  auto sub = SharedSampler::subscribe(tree.dir(), LoadScope::System, 1 * kSec);
+  auto sub = SharedSampler::subscribe(tree.dir(), aq::kDefaultCgroupRoot, LoadScope::System, 1 * kSec);
   SharedSampler& shared = sub->sampler();
   ck_assert_uint_eq(shared.subscribers(), 1);
   ck_assert_uint_le(shared.reads(), 2);
   ck_assert(wait_for([&] { return shared.reads() >= 1; }));
   ck_assert_uint_ge(sub->latest().sequence, 1);
   // And it is shared again.
-  auto second = SharedSampler::subscribe(tree.dir(), LoadScope::System, 1 * kSec);
+  auto second = SharedSampler::subscribe(tree.dir(), aq::kDefaultCgroupRoot, LoadScope::System, 1 * kSec);
   ck_assert_ptr_eq(&second->sampler(), &shared);
   ck_assert_uint_eq(shared.subscribers(), 2);
 }
 END_TEST
 
 START_TEST(shared_on_real_proc) {
-  auto sub = SharedSampler::subscribe("/proc", LoadScope::System, 50 * kMs);
+  auto sub = SharedSampler::subscribe("/proc", aq::kDefaultCgroupRoot, LoadScope::System, 50 * kMs);
   ck_assert(wait_for([&] { return sub->latest().sample.has_value(); }));
   const auto s = *sub->latest().sample;
   ck_assert(s.cpu_percent >= 0.0 && s.cpu_percent <= 100.0);
