@@ -301,11 +301,15 @@ static gboolean on_tick(GstClock*, GstClockTime, GstClockID id, gpointer user_da
   GST_OBJECT_LOCK(self);
   const Settings settings = *self->settings;
   GST_OBJECT_UNLOCK(self);
+  /* The next tick is due one interval after this one was, so ticks do not
+   * drift by the callback's delay; one that is late starts from now, with
+   * no catch-up burst. */
   GstClock* clock = gst_system_clock_obtain();
-  t.last_tick_at = gst_clock_get_time(clock);
+  const GstClockTime now = gst_clock_get_time(clock);
   gst_object_unref(clock);
+  t.last_tick_at = t.due_at;
   out = run_tick_tlocked(self, settings);
-  schedule_tick_tlocked(self, t.last_tick_at + settings.interval);
+  schedule_tick_tlocked(self, std::max(now, t.last_tick_at + settings.interval));
   tunlock(self);
 
   if (!out.load_warning.empty())
@@ -335,6 +339,7 @@ static void schedule_tick_tlocked(GstAdaptiveQueue* self, GstClockTime at) {
     gst_clock_id_unref(t.id);
   }
   t.id = gst_clock_new_single_shot_id(clock, at);
+  t.due_at = at;
   /* A weak reference: an unscheduled wait is released by the clock's
    * thread some time later, and must not keep the element alive till then. */
   GWeakRef* ref = g_new0(GWeakRef, 1);

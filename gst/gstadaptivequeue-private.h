@@ -253,8 +253,10 @@ struct QueueState {
 struct TickState {
   GstClockID id = nullptr;
   bool running = false;
-  /* System clock time of the last tick, or of the start. */
+  /* System clock time the last tick was due at, or of the start. */
   GstClockTime last_tick_at = 0;
+  /* System clock time the pending tick is due at. */
+  GstClockTime due_at = 0;
   std::unique_ptr<aq::SharedSampler::Subscription> subscription;
   std::string subscribed_proc_root;
   std::string subscribed_cgroup_root;
