@@ -43,6 +43,13 @@ struct Seen {
 
 Seen* seen;
 
+/* Held by the control thread while its FLUSH_START travels, and taken by
+ * the producer before its FLUSH_STOP: as in GStreamer's flushing protocol
+ * (a seek sends FLUSH_START, then takes the streaming thread's stream lock,
+ * then sends FLUSH_STOP), a FLUSH_STOP never overtakes the FLUSH_START
+ * it ends. */
+std::mutex flush_start_lock;
+
 void note(guint64 seq) {
   std::lock_guard<std::mutex> l(seen->lock);
   if (seq <= seen->last)
@@ -166,7 +173,8 @@ guint64 produce(GstPad* src, std::atomic<bool>& stop, bool flushes) {
     }
     if (ret == GST_FLOW_FLUSHING && flushes) {
       /* A flush started from the control thread: end it from here, the
-       * streaming thread, as an upstream element would. */
+       * streaming thread, once the FLUSH_START has been delivered. */
+      { std::lock_guard<std::mutex> l(flush_start_lock); }
       gst_pad_push_event(src, gst_event_new_flush_stop(TRUE));
       start_stream(src);
     } else {
@@ -185,8 +193,10 @@ void control(GstElement* q, GstPad* src, std::atomic<bool>& stop, bool lossy) {
     if (lossy) {
       g_object_set(q, "leaky", rng() % 2 ? 2 : 0, nullptr);
       g_object_set(q, "min-threshold-buffers", rng() % 4, nullptr);
-      if (rng() % 8 == 0)
+      if (rng() % 8 == 0) {
+        std::lock_guard<std::mutex> l(flush_start_lock);
         gst_pad_push_event(src, gst_event_new_flush_start());
+      }
     }
     guint level = 0;
     GstStructure* stats = nullptr;
@@ -204,11 +214,23 @@ void run(bool lossy) {
   start_stream(r.src);
   std::atomic<bool> stop{false};
   guint64 pushed = 0;
+  std::atomic<bool> controlled{false};
   std::thread producer([&] {
     pushed = produce(r.src, stop, lossy);
+    /* A last flush may have started after the last push: end it once the
+     * control thread is done, so the EOS is not refused. */
+    while (!controlled.load())
+      g_usleep(1000);
+    if (GST_PAD_IS_FLUSHING(r.src)) {
+      gst_pad_push_event(r.src, gst_event_new_flush_stop(TRUE));
+      start_stream(r.src);
+    }
     gst_pad_push_event(r.src, gst_event_new_eos());
   });
-  std::thread controller([&] { control(r.q, r.src, stop, lossy); });
+  std::thread controller([&] {
+    control(r.q, r.src, stop, lossy);
+    controlled = true;
+  });
   std::this_thread::sleep_for(duration());
   stop = true;
   controller.join();
