@@ -12,10 +12,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
+#include "load_sampler.h"
 #include "proc_parse.h"
 
 namespace realcg {
@@ -41,13 +40,6 @@ std::string parent_of(const std::string& path) {
   return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
 }
 
-std::string read_self_cgroup() {
-  std::ifstream in("/proc/self/cgroup");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 }  // namespace
 
 double process_cpu_seconds() {
@@ -61,16 +53,22 @@ TestCgroup::TestCgroup() {
     skip_ = "not root: making a cgroup needs root";
     return;
   }
-  const std::string self = read_self_cgroup();
-  if (self.empty()) {
-    skip_ = "no /proc/self/cgroup";
+  aq::DirProcFiles proc(aq::kDefaultProcRoot);
+  std::string text, error;
+  if (!proc.read("self/cgroup", text, error)) {
+    skip_ = error;
+    return;
+  }
+  const auto self = aq::parse_proc_cgroup(text);
+  if (!self.ok) {
+    skip_ = "/proc/self/cgroup: " + self.error;
     return;
   }
   const std::string name = "aq-test-" + std::to_string(getpid());
-  if (exists(std::string(kCgroupRoot) + "/cgroup.controllers"))
-    setup_v2(self, name);
+  if (exists(std::string(aq::kDefaultCgroupRoot) + "/cgroup.controllers"))
+    setup_v2(self.value, name);
   else
-    setup_v1(self, name);
+    setup_v1(self.value, name);
 }
 
 // A cgroup whose last process has just exited may stay busy for a moment.
@@ -97,15 +95,10 @@ bool TestCgroup::make(const std::string& dir, std::string& error) {
 
 // cgroup v1 (or hybrid): a new cgroup under the process's own in the cpu,
 // cpuacct and memory hierarchies.
-void TestCgroup::setup_v1(const std::string& self_cgroup, const std::string& name) {
-  const auto m = aq::parse_proc_cgroup(self_cgroup);
-  if (!m.ok) {
-    skip_ = "/proc/self/cgroup: " + m.error;
-    return;
-  }
+void TestCgroup::setup_v1(const aq::CgroupMembership& self, const std::string& name) {
   std::string error;
   for (const char* controller : {"cpu", "cpuacct", "memory"}) {
-    const aq::CgroupEntry* e = m.value.v1(controller);
+    const aq::CgroupEntry* e = self.v1(controller);
     if (!e) {
       skip_ = std::string("no cgroup v1 ") + controller + " hierarchy for this process";
       return;
@@ -113,9 +106,9 @@ void TestCgroup::setup_v1(const std::string& self_cgroup, const std::string& nam
     std::string list;
     for (const std::string& c : e->controllers)
       list += (list.empty() ? "" : ",") + c;
-    std::string mount = std::string(kCgroupRoot) + "/" + list;
+    std::string mount = std::string(aq::kDefaultCgroupRoot) + "/" + list;
     if (!exists(mount))
-      mount = std::string(kCgroupRoot) + "/" + controller;
+      mount = std::string(aq::kDefaultCgroupRoot) + "/" + controller;
     const std::string dir = mount + (e->path == "/" ? "" : e->path) + "/" + name;
     if (!make(dir, error)) {
       skip_ = error;
@@ -138,14 +131,14 @@ void TestCgroup::setup_v1(const std::string& self_cgroup, const std::string& nam
 
 // cgroup v2: a sibling of the process's cgroup (a cgroup with processes
 // cannot enable controllers for children), or a child of the root.
-void TestCgroup::setup_v2(const std::string& self_cgroup, const std::string& name) {
-  const auto m = aq::parse_proc_cgroup(self_cgroup);
-  const aq::CgroupEntry* e = m.ok ? m.value.v2() : nullptr;
+void TestCgroup::setup_v2(const aq::CgroupMembership& self, const std::string& name) {
+  const aq::CgroupEntry* e = self.v2();
   if (!e) {
     skip_ = "no cgroup v2 entry for this process";
     return;
   }
-  const std::string parent = std::string(kCgroupRoot) + (e->path == "/" ? "" : parent_of(e->path));
+  const std::string parent =
+      std::string(aq::kDefaultCgroupRoot) + (e->path == "/" ? "" : parent_of(e->path));
   std::string error;
   const std::string dir = parent + "/" + name;
   if (!make(dir, error)) {

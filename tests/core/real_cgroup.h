@@ -11,9 +11,13 @@
 #include <string>
 #include <vector>
 
+namespace aq {
+struct CgroupMembership;
+}
+
 namespace realcg {
 
-constexpr char kCgroupRoot[] = "/sys/fs/cgroup";
+// Made under aq::kDefaultCgroupRoot.
 constexpr uint64_t kMemoryLimit = 400ull << 20;
 
 class TestCgroup {
@@ -38,8 +42,8 @@ class TestCgroup {
 
  private:
   bool make(const std::string& dir, std::string& error);
-  void setup_v1(const std::string& self_cgroup, const std::string& name);
-  void setup_v2(const std::string& self_cgroup, const std::string& name);
+  void setup_v1(const aq::CgroupMembership& self, const std::string& name);
+  void setup_v2(const aq::CgroupMembership& self, const std::string& name);
 
   std::vector<std::string> made_;   // created directories
   std::vector<std::string> procs_;  // cgroup.procs files to join

@@ -31,7 +31,7 @@ const realcg::TestCgroup* g_cgroup = nullptr;
 // <throttled delta> <detail>" or "none <reason>", then "auto <scope>
 // <reason>". The sampler reads "self", so it runs in the child.
 bool poll_sampler(FILE* report) {
-  aq::DirProcFiles proc(aq::kDefaultProcRoot), cgroup(realcg::kCgroupRoot);
+  aq::DirProcFiles proc(aq::kDefaultProcRoot), cgroup(aq::kDefaultCgroupRoot);
   aq::LoadSampler sampler(aq::LoadScope::Cgroup, proc, cgroup, aq::HostInfo::current());
   int64_t wall_before = aq::monotonic_now_ns();
   double cpu_before = realcg::process_cpu_seconds();
@@ -54,7 +54,7 @@ bool poll_sampler(FILE* report) {
       std::fprintf(report, "none %s\n", r.reason.c_str());
   }
   const aq::ScopeChoice choice =
-      aq::resolve_scope(aq::LoadScope::Auto, aq::kDefaultProcRoot, realcg::kCgroupRoot);
+      aq::resolve_scope(aq::LoadScope::Auto, aq::kDefaultProcRoot, aq::kDefaultCgroupRoot);
   std::fprintf(report, "auto %s %s\n", aq::scope_name(choice.scope), choice.reason.c_str());
   return true;
 }
