@@ -1278,22 +1278,35 @@ class EosGate {
   bool open_ = false;
 };
 
+/* A 4-buffer queue between harness pads, two buffers through it already:
+ * the start of each test that holds EOS inside the task's push. */
+static GstHarness* start_eos_gate_rig(GstElement* q) {
+  g_object_set(q, "adaptive", FALSE, "max-size-buffers", 4u, nullptr);
+  GstHarness* h = start_harness(q);
+  push_pull(h, 0, 2);
+  return h;
+}
+
+/* Pushes EOS and runs `act` while the task is held inside its push of that
+ * EOS downstream; the task goes on once `act` has returned. */
+template <class Act>
+static void while_pushing_eos(GstElement* q, GstHarness* h, Act act) {
+  EosGate gate(q);
+  ck_assert(gst_harness_push_event(h, gst_event_new_eos()));
+  gate.wait_entered();
+  act();
+}
+
 /* FLUSH_STOP without FLUSH_START (a misbehaving upstream) while the task is
  * pushing EOS downstream: once the flush has reset the element, the result
  * of that old push must not pause the task again, or the queue stalls with
  * data in it and a full queue would block upstream forever. */
 GST_START_TEST(test_lone_flush_stop_during_eos_push) {
   GstElement* q = make_queue("/nonexistent");
-  g_object_set(q, "adaptive", FALSE, "max-size-buffers", 4u, nullptr);
-  GstHarness* h = start_harness(q);
-  push_pull(h, 0, 2);
+  GstHarness* h = start_eos_gate_rig(q);
 
-  {
-    EosGate gate(q);
-    ck_assert(gst_harness_push_event(h, gst_event_new_eos()));
-    gate.wait_entered();
-    ck_assert(gst_harness_push_event(h, gst_event_new_flush_stop(TRUE)));
-  }
+  while_pushing_eos(q, h,
+                    [h] { ck_assert(gst_harness_push_event(h, gst_event_new_flush_stop(TRUE))); });
   /* Drop what the harness got before and around the flush. */
   while (GstBuffer* b = gst_harness_try_pull(h))
     gst_buffer_unref(b);
@@ -1307,13 +1320,7 @@ GST_START_TEST(test_lone_flush_stop_during_eos_push) {
   ck_assert(gst_harness_push_event(h, gst_event_new_segment(&segment)));
   {
     Pusher pusher(h, 10, 20);
-    for (guint i = 0; i < 20; i++) {
-      GstBuffer* b = nullptr;
-      wait_until([&] { return (b = gst_harness_try_pull(h)) != nullptr; });
-      fail_unless(b != nullptr, "stalled after %u buffers of the new stream", i);
-      fail_unless_equals_uint64(GST_BUFFER_OFFSET(b), 10 + i);
-      gst_buffer_unref(b);
-    }
+    pull_in_order(h, 10, 20);
     ck_assert(!pusher.failed());
   }
 
@@ -1330,15 +1337,9 @@ GST_END_TEST;
  * (finding 9). */
 GST_START_TEST(test_lone_flush_stop_overtaken_by_eos) {
   GstElement* q = make_queue("/nonexistent");
-  g_object_set(q, "adaptive", FALSE, "max-size-buffers", 4u, nullptr);
-  GstHarness* h = start_harness(q);
-  push_pull(h, 0, 2);
-  {
-    EosGate gate(q);
-    ck_assert(gst_harness_push_event(h, gst_event_new_eos()));
-    gate.wait_entered();
-    ck_assert(gst_harness_push_event(h, gst_event_new_flush_stop(TRUE)));
-  }
+  GstHarness* h = start_eos_gate_rig(q);
+  while_pushing_eos(q, h,
+                    [h] { ck_assert(gst_harness_push_event(h, gst_event_new_flush_stop(TRUE))); });
   AQ_WAIT_FOR(GST_PAD_IS_EOS(h->sinkpad));
 
   /* Three queued before the task pushes any: the first is refused. */
@@ -1369,31 +1370,20 @@ GST_END_TEST;
  * would wait for ever). */
 GST_START_TEST(test_new_stream_during_eos_push) {
   GstElement* q = make_queue("/nonexistent");
-  g_object_set(q, "adaptive", FALSE, "max-size-buffers", 4u, nullptr);
-  GstHarness* h = start_harness(q);
-  push_pull(h, 0, 2);
+  GstHarness* h = start_eos_gate_rig(q);
 
   GstSegment segment;
-  {
-    EosGate gate(q);
-    ck_assert(gst_harness_push_event(h, gst_event_new_eos()));
-    gate.wait_entered();
+  while_pushing_eos(q, h, [h, &segment] {
     ck_assert(gst_harness_push_event(h, gst_event_new_stream_start("again")));
     gst_segment_init(&segment, GST_FORMAT_TIME);
     ck_assert(gst_harness_push_event(h, gst_event_new_segment(&segment)));
     fail_unless_equals_int(gst_harness_push(h, timed_buffer(10)), GST_FLOW_OK);
-  }
+  });
 
   /* The new stream flows, past the queue's capacity. */
   {
     Pusher pusher(h, 11, 19);
-    for (guint i = 0; i < 20; i++) {
-      GstBuffer* b = nullptr;
-      wait_until([&] { return (b = gst_harness_try_pull(h)) != nullptr; });
-      fail_unless(b != nullptr, "stalled after %u buffers of the new stream", i);
-      fail_unless_equals_uint64(GST_BUFFER_OFFSET(b), 10 + i);
-      gst_buffer_unref(b);
-    }
+    pull_in_order(h, 10, 20);
     ck_assert(!pusher.failed());
   }
 
