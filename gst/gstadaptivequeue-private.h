@@ -30,7 +30,7 @@
 #include "gstadaptivequeue.h"
 #include "adapter.h"
 #include "latency_tracker.h"
-#include "load_sampler.h"
+#include "shared_sampler.h"
 #include "spsc_ring.h"
 #include "sizing_policy.h"
 #include "spin_backoff.h"

@@ -1,22 +1,17 @@
 // CPU and memory load read from a procfs tree and the cgroup filesystem, in
-// one of several scopes, and the one shared sampler per process that serves
-// every element.
+// one of several scopes.
 #pragma once
 
-#include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
-#include <utility>
 #include <vector>
 
-#include "proc_parse.h"
-#include "sizing_policy.h"
+#include "load_sample.h"
+#include "proc_files.h"
 
 namespace aq {
 
@@ -33,51 +28,7 @@ enum class LoadScope {
 // "system", "process", "cgroup", "pressure", "auto".
 const char* scope_name(LoadScope scope);
 
-inline constexpr char kDefaultProcRoot[] = "/proc";
-inline constexpr char kDefaultCgroupRoot[] = "/sys/fs/cgroup";
-
-// Where the sampler's files come from, relative to a root directory: the
-// procfs root ("stat", "meminfo", "self/stat", "self/cgroup",
-// "pressure/cpu", ...) or the cgroup root ("cpu,cpuacct/docker/x/cpu.stat").
-class ProcFiles {
- public:
-  // Missing: no such file. For cgroup files that means a controller or a
-  // limit that is not there, which is not a fault.
-  enum class Status { Ok, Missing, Failed };
-
-  virtual ~ProcFiles() = default;
-  // `error` is set unless the status is Ok.
-  virtual Status fetch(const std::string& name, std::string& out, std::string& error) = 0;
-  // False with `error` set when the file cannot be read.
-  bool read(const std::string& name, std::string& out, std::string& error) {
-    return fetch(name, out, error) == Status::Ok;
-  }
-};
-
-// Reads real files under a root directory such as "/proc".
-class DirProcFiles final : public ProcFiles {
- public:
-  explicit DirProcFiles(std::string root) : root_(std::move(root)) {}
-  Status fetch(const std::string& name, std::string& out, std::string& error) override;
-
- private:
-  std::string root_;
-};
-
-// Host facts the scopes need, injected so tests can fix them.
-struct HostInfo {
-  long clock_ticks_per_second = 100;  // USER_HZ
-  long page_size = 4096;
-  long cpu_count = 1;  // online CPUs
-  // The CPUs this process may run on (its affinity mask), sorted, when that
-  // leaves out some online CPU; empty when it may run on all of them.
-  std::vector<unsigned> allowed_cpus;
-
-  long allowed_cpu_count() const {
-    return allowed_cpus.empty() ? cpu_count : static_cast<long>(allowed_cpus.size());
-  }
-  static HostInfo current();  // from sysconf() and sched_getaffinity()
-};
+struct Cgroup;  // where the process's cgroup files are (cgroup.h)
 
 // The scope a request resolves to (Auto never stays Auto) and why, in a few
 // words for the element's documentation and stats.
@@ -143,8 +94,6 @@ class LoadSampler {
   // and when /proc/self/cgroup changes.
   SampleResult poll(int64_t monotonic_ns);
 
-  struct Cgroup;  // where the process's cgroup files are (load_sampler.cpp)
-
  private:
   struct Reading {
     uint64_t busy = 0;   // system: busy ticks; process: utime + stime; cgroup: usage ns
@@ -174,82 +123,5 @@ class LoadSampler {
   std::vector<unsigned> cpus_seen_;
   std::deque<Reading> history_;
 };
-
-// The latest result of the shared sampler. `sequence` grows with every read.
-struct SharedReading {
-  std::optional<LoadSample> sample;
-  std::string reason;
-  bool warming_up = true;
-  uint64_t sequence = 0;
-  int64_t taken_ns = 0;
-  LoadSource source;  // the scope read (auto resolved), throttling
-};
-
-// One per (procfs root, cgroup root, scope) in the process. A background
-// thread reads the files once per interval, the shortest any subscriber
-// asked for; readers copy the latest result under a short lock and never
-// wait for file I/O.
-class SharedSampler {
- public:
-  class Subscription;
-
-  // The process-wide sampler for these roots and this scope, created on
-  // first use.
-  static std::unique_ptr<Subscription> subscribe(const std::string& proc_root,
-                                                 const std::string& cgroup_root, LoadScope scope,
-                                                 int64_t interval_ns);
-
-  ~SharedSampler();
-  SharedReading latest() const;
-  // How the sharing works, for its tests: completed reads of the files, the
-  // interval read at, and the subscriptions held.
-  uint64_t reads() const;
-  int64_t interval_ns() const;
-  size_t subscribers() const;
-
-  // Owning handle: keeps the sampler alive and its interval registered.
-  class Subscription {
-   public:
-    ~Subscription();
-    Subscription(const Subscription&) = delete;
-    Subscription& operator=(const Subscription&) = delete;
-    SharedSampler& sampler() const { return *sampler_; }
-    SharedReading latest() const { return sampler_->latest(); }
-    void set_interval(int64_t interval_ns);
-
-   private:
-    friend class SharedSampler;
-    Subscription(std::shared_ptr<SharedSampler> sampler, uint64_t id)
-        : sampler_(std::move(sampler)), id_(id) {}
-    std::shared_ptr<SharedSampler> sampler_;
-    uint64_t id_;
-  };
-
- private:
-  SharedSampler(std::string proc_root, std::string cgroup_root, LoadScope scope);
-  uint64_t add(int64_t interval_ns);
-  void remove(uint64_t id);
-  void update(uint64_t id, int64_t interval_ns);
-  int64_t shortest_interval_locked() const;
-  void run();
-
-  std::string root_;
-  std::string cgroup_root_;
-  LoadScope scope_;
-  DirProcFiles files_;
-  DirProcFiles cgroup_files_;
-  LoadSampler sampler_;
-
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  std::map<uint64_t, int64_t> intervals_;
-  uint64_t next_id_ = 1;
-  bool stopping_ = false;
-  SharedReading latest_;
-  uint64_t reads_ = 0;
-  std::thread thread_;
-};
-
-int64_t monotonic_now_ns();
 
 }  // namespace aq

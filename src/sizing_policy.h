@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "load_sample.h"
+
 namespace aq {
 
 // Every default is defined here once; the element's param specs use them.
@@ -72,11 +74,6 @@ struct ConfigError {
 std::vector<ConfigError> validate(const PolicyConfig& config);
 // "field: reason; field: reason" for a warning message.
 std::string describe(const std::vector<ConfigError>& errors);
-
-struct LoadSample {
-  double cpu_percent = 0.0;
-  double mem_percent = 0.0;
-};
 
 struct Decision {
   uint32_t old_capacity = 0;

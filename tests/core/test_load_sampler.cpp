@@ -25,7 +25,7 @@
 #include <thread>
 #include <vector>
 
-#include "load_sampler.h"
+#include "shared_sampler.h"
 #include "core_test.h"
 
 using aq::DirProcFiles;
