@@ -7,22 +7,6 @@
 
 namespace aq {
 
-const char* scope_name(LoadScope scope) {
-  switch (scope) {
-    case LoadScope::System:
-      return "system";
-    case LoadScope::Process:
-      return "process";
-    case LoadScope::Cgroup:
-      return "cgroup";
-    case LoadScope::Pressure:
-      return "pressure";
-    case LoadScope::Auto:
-      return "auto";
-  }
-  return "?";
-}
-
 namespace {
 
 using Status = ProcFiles::Status;
@@ -97,6 +81,82 @@ ScopeChoice resolve_scope(LoadScope requested, const std::string& proc_root,
 
 // ---- the sampler ----
 
+struct LoadSampler::Scope {
+  LoadScope scope;
+  const char* name;
+  // Reads /proc/self/cgroup before each reading, to follow a move (and for
+  // auto, to pick its scope again).
+  bool follows_cgroup;
+  // Reads the files into `now`; null for auto, which reads as the scope it
+  // picked.
+  bool (LoadSampler::*read)(Reading& now, std::string& reason);
+  // Whether readings from..to span enough to measure CPU; null: the
+  // previous reading is enough.
+  bool (*span_is_enough)(const HostInfo& host, const Reading& from, const Reading& to);
+  // CPU % over start..now, or false with `reason` set; null: the reading
+  // holds the figure itself, with no history.
+  bool (*cpu_percent)(const HostInfo& host, const Reading& start, const Reading& now, double& cpu,
+                      std::string& reason);
+};
+
+// Each scope in one row: adding a scope is its enum value, its row and its
+// read function.
+const LoadSampler::Scope LoadSampler::kScopes[] = {
+    {LoadScope::System, "system", false, &LoadSampler::read_system,
+     [](const HostInfo&, const Reading& from, const Reading& to) {
+       return to.total - from.total >= kWindowTicks;
+     },
+     [](const HostInfo&, const Reading& start, const Reading& now, double& cpu,
+        std::string& reason) {
+       const uint64_t total = now.total - start.total;
+       if (total == 0) {
+         reason = "no CPU ticks elapsed between readings";
+         return false;
+       }
+       cpu = 100.0 * static_cast<double>(now.busy - start.busy) / static_cast<double>(total);
+       return true;
+     }},
+    {LoadScope::Process, "process", false, &LoadSampler::read_process,
+     // wall seconds x USER_HZ x CPUs: the ticks the CPUs could have used.
+     [](const HostInfo& host, const Reading& from, const Reading& to) {
+       return static_cast<double>(to.when_ns - from.when_ns) *
+                  static_cast<double>(host.clock_ticks_per_second) *
+                  static_cast<double>(host.allowed_cpu_count()) >=
+              static_cast<double>(kWindowTicks) * 1e9;
+     },
+     [](const HostInfo& host, const Reading& start, const Reading& now, double& cpu, std::string&) {
+       cpu = 100.0 * static_cast<double>(now.busy - start.busy) * 1e9 /
+             (static_cast<double>(host.clock_ticks_per_second) *
+              static_cast<double>(now.when_ns - start.when_ns) *
+              static_cast<double>(host.allowed_cpu_count()));
+       return true;
+     }},
+    // Fine-grained counters (µs, ns): the previous reading is enough.
+    {LoadScope::Cgroup, "cgroup", true, &LoadSampler::read_cgroup, nullptr,
+     [](const HostInfo&, const Reading& start, const Reading& now, double& cpu, std::string&) {
+       cpu = 100.0 * static_cast<double>(now.busy - start.busy) /
+             (static_cast<double>(now.when_ns - start.when_ns) * now.cpus);
+       return true;
+     }},
+    // PSI averages need no delta.
+    {LoadScope::Pressure, "pressure", false, &LoadSampler::read_pressure, nullptr, nullptr},
+    {LoadScope::Auto, "auto", true, nullptr, nullptr, nullptr},
+};
+
+const LoadSampler::Scope& LoadSampler::scope_of(LoadScope scope) {
+  for (const Scope& s : kScopes)
+    if (s.scope == scope)
+      return s;
+  return kScopes[0];  // not reached: every LoadScope has a row
+}
+
+const char* scope_name(LoadScope scope) {
+  for (const LoadSampler::Scope& s : LoadSampler::kScopes)
+    if (s.scope == scope)
+      return s.name;
+  return "?";
+}
+
 LoadSampler::LoadSampler(LoadScope scope, ProcFiles& proc, ProcFiles& cgroup, HostInfo host)
     : requested_(scope), proc_(proc), cgroup_files_(cgroup), host_(std::move(host)) {
   choice_ = {scope == LoadScope::Auto ? LoadScope::System : scope,
@@ -127,11 +187,11 @@ void LoadSampler::refresh_cgroup() {
   choice_ = std::move(choice);
 }
 
-bool LoadSampler::read_system(Reading& now, double& mem, std::string& reason) {
+bool LoadSampler::read_system(Reading& now, std::string& reason) {
   MemInfo m;
   if (!read_meminfo(proc_, m, reason))
     return false;
-  mem = system_mem_percent(m);
+  now.mem_percent = system_mem_percent(m);
   std::string text;
   if (!proc_.read("stat", text, reason))
     return false;
@@ -178,7 +238,7 @@ bool LoadSampler::read_system(Reading& now, double& mem, std::string& reason) {
   return true;
 }
 
-bool LoadSampler::read_process(Reading& now, double& mem, std::string& reason) {
+bool LoadSampler::read_process(Reading& now, std::string& reason) {
   MemInfo m;
   if (!read_meminfo(proc_, m, reason))
     return false;
@@ -196,12 +256,12 @@ bool LoadSampler::read_process(Reading& now, double& mem, std::string& reason) {
   now.busy = stat.value.utime + stat.value.stime;
   const double rss_kb = static_cast<double>(statm.value.resident_pages) *
                         static_cast<double>(host_.page_size) / 1024.0;
-  mem = 100.0 * rss_kb / static_cast<double>(m.total_kb);
+  now.mem_percent = 100.0 * rss_kb / static_cast<double>(m.total_kb);
   detail_ = "this process, of " + std::to_string(host_.allowed_cpu_count()) + " CPUs and MemTotal";
   return true;
 }
 
-bool LoadSampler::read_cgroup(Reading& now, double& cpus, double& mem, std::string& reason) {
+bool LoadSampler::read_cgroup(Reading& now, std::string& reason) {
   if (!cgroup_) {
     reason = cgroup_error_;
     return false;
@@ -213,7 +273,7 @@ bool LoadSampler::read_cgroup(Reading& now, double& cpus, double& mem, std::stri
   CgroupLimits limits;
   if (!read_limits(cgroup_files_, cg, mem_total_bytes(m), limits, reason))
     return false;
-  cpus = limits.cpus(host_);
+  now.cpus = limits.cpus(host_);
 
   std::string text;
   if (cg.version == 2) {
@@ -275,20 +335,20 @@ bool LoadSampler::read_cgroup(Reading& now, double& cpus, double& mem, std::stri
     }
     const uint64_t used = usage.value - std::min(usage.value, *inactive);
     const uint64_t limit = limits.memory_bytes.value_or(mem_total_bytes(m));
-    mem = 100.0 * static_cast<double>(used) / static_cast<double>(limit);
+    now.mem_percent = 100.0 * static_cast<double>(used) / static_cast<double>(limit);
     mem_detail = limits.memory_bytes
                      ? "memory of " + format_mib(limit) + " (" + limits.memory_file + ")"
                      : "memory of MemTotal (no limit)";
   } else {
-    mem = system_mem_percent(m);
+    now.mem_percent = system_mem_percent(m);
     mem_detail = "host memory (no memory controller)";
   }
   detail_ = "cgroup v" + std::to_string(cg.version) + " " + cg.path + ": CPU of " +
-            format_cpus(cpus) + " CPUs (" + limits.cpus_from(host_) + "), " + mem_detail;
+            format_cpus(now.cpus) + " CPUs (" + limits.cpus_from(host_) + "), " + mem_detail;
   return true;
 }
 
-bool LoadSampler::read_pressure(double& cpu, double& mem, std::string& reason) {
+bool LoadSampler::read_pressure(Reading& now, std::string& reason) {
   // The cgroup's own PSI files when it has them (v2), else the system's.
   // At the root of the hierarchy the two are the same figures.
   std::optional<std::string> dir;
@@ -306,7 +366,8 @@ bool LoadSampler::read_pressure(double& cpu, double& mem, std::string& reason) {
         dir = d.value;
     }
   }
-  const std::pair<const char*, double*> files[] = {{"cpu", &cpu}, {"memory", &mem}};
+  const std::pair<const char*, double*> files[] = {{"cpu", &now.cpu_percent},
+                                                   {"memory", &now.mem_percent}};
   for (const auto& [resource, out] : files) {
     const std::string name = dir ? join_path(*dir, std::string(resource) + ".pressure")
                                  : std::string("pressure/") + resource;
@@ -323,24 +384,9 @@ bool LoadSampler::read_pressure(double& cpu, double& mem, std::string& reason) {
   return true;
 }
 
-bool LoadSampler::span_is_enough(const Reading& from, const Reading& to) const {
-  switch (choice_.scope) {
-    case LoadScope::System:
-      return to.total - from.total >= kWindowTicks;
-    case LoadScope::Process:
-      // wall seconds x USER_HZ x CPUs: the ticks the CPUs could have used.
-      return static_cast<double>(to.when_ns - from.when_ns) *
-                 static_cast<double>(host_.clock_ticks_per_second) *
-                 static_cast<double>(host_.allowed_cpu_count()) >=
-             static_cast<double>(kWindowTicks) * 1e9;
-    default:
-      return true;  // fine-grained counters: the previous reading is enough
-  }
-}
-
 SampleResult LoadSampler::poll(int64_t now_ns) {
   SampleResult result;
-  if (requested_ == LoadScope::Auto || requested_ == LoadScope::Cgroup)
+  if (scope_of(requested_).follows_cgroup)
     refresh_cgroup();
   result.source.choice = choice_;
   auto fail = [&](std::string why) {
@@ -349,34 +395,19 @@ SampleResult LoadSampler::poll(int64_t now_ns) {
     return result;
   };
 
+  const Scope& scope = scope_of(choice_.scope);
   Reading now;
   now.when_ns = now_ns;
-  double mem = 0.0, cpus = 0.0;
   std::string reason;
-  switch (choice_.scope) {
-    case LoadScope::Pressure: {
-      double cpu = 0.0;
-      if (!read_pressure(cpu, mem, reason))
-        return fail(reason);
-      result.source.detail = detail_;
-      result.sample = LoadSample{std::clamp(cpu, 0.0, 100.0), std::clamp(mem, 0.0, 100.0)};
-      return result;
-    }
-    case LoadScope::Process:
-      if (!read_process(now, mem, reason))
-        return fail(reason);
-      break;
-    case LoadScope::Cgroup:
-      if (!read_cgroup(now, cpus, mem, reason))
-        return fail(reason);
-      break;
-    default:
-      if (!read_system(now, mem, reason))
-        return fail(reason);
-      break;
-  }
+  if (!(this->*scope.read)(now, reason))
+    return fail(reason);
   result.source.detail = detail_;
   result.source.nr_throttled = now.nr_throttled;
+  const double mem = std::clamp(now.mem_percent, 0.0, 100.0);
+  if (!scope.cpu_percent) {
+    result.sample = LoadSample{std::clamp(now.cpu_percent, 0.0, 100.0), mem};
+    return result;
+  }
 
   if (history_.empty()) {
     history_.push_back(now);
@@ -401,37 +432,17 @@ SampleResult LoadSampler::poll(int64_t now_ns) {
   // Readings before its start can never be needed again: spans only grow.
   size_t from = 0;
   for (size_t i = history_.size() - 1; i-- > 0;) {
-    if (span_is_enough(history_[i], now)) {
+    if (!scope.span_is_enough || scope.span_is_enough(host_, history_[i], now)) {
       from = i;
       break;
     }
   }
   history_.erase(history_.begin(), history_.begin() + static_cast<std::ptrdiff_t>(from));
-  const Reading& start = history_.front();
 
   double cpu = 0.0;
-  const uint64_t busy = now.busy - start.busy;
-  const double wall_ns = static_cast<double>(now.when_ns - start.when_ns);
-  switch (choice_.scope) {
-    case LoadScope::System: {
-      const uint64_t total = now.total - start.total;
-      if (total == 0) {
-        result.reason = "no CPU ticks elapsed between readings";
-        return result;
-      }
-      cpu = 100.0 * static_cast<double>(busy) / static_cast<double>(total);
-      break;
-    }
-    case LoadScope::Process:
-      cpu = 100.0 * static_cast<double>(busy) * 1e9 /
-            (static_cast<double>(host_.clock_ticks_per_second) * wall_ns *
-             static_cast<double>(host_.allowed_cpu_count()));
-      break;
-    default:
-      cpu = 100.0 * static_cast<double>(busy) / (wall_ns * cpus);
-      break;
-  }
-  result.sample = LoadSample{std::clamp(cpu, 0.0, 100.0), std::clamp(mem, 0.0, 100.0)};
+  if (!scope.cpu_percent(host_, history_.front(), now, cpu, result.reason))
+    return result;
+  result.sample = LoadSample{std::clamp(cpu, 0.0, 100.0), mem};
   return result;
 }
 

@@ -95,18 +95,28 @@ class LoadSampler {
   SampleResult poll(int64_t monotonic_ns);
 
  private:
+  // One reading of a scope's files.
   struct Reading {
     uint64_t busy = 0;   // system: busy ticks; process: utime + stime; cgroup: usage ns
     uint64_t total = 0;  // system: all ticks; otherwise unused
     int64_t when_ns = 0;
     std::optional<uint64_t> nr_throttled;
+    double cpus = 0.0;         // cgroup: the CPUs it may use
+    double cpu_percent = 0.0;  // pressure: read as it is, with no delta
+    double mem_percent = 0.0;
   };
+  // What a scope reads and how its CPU figure comes out: one row per scope
+  // in kScopes (load_sampler.cpp).
+  struct Scope;
+  static const Scope kScopes[];
+  static const Scope& scope_of(LoadScope scope);
+  friend const char* scope_name(LoadScope scope);
+
   void refresh_cgroup();
-  bool read_system(Reading& now, double& mem, std::string& reason);
-  bool read_process(Reading& now, double& mem, std::string& reason);
-  bool read_cgroup(Reading& now, double& cpus, double& mem, std::string& reason);
-  bool read_pressure(double& cpu, double& mem, std::string& reason);
-  bool span_is_enough(const Reading& from, const Reading& to) const;
+  bool read_system(Reading& now, std::string& reason);
+  bool read_process(Reading& now, std::string& reason);
+  bool read_cgroup(Reading& now, std::string& reason);
+  bool read_pressure(Reading& now, std::string& reason);
 
   LoadScope requested_;
   ProcFiles& proc_;
