@@ -1,5 +1,6 @@
 // The capacity decision: JetKVM's step, bounded below by recent demand when
-// upstream is live, and grown at once when a push overruns.
+// upstream is live, and grown at once when a push overruns, as far as the
+// growth limit the caller passes (a queue user's count limit).
 //
 // The caller owns the capacity and passes it in; Adapter keeps only the
 // demand window and the counters. With demand_headroom 0, or a non-live
