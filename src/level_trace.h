@@ -35,10 +35,15 @@ class LevelTrace {
   // The highest level since the interval began, or `level` if higher.
   uint32_t max(uint32_t level) const { return std::max(max_, level); }
 
-  // The interval up to now, and a new one starting at `level`. A trough that
+  // The interval up to and including `level`, the level now, and a new one
+  // starting there. A caller that sees pushes only at the next removal (a
+  // lock-free push path) passes each removal's level before it to push():
+  // the level only rises between removals. The level now counts as seen, so
+  // a burst just before the tick is in this interval's rise. A trough that
   // falls on after the tick still counts for the rise that follows it.
   LevelInterval take(uint32_t level) {
-    const LevelInterval out{std::max(max_, level), std::min(min_, level), rise_, overrun_};
+    push(level);
+    const LevelInterval out{max_, std::min(min_, level), rise_, overrun_};
     start(level);
     return out;
   }

@@ -93,6 +93,37 @@ START_TEST(trough_across_a_tick) {
 }
 END_TEST
 
+// A burst that arrives just before the tick, seen by no push() (a lock-free
+// push path reports levels at removals): the level passed to take() counts.
+START_TEST(burst_seen_at_the_tick) {
+  LevelTrace t;
+  t.start(2);
+  t.pop(1);
+  t.pop(0);
+  const LevelInterval got = t.take(6);
+  ck_assert_uint_eq(got.max, 6);
+  ck_assert_uint_eq(got.min, 0);
+  ck_assert_uint_eq(got.rise, 6);
+}
+END_TEST
+
+// Levels reported at removals only: the level before each removal, then
+// after it. A hold drains 3 to 0, then 4 frames arrive between removals.
+START_TEST(levels_seen_at_removals) {
+  LevelTrace t;
+  t.start(3);
+  const uint32_t before_after[][2] = {{3, 2}, {2, 1}, {1, 0}, {4, 3}, {4, 3}};
+  for (const auto& r : before_after) {
+    t.push(r[0]);
+    t.pop(r[1]);
+  }
+  const LevelInterval got = t.take(3);
+  ck_assert_uint_eq(got.max, 4);
+  ck_assert_uint_eq(got.min, 0);
+  ck_assert_uint_eq(got.rise, 4);
+}
+END_TEST
+
 // take() restarts at the level it is given: the overrun and the rise are
 // the old interval's only.
 START_TEST(take_restarts) {
@@ -129,6 +160,8 @@ Suite* level_trace_suite() {
   TCase* t = tcase_create("interval");
   tcase_add_loop_test(t, trace_table, 0, aqtest::count(kTraceCases));
   tcase_add_test(t, trough_across_a_tick);
+  tcase_add_test(t, burst_seen_at_the_tick);
+  tcase_add_test(t, levels_seen_at_removals);
   tcase_add_test(t, take_restarts);
   tcase_add_test(t, max_so_far);
   suite_add_tcase(s, t);

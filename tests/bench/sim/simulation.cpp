@@ -99,7 +99,7 @@ class Run {
     }
     Frame frame;
     ring_.pop(frame);
-    note_level();
+    seen_removal();
     // The frame leaves the queue now: how late it is against its capture.
     const int64_t latency = now_ - frame.capture_ns;
     latencies_.push_back(latency);
@@ -130,7 +130,8 @@ class Run {
       ++result_.source_lost;
       return;
     }
-    if (full()) {
+    const bool overran = full();
+    if (overran) {
       // An overrun: full by its count, the element asks the core before it
       // blocks or drops; full by time or bytes, no count helps.
       trace_.overrun();
@@ -146,13 +147,13 @@ class Run {
         pending_ = frame;
         blocked_since_ = now_;
       } else {
-        push(frame);
+        push(frame, overran);
       }
       return;
     }
     while (full())
       drop_oldest();
-    push(frame);
+    push(frame, overran);
   }
 
   void tick() {
@@ -230,26 +231,36 @@ class Run {
     unblock_producer();
   }
 
-  void push(const Frame& frame) {
+  // The element sees the level only where it holds the queue lock: a push
+  // that found the queue full (`locked`), and every removal. A push on its
+  // lock-free path shows at the next removal or tick.
+  void push(const Frame& frame, bool locked) {
     Frame copy = frame;
     ring_.push(std::move(copy));
-    trace_.push(static_cast<uint32_t>(ring_.size()));
+    if (locked)
+      trace_.push(static_cast<uint32_t>(ring_.size()));
   }
 
   void drop_oldest() {
     Frame gone;
     ring_.pop(gone);
-    note_level();
+    seen_removal();
     ++result_.dropped;
   }
 
-  void note_level() { trace_.pop(static_cast<uint32_t>(ring_.size())); }
+  // A removal: the level just before it, the highest since the last one,
+  // and after it.
+  void seen_removal() {
+    const auto after = static_cast<uint32_t>(ring_.size());
+    trace_.push(after + 1);
+    trace_.pop(after);
+  }
 
   void unblock_producer() {
     if (!pending_ || full())
       return;
     result_.blocked_ns += now_ - blocked_since_;
-    push(*pending_);
+    push(*pending_, true);
     pending_.reset();
     if (!live_)
       producer_ready_ns_ = now_ + scenario_.source().period_ns;
