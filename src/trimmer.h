@@ -23,8 +23,9 @@ class Trimmer {
   Trimmer();
 
   // One tick with the interval's levels (LevelTrace::take). Returns how many
-  // of the oldest buffers to drop now; 0 with the rule off. The need is
-  // learnt with the rule off too, so turning it on starts informed.
+  // of the oldest buffers to drop now; 0 with the rule off (trim_period_ns
+  // 0, or demand_headroom 0: JetKVM's step alone). The need is learnt with
+  // the rule off too, so turning it on starts informed.
   uint32_t tick(const PolicyConfig& config, int64_t now_ns, const LevelInterval& interval);
   // The same with a keep level of 1 and no need learnt: the element's call
   // until it keeps a LevelTrace.
@@ -38,7 +39,7 @@ class Trimmer {
   void reset();
 
  private:
-  uint32_t stretch(const PolicyConfig& config, int64_t now_ns, uint32_t level_min, bool overrun,
+  uint32_t stretch(int64_t period_ns, int64_t now_ns, uint32_t level_min, bool overrun,
                    uint32_t keep);
 
   NeedHistogram need_;

@@ -221,6 +221,20 @@ START_TEST(keep_table) {
 }
 END_TEST
 
+// demand-headroom 0 is JetKVM's step alone: a trim period set does not
+// trim, and the need is still learnt.
+START_TEST(headroom_zero_never_trims) {
+  PolicyConfig config;
+  config.trim_period_ns = 2000 * kMs;
+  config.demand_headroom = 0.0;
+  Trimmer t;
+  for (int i = 1; i <= 10; ++i)
+    ck_assert_uint_eq(t.tick(config, i * kTick, interval(10, 3)), 0);
+  ck_assert_uint_eq(t.keep(), 3);
+  ck_assert_uint_eq(t.trims(), 0);
+}
+END_TEST
+
 Suite* trimmer_suite() {
   Suite* s = suite_create("trimmer");
   TCase* tc = tcase_create("trim");
@@ -228,6 +242,7 @@ Suite* trimmer_suite() {
   tcase_add_test(tc, turning_on_starts_a_stretch);
   tcase_add_test(tc, reset_forgets_the_stretch);
   tcase_add_loop_test(tc, keep_table, 0, aqtest::count(kKeepCases));
+  tcase_add_test(tc, headroom_zero_never_trims);
   suite_add_tcase(s, tc);
   return s;
 }

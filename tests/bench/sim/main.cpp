@@ -32,7 +32,8 @@ constexpr int64_t kTrimPeriodNs = 20'000'000'000;
 
 // The comparison the report is about: fixed capacities (a count alone),
 // queue's defaults, the adaptive defaults and JetKVM's step alone
-// (demand-headroom 0), in both leaky modes. The adaptive rows have queue's
+// (demand-headroom 0, which turns off the floor, the growth and the
+// trimming), in both leaky modes. The adaptive rows have queue's
 // time and byte limits over their count, as the element does, and grow on
 // overrun up to queue's 200 buffers.
 std::vector<aqsim::QueueSetup> setups() {
@@ -53,7 +54,6 @@ std::vector<aqsim::QueueSetup> setups() {
     out.push_back(adaptive);
     aqsim::QueueSetup jetkvm = adaptive;
     jetkvm.name = "jetkvm";
-    jetkvm.config = aq::PolicyConfig{};
     jetkvm.config.demand_headroom = 0.0;
     out.push_back(jetkvm);
   }
