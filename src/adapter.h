@@ -1,5 +1,6 @@
 // The capacity decision: JetKVM's step, bounded below by recent demand when
-// upstream is live, and grown at once when a push overruns.
+// upstream is live, and grown at once when a push overruns, as far as the
+// growth limit the caller passes (a queue user's count limit).
 //
 // The caller owns the capacity and passes it in; Adapter keeps only the
 // demand window and the counters. With demand_headroom 0, or a non-live
@@ -26,6 +27,10 @@ struct TickInput {
   std::optional<LoadSample> load;
   std::optional<int64_t> latency_avg_ns;
   int64_t now_ns = 0;
+  // The most the demand floor may ask for: the count a queue user's limits
+  // allow (max-size-buffers when set, else kGrowthLimitBuffers). 0, or
+  // below max_buffers, means max_buffers.
+  uint32_t growth_limit = 0;
 };
 
 class Adapter {
@@ -38,17 +43,18 @@ class Adapter {
   Decision tick(const PolicyConfig& config, const TickInput& in);
 
   // A push found the queue full by its buffer count, before it blocks or
-  // drops. For a live upstream with the floor on and `capacity` below
-  // max_buffers, the decision grows the capacity to
-  // min(ceil(headroom x (capacity + 1)), max_buffers), counted as an
+  // drops. For a live upstream with the floor on and `capacity` below the
+  // ceiling, max(max_buffers, growth_limit), the decision grows the capacity
+  // to min(ceil(headroom x (capacity + 1)), ceiling), counted as an
   // adaptation; otherwise it is not applied. `level_max` as in TickInput,
-  // not reset by the overrun.
+  // not reset by the overrun; `growth_limit` as in TickInput.
   Decision overrun(const PolicyConfig& config, uint32_t capacity, uint32_t level_max, bool live,
-                   int64_t now_ns);
+                   int64_t now_ns, uint32_t growth_limit = 0);
 
-  // min(ceil(headroom x the highest level in the window), max_buffers), or 0
+  // min(ceil(headroom x the highest level in the window), ceiling), or 0
   // when the floor is off or upstream is not live.
-  uint32_t demand_floor(const PolicyConfig& config, bool live, int64_t now_ns) const;
+  uint32_t demand_floor(const PolicyConfig& config, bool live, int64_t now_ns,
+                        uint32_t growth_limit = 0) const;
 
   // Tick adaptations plus overrun growths.
   uint64_t adaptations() const { return adaptations_; }
@@ -71,5 +77,10 @@ class Adapter {
 // ceil(headroom x n), capped at `cap`; tolerates the rounding of the product
 // (1.1 x 10 is 11.000000000000002 in doubles, and means 11).
 uint32_t scaled_ceil(double headroom, double n, uint32_t cap);
+
+// What the floor and an overrun may reach: max(max_buffers, growth_limit).
+// For a live upstream a capacity above the need costs nothing (the level is
+// the memory), so growth goes as far as a queue user's limits would.
+uint32_t growth_ceiling(const PolicyConfig& config, uint32_t growth_limit);
 
 }  // namespace aq

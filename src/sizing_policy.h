@@ -30,6 +30,12 @@ constexpr int64_t kIntervalNs = 500'000'000;
 constexpr double kDemandHeadroom = 1.25;
 constexpr int64_t kDemandWindowNs = 10'000'000'000;
 constexpr int64_t kTrimPeriodNs = 0;  // off: the default never drops on purpose
+// queue's default max-size-buffers: how far a live upstream's overrun may
+// grow the capacity when max-size-buffers is not set.
+constexpr uint32_t kGrowthLimitBuffers = 200;
+// NetEq's DelayManager: a 95th percentile, forgetting 1.7 % per sample.
+constexpr double kNeedQuantile = 0.95;
+constexpr double kNeedForgetFactor = 0.983;
 }  // namespace defaults
 
 // Valid ranges of the fields validate() checks by range; the element's param

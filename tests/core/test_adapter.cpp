@@ -296,6 +296,52 @@ START_TEST(tick_after_growth_keeps_it) {
 }
 END_TEST
 
+// Past max-buffers: the growth limit a queue user's limits give (200 by
+// default); 0, or a limit below max-buffers, keeps max-buffers.
+struct GrowthCase {
+  const char* name;
+  uint32_t cap, growth_limit, expected;
+  bool applied;
+};
+
+const GrowthCase kGrowthCases[] = {
+    {"no limit stops at max-buffers", 32, 0, 32, false},
+    {"a limit below max-buffers stops there too", 32, 10, 32, false},
+    {"past max-buffers: ceil(1.25 x 33)", 32, 200, 42, true},
+    {"capped at the limit", 180, 200, 200, true},
+    {"at the limit", 200, 200, 200, false},
+};
+
+START_TEST(growth_table) {
+  const GrowthCase& c = kGrowthCases[_i];
+  const PolicyConfig config;
+  Adapter a;
+  const Decision d = a.overrun(config, c.cap, c.cap, true, 1234, c.growth_limit);
+  ck_assert_msg(d.new_capacity == c.expected && d.applied == c.applied,
+                "%s: %u (applied %d), expected %u (%d)", c.name, d.new_capacity, d.applied,
+                c.expected, c.applied);
+}
+END_TEST
+
+// The floor follows demand past max-buffers up to the limit: a level of 100
+// holds 125 where JetKVM's step alone would fall to 32.
+START_TEST(floor_past_max_buffers) {
+  const PolicyConfig config;
+  TickInput in = input(60, 100, true, kIdle, kTick);
+  in.growth_limit = 200;
+  Adapter with_limit;
+  Decision d = with_limit.tick(config, in);
+  ck_assert_uint_eq(d.demand_floor, 125);
+  ck_assert_uint_eq(d.new_capacity, 125);
+  ck_assert(d.applied);
+  in.growth_limit = 0;
+  Adapter without;
+  d = without.tick(config, in);
+  ck_assert_uint_eq(d.demand_floor, 32);
+  ck_assert_uint_eq(d.new_capacity, 32);
+}
+END_TEST
+
 START_TEST(reset_forgets_demand_and_counts) {
   const PolicyConfig config;
   Adapter a;
@@ -405,6 +451,8 @@ Suite* adapter_suite() {
   tcase_add_test(overrun, overruns_grow_step_by_step);
   tcase_add_test(overrun, tick_after_growth_keeps_it);
   tcase_add_test(overrun, reset_forgets_demand_and_counts);
+  tcase_add_loop_test(overrun, growth_table, 0, aqtest::count(kGrowthCases));
+  tcase_add_test(overrun, floor_past_max_buffers);
   suite_add_tcase(s, overrun);
 
   TCase* jetkvm = tcase_create("headroom 0");

@@ -154,12 +154,95 @@ START_TEST(reset_forgets_the_stretch) {
 }
 END_TEST
 
+// ---- with the interval: the keep level follows the need ----
+
+aq::LevelInterval interval(uint32_t min, uint32_t rise, bool overrun = false) {
+  return aq::LevelInterval{min + rise, min, rise, overrun};
+}
+
+struct KeepCase {
+  const char* name;
+  int64_t period_ns;
+  std::vector<aq::LevelInterval> ticks;
+  std::vector<uint32_t> drops;  // expected, per tick
+  uint32_t keep;                // expected after the last tick
+};
+
+const KeepCase kKeepCases[] = {
+    // A need of 3: the low point 10 keeps 3 and drops 7 at 2.5 s.
+    {"the need's quantile is kept",
+     2000 * kMs,
+     {interval(10, 3), interval(10, 3), interval(10, 3), interval(10, 3), interval(10, 3)},
+     {0, 0, 0, 0, 7},
+     3},
+    // The low point reaching the keep level at 1.5 s restarts the stretch.
+    {"a level at the keep level restarts",
+     2000 * kMs,
+     {interval(10, 3), interval(10, 3), interval(3, 3), interval(10, 3), interval(10, 3),
+      interval(10, 3), interval(10, 3)},
+     {0, 0, 0, 0, 0, 0, 7},
+     3},
+    {"an overrun restarts",
+     2000 * kMs,
+     {interval(10, 3), interval(10, 3), interval(10, 3, true), interval(10, 3), interval(10, 3),
+      interval(10, 3), interval(10, 3)},
+     {0, 0, 0, 0, 0, 0, 7},
+     3},
+    {"no need keeps 1",
+     2000 * kMs,
+     {interval(5, 0), interval(5, 0), interval(5, 0), interval(5, 0), interval(5, 0)},
+     {0, 0, 0, 0, 4},
+     1},
+    // One burst of 8 among 4 ticks is above 5 % of their weight.
+    {"a burst raises the keep level",
+     2000 * kMs,
+     {interval(10, 1), interval(10, 1), interval(10, 8), interval(10, 1), interval(10, 1)},
+     {0, 0, 0, 0, 2},
+     8},
+    {"off: the need is learnt, nothing dropped",
+     0,
+     {interval(10, 6), interval(10, 6), interval(10, 6), interval(10, 6), interval(10, 6)},
+     {0, 0, 0, 0, 0},
+     6},
+};
+
+START_TEST(keep_table) {
+  const KeepCase& c = kKeepCases[_i];
+  PolicyConfig config;
+  config.trim_period_ns = c.period_ns;
+  Trimmer t;
+  for (size_t i = 0; i < c.ticks.size(); ++i) {
+    const int64_t now = static_cast<int64_t>(i + 1) * kTick;
+    const uint32_t got = t.tick(config, now, c.ticks[i]);
+    ck_assert_msg(got == c.drops[i], "%s: tick at %lld ms drops %u, expected %u", c.name,
+                  static_cast<long long>(now / kMs), got, c.drops[i]);
+  }
+  ck_assert_msg(t.keep() == c.keep, "%s: keep %u, expected %u", c.name, t.keep(), c.keep);
+}
+END_TEST
+
+// demand-headroom 0 is JetKVM's step alone: a trim period set does not
+// trim, and the need is still learnt.
+START_TEST(headroom_zero_never_trims) {
+  PolicyConfig config;
+  config.trim_period_ns = 2000 * kMs;
+  config.demand_headroom = 0.0;
+  Trimmer t;
+  for (int i = 1; i <= 10; ++i)
+    ck_assert_uint_eq(t.tick(config, i * kTick, interval(10, 3)), 0);
+  ck_assert_uint_eq(t.keep(), 3);
+  ck_assert_uint_eq(t.trims(), 0);
+}
+END_TEST
+
 Suite* trimmer_suite() {
   Suite* s = suite_create("trimmer");
   TCase* tc = tcase_create("trim");
   tcase_add_loop_test(tc, trim_table, 0, aqtest::count(kTrimCases));
   tcase_add_test(tc, turning_on_starts_a_stretch);
   tcase_add_test(tc, reset_forgets_the_stretch);
+  tcase_add_loop_test(tc, keep_table, 0, aqtest::count(kKeepCases));
+  tcase_add_test(tc, headroom_zero_never_trims);
   suite_add_tcase(s, tc);
   return s;
 }

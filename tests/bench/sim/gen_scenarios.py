@@ -269,6 +269,65 @@ def rtp_drift(out_dir):
     w.write(out_dir, 600_000)
 
 
+def long_stalls(out_dir):
+    w = Writer("long-stalls", 10, """
+        A network sender that stops for long: stalls of 500-950 ms every 10-30 s,
+        longer than a 32-buffer queue holds (640 ms of 20 ms frames) and shorter
+        than queue's default 1 s. Other CPU about 30 % (CPU about 50 %), memory
+        about 45 %.""")
+    r = w.rng
+    stall_times = stall_schedule(r, 2_000, 300_000, (10_000, 30_000), (500, 950))
+    fill(w, 0, 300_000, lambda t: 0.30 + r.uniform(-0.05, 0.05),
+         lambda t: 45 + r.uniform(-1, 1), stall_times)
+    w.write(out_dir, 300_000)
+
+
+def rtp_steady(out_dir):
+    w = Writer("rtp-steady", 11, """
+        The RTP stream of rtp-jitter with steady jitter at another level: delay
+        spikes of 40-160 ms every 1-4 s, for the whole 10 minutes.""",
+               directives=(REALTIME_SINK,), holds=True)
+    other, mem = rtp_load(w)
+    holds = stall_schedule(w.rng, 1_000, 600_000, (1_000, 4_000), (40, 160))
+    fill(w, 0, 600_000, other, mem, hold_times=holds, service_fn=lambda t: SINK_PERIOD_MS)
+    w.write(out_dir, 600_000)
+
+
+# Delay spikes (length range, gap range) per network regime, in ms.
+REGIMES = {
+    "calm": ((20, 60), (5_000, 20_000)),
+    "moderate": ((50, 200), (3_000, 10_000)),
+    "bad": ((100, 500), (1_000, 4_000)),
+}
+
+
+def rtp_regimes(out_dir):
+    w = Writer("rtp-regimes", 12, """
+        The RTP stream of rtp-jitter over a network whose jitter changes between
+        regimes every 1-3 minutes, over 20 minutes; each regime is drawn at random
+        and differs from the one before:
+          calm      spikes of 20-60 ms every 5-20 s
+          moderate  50-200 ms every 3-10 s
+          bad       100-500 ms every 1-4 s""",
+               directives=(REALTIME_SINK,), holds=True)
+    other, mem = rtp_load(w)
+    r = w.rng
+    holds = {}
+    t, regime, plan = 0, "calm", []
+    while t < 1_200_000:
+        length = r.randint(60, 180) * 1_000
+        end = min(t + length, 1_200_000)
+        plan.append((t, end, regime))
+        spikes, gaps = REGIMES[regime]
+        holds.update(stall_schedule(r, t, end, gaps, spikes))
+        regime = r.choice([k for k in sorted(REGIMES) if k != regime])
+        t = end
+    w.description += "\n" + "\n".join("  %d-%d s: %s" % (a // 1000, b // 1000, g)
+                                      for a, b, g in plan)
+    fill(w, 0, 1_200_000, other, mem, hold_times=holds, service_fn=lambda t: SINK_PERIOD_MS)
+    w.write(out_dir, 1_200_000)
+
+
 def transcode(out_dir):
     w = Writer("transcode", 9, """
         A file transcode (non-live): the producer makes a frame in 2 ms, 10 times
@@ -291,8 +350,8 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "scenarios")
     os.makedirs(out_dir, exist_ok=True)
-    for make in (idle, cpu_burst, memory, stalls, mixed, rtp_jitter, rtp_wifi, rtp_drift,
-                 transcode):
+    for make in (idle, cpu_burst, memory, stalls, long_stalls, mixed, rtp_jitter, rtp_steady,
+                 rtp_wifi, rtp_regimes, rtp_drift, transcode):
         make(out_dir)
 
 

@@ -20,27 +20,43 @@
 
 namespace {
 
-// Longer than the 1-4 s between spikes on bad Wi-Fi, so a backlog is trimmed
-// once the spikes stop, not between them.
-constexpr int64_t kTrimPeriodNs = 5'000'000'000;
+// queue's default limits: 200 buffers, 1 s, 10 MiB.
+constexpr uint32_t kQueueBuffers = aq::defaults::kGrowthLimitBuffers;
+constexpr int64_t kQueueTimeNs = 1'000'000'000;
+constexpr uint64_t kQueueBytes = 10 * 1024 * 1024;
 
-// The comparison the report is about: fixed capacities and the defaults in
-// both leaky modes; JetKVM's step alone (demand-headroom 0) in both; and,
-// opt-in, trimming for real-time sinks (trim-period 5 s, leaky=downstream).
+// The trim period the adaptive rows run with leaky=downstream and a live
+// source (a non-live one never trims): PulseAudio's 20 s of sustained
+// headroom before it shrinks its watermark.
+constexpr int64_t kTrimPeriodNs = 20'000'000'000;
+
+// The comparison the report is about: fixed capacities (a count alone),
+// queue's defaults, the adaptive defaults and JetKVM's step alone
+// (demand-headroom 0, which turns off the floor, the growth and the
+// trimming), in both leaky modes. The adaptive rows have queue's
+// time and byte limits over their count, as the element does, and grow on
+// overrun up to queue's 200 buffers.
 std::vector<aqsim::QueueSetup> setups() {
   std::vector<aqsim::QueueSetup> out;
-  aq::PolicyConfig jetkvm;
-  jetkvm.demand_headroom = 0.0;
   for (aqsim::Leaky leaky : {aqsim::Leaky::No, aqsim::Leaky::Downstream}) {
     for (uint32_t capacity : {2u, 4u, 8u, 16u, 32u, 64u, 128u})
       out.push_back({"fixed-" + std::to_string(capacity), false, capacity, leaky, {}});
-    out.push_back({"adaptive", true, aq::defaults::kInitialBuffers, leaky, {}});
-    out.push_back({"jetkvm", true, aq::defaults::kInitialBuffers, leaky, jetkvm});
+    aqsim::QueueSetup queue{"queue-defaults", false, kQueueBuffers, leaky, {}};
+    queue.max_time_ns = kQueueTimeNs;
+    queue.max_bytes = kQueueBytes;
+    out.push_back(queue);
+    aqsim::QueueSetup adaptive{"adaptive", true, aq::defaults::kInitialBuffers, leaky, {}};
+    adaptive.max_time_ns = kQueueTimeNs;
+    adaptive.max_bytes = kQueueBytes;
+    adaptive.growth_limit = kQueueBuffers;
+    if (leaky == aqsim::Leaky::Downstream)
+      adaptive.config.trim_period_ns = kTrimPeriodNs;
+    out.push_back(adaptive);
+    aqsim::QueueSetup jetkvm = adaptive;
+    jetkvm.name = "jetkvm";
+    jetkvm.config.demand_headroom = 0.0;
+    out.push_back(jetkvm);
   }
-  aq::PolicyConfig trim;
-  trim.trim_period_ns = kTrimPeriodNs;
-  out.push_back(
-      {"adapt-trim", true, aq::defaults::kInitialBuffers, aqsim::Leaky::Downstream, trim});
   return out;
 }
 
@@ -77,7 +93,7 @@ bool underruns_matter(const aqsim::Scenario& s) {
 void print_header(const aqsim::Scenario& s) {
   std::printf("\n== %s (%.0f s; %s)\n", s.name().c_str(),
               static_cast<double>(s.duration_ns()) / 1e9, describe(s).c_str());
-  std::printf("%-11s %-10s %7s %6s %9s %9s %8s %8s %8s %7s %8s %8s %9s\n", "queue", "leaky", "lost",
+  std::printf("%-14s %-10s %7s %6s %9s %9s %8s %8s %8s %7s %8s %8s %9s\n", "queue", "leaky", "lost",
               "lost%", "blocked_s", "underruns", "mean_ms", "p99_ms", "max_ms", "changes",
               "mean_cap", "mean_lvl", "lvl_memhi");
 }
@@ -92,7 +108,7 @@ void print_row(const aqsim::Scenario& s, const aqsim::QueueSetup& q, const aqsim
   char memhi[24] = "-";
   if (r.level_mean_mem_high >= 0)
     std::snprintf(memhi, sizeof memhi, "%.1f", r.level_mean_mem_high);
-  std::printf("%-11s %-10s %7llu %6.2f %9.2f %9s %8.1f %8.1f %8.1f %7llu %8.1f %8.1f %9s\n",
+  std::printf("%-14s %-10s %7llu %6.2f %9.2f %9s %8.1f %8.1f %8.1f %7llu %8.1f %8.1f %9s\n",
               q.name.c_str(), q.leaky_name().c_str(), static_cast<unsigned long long>(r.lost()),
               lost_pct, static_cast<double>(r.blocked_ns) / 1e9, underruns, ms(r.latency_mean_ns),
               ms(r.latency_p99_ns), ms(r.latency_max_ns),
@@ -135,14 +151,14 @@ bool write_series(const std::string& dir, const aqsim::Scenario& s, const aqsim:
   std::fprintf(f,
                "# t_s\tcapacity\tlevel\tlevel_max\tlatency_max_ms\tlatency_mean_ms\t"
                "latency_average_ms\tcpu_pct\tmem_pct\tlost_total\tdemand_floor\t"
-               "underruns_total\n");
+               "underruns_total\trise\tkeep\n");
   for (const aqsim::TickRecord& t : r.ticks)
-    std::fprintf(f, "%.1f\t%u\t%zu\t%zu\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%llu\t%u\t%llu\n",
+    std::fprintf(f, "%.1f\t%u\t%zu\t%zu\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%llu\t%u\t%llu\t%u\t%u\n",
                  static_cast<double>(t.t_ns) / 1e9, t.capacity, t.level, t.level_max,
                  ms(t.latency_max_ns), ms(t.latency_mean_ns),
                  t.latency_average_ns < 0 ? -1.0 : ms(t.latency_average_ns), t.cpu_percent,
                  t.mem_percent, static_cast<unsigned long long>(t.lost_total), t.demand_floor,
-                 static_cast<unsigned long long>(t.underruns_total));
+                 static_cast<unsigned long long>(t.underruns_total), t.rise, t.keep);
   return std::fclose(f) == 0;
 }
 
@@ -223,7 +239,8 @@ int main(int argc, char** argv) {
   int status = 0;
   std::printf(
       "policy: defaults (min %u, max %u, start %u buffers, tick %lld ms, smoothing %.1f, "
-      "demand-headroom %.2f, demand-window %lld s); adapt-trim: trim-period %lld s\n",
+      "demand-headroom %.2f, demand-window %lld s; leaky=downstream, live: trim-period %lld s); "
+      "adaptive and queue-defaults: max-size-time 1 s, max-size-bytes 10 MiB\n",
       config.min_buffers, config.max_buffers, aq::defaults::kInitialBuffers,
       static_cast<long long>(aqsim::kTickNs / aqsim::kMs), config.smoothing, config.demand_headroom,
       static_cast<long long>(config.demand_window_ns / 1'000'000'000),

@@ -4,7 +4,7 @@
 # fixed points that coincide carry one label between them. Groups:
 # 1 fixed leaky=no, 2 fixed leaky=downstream, 3 adaptive leaky=no,
 # 4 adaptive leaky=downstream, 5 JetKVM's step leaky=no, 6 JetKVM's step
-# leaky=downstream, 7 adaptive with trimming, leaky=downstream.
+# leaky=downstream, 7 queue-defaults (200 buffers, 1 s, 10 MiB), either mode.
 points = ARG1
 name = ARG2
 out = ARG3
@@ -35,4 +35,4 @@ plot points using (sel(1)):3 with points pt 7 ps 1.4 lc rgb "#1f77b4" title "fix
      points using (sel(4)):3 with points pt 2 ps 2.6 lw 2 lc rgb "#9467bd" title "adaptive (defaults), leaky=downstream", \
      points using (sel(5)):3 with points pt 6 ps 2.0 lw 2 lc rgb "#7f7f7f" title "JetKVM's step alone (demand-headroom 0), leaky=no", \
      points using (sel(6)):3 with points pt 4 ps 2.0 lw 2 lc rgb "#7f7f7f" title "JetKVM's step alone, leaky=downstream", \
-     points using (sel(7)):3 with points pt 12 ps 2.2 lw 2 lc rgb "#2ca02c" title "adaptive, trim-period 5 s, leaky=downstream"
+     points using (sel(7)):3 with points pt 12 ps 2.2 lw 2 lc rgb "#2ca02c" title "queue-defaults (200 buffers, 1 s, 10 MiB)"

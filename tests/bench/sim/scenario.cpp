@@ -83,6 +83,10 @@ void directive(const std::string& line, const std::string& where, Source& source
         source.period_ns = ms_to_ns(value);
       else if (key == "drift_ppm" && source.live && value > -1e6)
         source.drift_ppm = std::llround(value);
+      else if (key == "frame_ms" && value > 0)
+        source.frame_ns = ms_to_ns(value);
+      else if (key == "frame_bytes" && value >= 1 && value == std::floor(value))
+        source.frame_bytes = static_cast<uint64_t>(value);
       else
         throw std::runtime_error(where + ": bad @source option '" + word + "'");
     }

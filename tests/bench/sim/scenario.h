@@ -27,14 +27,19 @@ struct Stall {
 // The network holds frames: every frame due in [start, end) arrives at end.
 using Hold = Stall;
 
-// "@source live|nonlive [period_ms=P] [drift_ppm=D]". Live (the default): one
-// frame every P ms (20), or P / (1 + D/1e6) when the sender's clock runs D
-// ppm fast; what arrives while the push is blocked is lost. Non-live: the
-// producer makes a frame in P ms and waits while the queue is full.
+// "@source live|nonlive [period_ms=P] [drift_ppm=D] [frame_ms=F]
+// [frame_bytes=B]". Live (the default): one frame every P ms (20), or
+// P / (1 + D/1e6) when the sender's clock runs D ppm fast; what arrives while
+// the push is blocked is lost. Non-live: the producer makes a frame in P ms
+// and waits while the queue is full. Every frame holds F ms of media (20) in
+// B bytes (3840: 20 ms of 48 kHz stereo S16), for max-size-time and
+// max-size-bytes.
 struct Source {
   bool live = true;
   int64_t period_ns = 20 * kMs;
   int64_t drift_ppm = 0;
+  int64_t frame_ns = 20 * kMs;
+  uint64_t frame_bytes = 3840;
 };
 
 // "@sink service|realtime [period_ms=P] [phase_ms=F]". Service (the default):

@@ -5,6 +5,7 @@
 
 #include "adapter.h"
 #include "latency_tracker.h"
+#include "level_trace.h"
 #include "ring.h"
 #include "trimmer.h"
 
@@ -25,7 +26,7 @@ class Run {
         setup_(setup),
         live_(scenario.source().live),
         realtime_(scenario.sink().kind == SinkKind::RealTime),
-        trimming_(setup.adaptive && setup.leaky == Leaky::Downstream &&
+        trimming_(setup.adaptive && live_ && setup.leaky == Leaky::Downstream &&
                   setup.config.trim_period_ns > 0),
         ring_(setup.capacity) {
     result_.capacity_min = result_.capacity_max = setup.capacity;
@@ -98,7 +99,7 @@ class Run {
     }
     Frame frame;
     ring_.pop(frame);
-    note_level();
+    seen_removal();
     // The frame leaves the queue now: how late it is against its capture.
     const int64_t latency = now_ - frame.capture_ns;
     latencies_.push_back(latency);
@@ -129,50 +130,55 @@ class Run {
       ++result_.source_lost;
       return;
     }
-    if (ring_.full()) {
-      // An overrun: the element asks the core before it blocks or drops.
-      interval_overrun_ = true;
-      if (setup_.adaptive) {
-        const aq::Decision d =
-            adapter_.overrun(setup_.config, capacity(), interval_level_max_, live_, now_);
+    const bool overran = full();
+    if (overran) {
+      // An overrun: full by its count, the element asks the core before it
+      // blocks or drops; full by time or bytes, no count helps.
+      trace_.overrun();
+      if (setup_.adaptive && ring_.full()) {
+        const aq::Decision d = adapter_.overrun(setup_.config, capacity(), trace_.max(capacity()),
+                                                live_, now_, setup_.growth_limit);
         if (d.applied && d.new_capacity != capacity())
           resize(d.new_capacity);
       }
     }
     if (setup_.leaky == Leaky::No) {
-      if (ring_.full()) {
+      if (full()) {
         pending_ = frame;
         blocked_since_ = now_;
       } else {
-        push(frame);
+        push(frame, overran);
       }
       return;
     }
-    while (ring_.full())
+    while (full())
       drop_oldest();
-    push(frame);
+    push(frame, overran);
   }
 
   void tick() {
     const aq::LoadSample load{scenario_.cpu_average(now_ - kTickNs, now_),
                               scenario_.at(now_).mem_percent};
     const std::optional<int64_t> latency_average = tracker_.average();
+    const aq::LevelInterval interval = trace_.take(static_cast<uint32_t>(ring_.size()));
     uint32_t floor = 0;
+    uint32_t keep = 0;
     if (setup_.adaptive) {
       aq::TickInput in;
       in.capacity = capacity();
-      in.level_max = interval_level_max_;
+      in.level_max = interval.max;
       in.live = live_;
       in.load = load;
       in.latency_avg_ns = latency_average;
       in.now_ns = now_;
+      in.growth_limit = setup_.growth_limit;
       const aq::Decision d = adapter_.tick(setup_.config, in);
       floor = d.demand_floor;
       if (d.applied && d.new_capacity != capacity())
         resize(d.new_capacity);
       if (trimming_) {
-        const uint32_t n =
-            trimmer_.tick(setup_.config, now_, interval_level_min_, interval_overrun_);
+        const uint32_t n = trimmer_.tick(setup_.config, now_, interval);
+        keep = trimmer_.keep();
         for (uint32_t i = 0; i < n && !ring_.empty(); ++i) {
           drop_oldest();
           ++result_.trimmed;
@@ -183,7 +189,7 @@ class Run {
     r.t_ns = now_;
     r.capacity = capacity();
     r.level = ring_.size();
-    r.level_max = std::max<size_t>(interval_level_max_, ring_.size());
+    r.level_max = interval.max;
     r.latency_max_ns = tracker_.take_interval_max().value_or(0);
     r.latency_mean_ns = interval_delivered_
                             ? interval_latency_sum_ / static_cast<double>(interval_delivered_)
@@ -193,15 +199,24 @@ class Run {
     r.mem_percent = load.mem_percent;
     r.lost_total = result_.lost();
     r.demand_floor = floor;
+    r.rise = interval.rise;
+    r.keep = keep;
     r.underruns_total = result_.underruns;
     result_.ticks.push_back(r);
-    interval_level_max_ = interval_level_min_ = static_cast<uint32_t>(ring_.size());
-    interval_overrun_ = false;
     interval_latency_sum_ = 0.0;
     interval_delivered_ = 0;
   }
 
   uint32_t capacity() const { return static_cast<uint32_t>(ring_.capacity()); }
+
+  // Full by count, or by queue's time or byte limit.
+  bool full() const {
+    const auto n = static_cast<int64_t>(ring_.size());
+    return ring_.full() ||
+           (setup_.max_time_ns > 0 && n * scenario_.source().frame_ns >= setup_.max_time_ns) ||
+           (setup_.max_bytes > 0 &&
+            static_cast<uint64_t>(n) * scenario_.source().frame_bytes >= setup_.max_bytes);
+  }
 
   void resize(uint32_t capacity) {
     ++result_.capacity_changes;
@@ -216,28 +231,36 @@ class Run {
     unblock_producer();
   }
 
-  void push(const Frame& frame) {
+  // The element sees the level only where it holds the queue lock: a push
+  // that found the queue full (`locked`), and every removal. A push on its
+  // lock-free path shows at the next removal or tick.
+  void push(const Frame& frame, bool locked) {
     Frame copy = frame;
     ring_.push(std::move(copy));
-    interval_level_max_ = std::max(interval_level_max_, static_cast<uint32_t>(ring_.size()));
+    if (locked)
+      trace_.push(static_cast<uint32_t>(ring_.size()));
   }
 
   void drop_oldest() {
     Frame gone;
     ring_.pop(gone);
-    note_level();
+    seen_removal();
     ++result_.dropped;
   }
 
-  void note_level() {
-    interval_level_min_ = std::min(interval_level_min_, static_cast<uint32_t>(ring_.size()));
+  // A removal: the level just before it, the highest since the last one,
+  // and after it.
+  void seen_removal() {
+    const auto after = static_cast<uint32_t>(ring_.size());
+    trace_.push(after + 1);
+    trace_.pop(after);
   }
 
   void unblock_producer() {
-    if (!pending_ || ring_.full())
+    if (!pending_ || full())
       return;
     result_.blocked_ns += now_ - blocked_since_;
-    push(*pending_);
+    push(*pending_, true);
     pending_.reset();
     if (!live_)
       producer_ready_ns_ = now_ + scenario_.source().period_ns;
@@ -291,9 +314,7 @@ class Run {
   double level_area_mem_high_ = 0.0;
   int64_t mem_high_ns_ = 0;
   // What the element tracks between ticks.
-  uint32_t interval_level_max_ = 0;
-  uint32_t interval_level_min_ = 0;
-  bool interval_overrun_ = false;
+  aq::LevelTrace trace_;
   double interval_latency_sum_ = 0.0;
   uint64_t interval_delivered_ = 0;
 };

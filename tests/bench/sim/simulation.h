@@ -5,8 +5,9 @@
 // element's core as the element feeds it: aq::Adapter at every 500 ms tick
 // with the scenario's load, an aq::LatencyTracker that gets one sample per
 // frame leaving the queue, and the highest level since the last tick; on a
-// push that finds the queue full, aq::Adapter::overrun before the push blocks
-// or drops; with leaky=downstream and a trim period, aq::Trimmer at each tick.
+// push that finds the queue full by its count, aq::Adapter::overrun before the
+// push blocks or drops; with a live source, leaky=downstream and a trim
+// period, aq::Trimmer at each tick with the interval's aq::LevelTrace.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +30,13 @@ struct QueueSetup {
   uint32_t capacity = 0;  // the fixed capacity, or the adaptive start
   Leaky leaky = Leaky::No;
   aq::PolicyConfig config;  // used when adaptive
+  // queue's other limits, 0 for none: full at this much media or memory
+  // queued, whatever the count (frames carry the source's frame_ms and
+  // frame_bytes).
+  int64_t max_time_ns = 0;
+  uint64_t max_bytes = 0;
+  // Adaptive: the count an overrun may grow to (Adapter's growth_limit).
+  uint32_t growth_limit = 0;
 
   std::string leaky_name() const;  // "no", "downstream"
 };
@@ -46,6 +54,8 @@ struct TickRecord {
   double mem_percent = 0.0;
   uint64_t lost_total = 0;    // dropped + source_lost so far
   uint32_t demand_floor = 0;  // adaptive: the floor in force at this tick
+  uint32_t rise = 0;          // the interval's need (aq::LevelTrace)
+  uint32_t keep = 0;          // trimming: the level it keeps; 0 when off
   uint64_t underruns_total = 0;
 };
 
