@@ -56,7 +56,7 @@ static std::optional<gint64> clock_latency_qlocked(GstAdaptiveQueue* self, GstBu
 
 /* Time the queue itself adds: the time level behind this buffer. Only
  * meaningful for timestamped buffers in a TIME segment. */
-static std::optional<gint64> queued_latency(const QueueState& q, GstBuffer* buffer) {
+static std::optional<gint64> queued_latency_qlocked(const QueueState& q, GstBuffer* buffer) {
   if (!q.src_segment_is_time || !GST_CLOCK_TIME_IS_VALID(GST_BUFFER_DTS_OR_PTS(buffer)))
     return std::nullopt;
   return static_cast<gint64>(level_of(q).time);
@@ -70,7 +70,7 @@ void sample_latency_qlocked(GstAdaptiveQueue* self, GstBuffer* buffer) {
       sample = clock_latency_qlocked(self, buffer);
       break;
     case GST_ADAPTIVE_QUEUE_LATENCY_QUEUED:
-      sample = queued_latency(q, buffer);
+      sample = queued_latency_qlocked(q, buffer);
       break;
     case GST_ADAPTIVE_QUEUE_LATENCY_AUTO:
       /* What the queue can act on: lateness beyond upstream's minimum
@@ -80,7 +80,7 @@ void sample_latency_qlocked(GstAdaptiveQueue* self, GstBuffer* buffer) {
         *sample = std::max<gint64>(0, *sample - static_cast<gint64>(std::min<GstClockTime>(
                                                     q.upstream_latency.min, G_MAXINT64)));
       if (!sample)
-        sample = queued_latency(q, buffer);
+        sample = queued_latency_qlocked(q, buffer);
       break;
   }
   if (sample)
@@ -96,7 +96,7 @@ void sample_latency_qlocked(GstAdaptiveQueue* self, GstBuffer* buffer) {
 bool latency_report_changed_qlocked(QueueState& q) {
   if (!q.upstream_latency.known)
     return false;
-  const LatencyAnswer now = add_own_latency(q, q.upstream_latency);
+  const LatencyAnswer now = add_own_latency_qlocked(q, q.upstream_latency);
   const LatencyAnswer before = q.reported_latency;
   const bool min_changed = now.min != before.min;
   const bool max_too_low = now.max != before.max && GST_CLOCK_TIME_IS_VALID(now.max) &&
@@ -135,9 +135,9 @@ static void ensure_subscription_tlocked(GstAdaptiveQueue* self, const Settings& 
 
 /* The adaptation message, for a tick or an overrun growth. The load and
  * factors are those of the tick: -1 and 0 for an overrun. */
-static GstMessage* adaptation_message(GstAdaptiveQueue* self, const aq::Decision& d,
-                                      const QueueState& q,
-                                      const std::optional<aq::LoadSample>& load) {
+static GstMessage* adaptation_message_qlocked(GstAdaptiveQueue* self, const aq::Decision& d,
+                                              const QueueState& q,
+                                              const std::optional<aq::LoadSample>& load) {
   // One field per line: clang-format would run them together.
   // clang-format off
   GstStructure* st = gst_structure_new(ADAPTATION_MESSAGE,
@@ -167,7 +167,7 @@ static void resize_qlocked(GstAdaptiveQueue* self, guint capacity) {
   QueueState& q = *self->q;
   const guint old_capacity = q.max.buffers;
   q.max.buffers = capacity;
-  reserve_for_capacity(q);
+  reserve_for_capacity_qlocked(q);
   if (capacity < old_capacity && q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM)
     leak_downstream_qlocked(self, true);
   wake_all_qlocked(self);
@@ -189,7 +189,7 @@ GstMessage* grow_on_overrun_qlocked(GstAdaptiveQueue* self) {
     return nullptr;
   GST_DEBUG_OBJECT(self, "overrun: capacity %u -> %u", d.old_capacity, d.new_capacity);
   resize_qlocked(self, d.new_capacity);
-  return adaptation_message(self, d, q, std::nullopt);
+  return adaptation_message_qlocked(self, d, q, std::nullopt);
 }
 
 /* Drops the `n` oldest buffers at once (trimming), counted as drops. */
@@ -267,7 +267,7 @@ static TickOutcome run_tick_tlocked(GstAdaptiveQueue* self, const Settings& s) {
     if (d.applied && d.new_capacity != q.max.buffers)
       resize_qlocked(self, d.new_capacity);
     if (d.applied)
-      out.adaptation = adaptation_message(self, d, q, reading.sample);
+      out.adaptation = adaptation_message_qlocked(self, d, q, reading.sample);
     if (q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM) {
       const guint n = q.trimmer.tick(q.policy, now, q.interval_level_min, q.interval_overrun);
       if (n > 0) {

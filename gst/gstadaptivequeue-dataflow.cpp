@@ -23,11 +23,11 @@ constexpr int PUSHES_PER_ITERATION = 64;
 
 /* ---- levels ---- */
 
-static bool is_filled(const QueueState& q) {
+static bool is_filled_qlocked(const QueueState& q) {
   return fills(level_of(q), q.max.buffers, q.max.bytes, q.max.time);
 }
 
-static bool is_empty(QueueState& q) {
+static bool is_empty_qlocked(QueueState& q) {
   if (q.items.empty())
     return true;
   /* Min thresholds hold back buffers only; an event or query at the head,
@@ -46,7 +46,7 @@ static bool is_empty(QueueState& q) {
       (q.min_threshold.bytes > 0 && cur.bytes < q.min_threshold.bytes) ||
       (q.min_threshold.time > 0 && cur.time < q.min_threshold.time);
   /* A max limit can be hit before the min thresholds are. */
-  return below_threshold && !is_filled(q);
+  return below_threshold && !is_filled_qlocked(q);
 }
 
 gint64 segment_running_time(const GstSegment* segment, GstClockTime position) {
@@ -171,7 +171,7 @@ static void make_room_qlocked(QueueState& q) {
     q.items.grow(q.items.storage() * 2);
 }
 
-static void push_item(QueueState& q, const Item& item) {
+static void push_item_qlocked(QueueState& q, const Item& item) {
   make_room_qlocked(q);
   Item copy = item;
   q.items.try_push(std::move(copy));
@@ -181,7 +181,7 @@ static void push_item(QueueState& q, const Item& item) {
  * range (up to G_MAXUINT, as queue allows) is not reserved up front: that
  * would allocate gigabytes for an "unlimited" queue. Beyond the reserve the
  * ring grows as buffers actually arrive. */
-void reserve_for_capacity(QueueState& q) {
+void reserve_for_capacity_qlocked(QueueState& q) {
   if (q.max.buffers == 0)
     return;
   /* Adapting, the capacity may reach max-buffers on a push that overruns:
@@ -258,7 +258,7 @@ static GCond* enqueue_data_qlocked(GstAdaptiveQueue* self, GstMiniObject* obj, g
   QueueState& q = *self->q;
   make_room_qlocked(q);
   account_in(q, obj, buffers, bytes);
-  push_item(q, Item{obj, buffers, bytes});
+  push_item_qlocked(q, Item{obj, buffers, bytes});
   const guint level = level_of(q).buffers;
   q.max_level_buffers = std::max(q.max_level_buffers, level);
   q.interval_level_max = std::max(q.interval_level_max, level);
@@ -294,12 +294,12 @@ static void enqueue_event_qlocked(GstAdaptiveQueue* self, GstEvent* event) {
     default:
       break;
   }
-  push_item(q, Item{GST_MINI_OBJECT_CAST(event), 0, 0});
+  push_item_qlocked(q, Item{GST_MINI_OBJECT_CAST(event), 0, 0});
   signal_add_qlocked(self);
 }
 
 /* Answers a queued query that will never reach downstream. */
-static void abandon_query(QueueState& q, GstQuery* query, GCond* handled) {
+static void abandon_query_qlocked(QueueState& q, GstQuery* query, GCond* handled) {
   q.queued_queries--;
   q.last_handled_query = query;
   q.last_query = false;
@@ -355,12 +355,12 @@ static bool dequeue_qlocked(GstAdaptiveQueue* self, Item& item, GCond** waiter =
 void leak_downstream_qlocked(GstAdaptiveQueue* self, bool to_capacity) {
   QueueState& q = *self->q;
   Item item;
-  while ((to_capacity ? level_of(q).buffers > q.max.buffers : is_filled(q)) &&
+  while ((to_capacity ? level_of(q).buffers > q.max.buffers : is_filled_qlocked(q)) &&
          dequeue_qlocked(self, item)) {
     GstMiniObject* obj = item.object;
     GST_LOG_OBJECT(self, "queue is full, leaking %" GST_PTR_FORMAT, (gpointer)obj);
     if (GST_IS_QUERY(obj)) {
-      abandon_query(q, GST_QUERY_CAST(obj), &self->query_handled);
+      abandon_query_qlocked(q, GST_QUERY_CAST(obj), &self->query_handled);
       continue;
     }
     if (GST_IS_EVENT(obj) && GST_EVENT_IS_STICKY(obj))
@@ -378,7 +378,7 @@ static void flush_qlocked(GstAdaptiveQueue* self, bool full) {
   while (q.items.pop(item)) {
     GstMiniObject* obj = item.object;
     if (GST_IS_QUERY(obj)) {
-      abandon_query(q, GST_QUERY_CAST(obj), &self->query_handled);
+      abandon_query_qlocked(q, GST_QUERY_CAST(obj), &self->query_handled);
       continue;
     }
     /* Keep sticky events (not segment or EOS) across a flush. */
@@ -416,7 +416,7 @@ static inline void qunlock_and_wake(GstAdaptiveQueue* self, GCond*& waiter) {
 
 /* Pushes the head item downstream. Called and returns with the lock held;
  * returns the flow result, or the flushing result when the lock check fails. */
-static GstFlowReturn push_one_qlocked(GstAdaptiveQueue* self) {
+static GstFlowReturn push_one_releasing_qlock(GstAdaptiveQueue* self) {
   QueueState& q = *self->q;
   Item item;
   GstFlowReturn result = GST_FLOW_OK;
@@ -461,7 +461,7 @@ next:
           }
           gst_mini_object_unref(obj);
         } else if (GST_IS_QUERY(obj)) {
-          abandon_query(q, GST_QUERY_CAST(obj), &self->query_handled);
+          abandon_query_qlocked(q, GST_QUERY_CAST(obj), &self->query_handled);
         } else {
           q.drops += item.buffers;
           gst_mini_object_unref(obj);
@@ -515,14 +515,14 @@ static void loop(GstPad* pad) {
   if (q.srcresult != GST_FLOW_OK)
     goto out_flushing;
 
-  if (is_empty(q) && yield_for_batch_releasing_qlock(self) && q.srcresult != GST_FLOW_OK)
+  if (is_empty_qlocked(q) && yield_for_batch_releasing_qlock(self) && q.srcresult != GST_FLOW_OK)
     goto out_flushing;
-  while (is_empty(q)) {
+  while (is_empty_qlocked(q)) {
     q.underruns++;
     if (!q.silent && !emit_releasing_qlock(self, SIGNAL_UNDERRUN))
       goto out_flushing;
     /* A handler may have changed the thresholds. */
-    while (is_empty(q)) {
+    while (is_empty_qlocked(q)) {
       if (!wait_add_releasing_qlock(self))
         goto out_flushing;
     }
@@ -534,13 +534,13 @@ static void loop(GstPad* pad) {
   /* Keep pushing while data is ready: one lock round and one task
    * iteration fewer per item. Bounded so the task still cycles. */
   for (int n = 1;; n++) {
-    ret = push_one_qlocked(self);
+    ret = push_one_releasing_qlock(self);
     if (q.srcresult != GST_FLOW_OK)
       goto out_flushing;
     q.srcresult = ret;
     if (ret != GST_FLOW_OK)
       goto out_flushing;
-    if (n == PUSHES_PER_ITERATION || is_empty(q))
+    if (n == PUSHES_PER_ITERATION || is_empty_qlocked(q))
       break;
   }
   qunlock(self);
@@ -582,16 +582,16 @@ static GstFlowReturn chain_data(GstAdaptiveQueue* self, GstMiniObject* obj, guin
     goto out_unref;
   }
 
-  while (is_filled(q)) {
+  while (is_filled_qlocked(q)) {
     q.overruns++;
     /* With a live upstream, a blocked push loses data at the source:
      * grow at once rather than block or drop. */
-    if (!grown && (grown = grow_on_overrun_qlocked(self)) && !is_filled(q))
+    if (!grown && (grown = grow_on_overrun_qlocked(self)) && !is_filled_qlocked(q))
       break;
     if (!q.silent && !emit_releasing_qlock(self, SIGNAL_OVERRUN))
       goto out_flushing;
     /* A handler may have changed the limits. */
-    if (!is_filled(q))
+    if (!is_filled_qlocked(q))
       break;
     if (q.leaky == GST_ADAPTIVE_QUEUE_LEAK_UPSTREAM) {
       GST_LOG_OBJECT(self, "queue is full, leaking incoming %" GST_PTR_FORMAT, (gpointer)obj);
@@ -607,7 +607,7 @@ static GstFlowReturn chain_data(GstAdaptiveQueue* self, GstMiniObject* obj, guin
     do {
       if (!wait_del_releasing_qlock(self))
         goto out_flushing;
-    } while (is_filled(q));
+    } while (is_filled_qlocked(q));
     if (!q.silent && !emit_releasing_qlock(self, SIGNAL_RUNNING))
       goto out_flushing;
   }
@@ -726,7 +726,7 @@ static gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
 /* Takes a query its caller gives up on out of the ring, keeping the order
  * of the rest: once the caller returns, the query may be freed, so nothing
  * may push, flush or even inspect it later. */
-static void forget_query(QueueState& q, GstQuery* query) {
+static void forget_query_qlocked(QueueState& q, GstQuery* query) {
   const size_t n = q.items.size();
   for (size_t i = 0; i < n; i++) {
     Item item;
@@ -753,7 +753,7 @@ static gboolean sink_query(GstPad* pad, GstObject* parent, GstQuery* query) {
     return FALSE;
   }
   GST_LOG_OBJECT(pad, "queuing %" GST_PTR_FORMAT, (gpointer)query);
-  push_item(q, Item{GST_MINI_OBJECT_CAST(query), 0, 0});
+  push_item_qlocked(q, Item{GST_MINI_OBJECT_CAST(query), 0, 0});
   q.queued_queries++;
   signal_add_qlocked(self);
   /* Stop waiting when the task stops, but never while it still holds the
@@ -765,7 +765,7 @@ static gboolean sink_query(GstPad* pad, GstObject* parent, GstQuery* query) {
   if (handled)
     q.last_handled_query = nullptr;
   else
-    forget_query(q, query);
+    forget_query_qlocked(q, query);
   const gboolean res = handled && q.last_query;
   qunlock(self);
   return res;
@@ -847,7 +847,7 @@ static gboolean src_event(GstPad* pad, GstObject* parent, GstEvent* event) {
 
 /* The time the buffer limit can hold: max-size-time when set, otherwise the
  * adaptive capacity times the last buffer duration, or NONE if unknown. */
-static GstClockTime time_capacity(const QueueState& q) {
+static GstClockTime time_capacity_qlocked(const QueueState& q) {
   if (q.max.time > 0)
     return q.max.time;
   const GstClockTime duration = q.buffer_duration.load(std::memory_order_relaxed);
@@ -863,9 +863,9 @@ static GstClockTime add_latency(GstClockTime a, GstClockTime b) {
   return b > largest - a ? largest : a + b;
 }
 
-LatencyAnswer add_own_latency(const QueueState& q, const LatencyAnswer& upstream) {
+LatencyAnswer add_own_latency_qlocked(const QueueState& q, const LatencyAnswer& upstream) {
   LatencyAnswer answer = upstream;
-  const GstClockTime limit = time_capacity(q);
+  const GstClockTime limit = time_capacity_qlocked(q);
   /* We can delay data by up to what the limit holds. A leaky queue never
    * blocks upstream, so, as queue does, it reports the larger of upstream's
    * max and its own capacity rather than their sum (NONE stays NONE). */
@@ -910,7 +910,7 @@ static gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query) {
       upstream.live = live;
       qlock(self);
       q.upstream_latency = upstream;
-      const LatencyAnswer answer = q.reported_latency = add_own_latency(q, upstream);
+      const LatencyAnswer answer = q.reported_latency = add_own_latency_qlocked(q, upstream);
       qunlock(self);
       gst_query_set_latency(query, answer.live, answer.min, answer.max);
       break;

@@ -67,7 +67,7 @@ static bool spin_releasing_qlock(GstAdaptiveQueue* self, Progress progress, guin
 /* Whether the other thread is likely running on another CPU right now:
  * there is one, and recent spins saw it make progress. Otherwise the two
  * threads share a CPU, as on one core or a loaded machine. */
-static bool spinning_pays(GstAdaptiveQueue* self, const aq::SpinBackoff& backoff) {
+static bool spinning_pays_qlocked(GstAdaptiveQueue* self, const aq::SpinBackoff& backoff) {
   return spin_enabled(self) && backoff.skipping() == 0;
 }
 
@@ -116,7 +116,7 @@ bool wait_del_releasing_qlock(GstAdaptiveQueue* self) {
   /* Sharing a CPU, the woken thread preempts the task that woke it at the
    * first free slot: yield, so the task frees a batch before this thread
    * fills the queue again, instead of the two alternating per buffer. */
-  if (!spinning_pays(self, q.del_spin)) {
+  if (!spinning_pays_qlocked(self, q.del_spin)) {
     qunlock(self);
     sched_yield();
     qlock(self);
@@ -133,7 +133,7 @@ bool yield_for_batch_releasing_qlock(GstAdaptiveQueue* self) {
   QueueState& q = *self->q;
   /* Live until a LATENCY query says otherwise. */
   const bool live = !q.upstream_latency.known || q.upstream_latency.live;
-  if (spinning_pays(self, q.add_spin) || live)
+  if (spinning_pays_qlocked(self, q.add_spin) || live)
     return false;
   qunlock(self);
   sched_yield();

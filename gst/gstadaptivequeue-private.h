@@ -493,7 +493,7 @@ void add_pad_templates(GstElementClass* element_class);
 void add_pads(GstAdaptiveQueue* self);
 /* Notes the ring size the capacity needs; upstream grows the ring to it the
  * next time it takes the lock, so buffer pushes never allocate. */
-void reserve_for_capacity(QueueState& q);
+void reserve_for_capacity_qlocked(QueueState& q);
 /* Drops the oldest items until a buffer fits, or with `to_capacity` until
  * the level is within the buffer capacity. */
 void leak_downstream_qlocked(GstAdaptiveQueue* self, bool to_capacity = false);
@@ -501,7 +501,7 @@ void leak_downstream_qlocked(GstAdaptiveQueue* self, bool to_capacity = false);
 gint64 segment_running_time(const GstSegment* segment, GstClockTime position);
 /* Upstream's latency with what the element adds: its answer to a LATENCY
  * query. */
-LatencyAnswer add_own_latency(const QueueState& q, const LatencyAnswer& upstream);
+LatencyAnswer add_own_latency_qlocked(const QueueState& q, const LatencyAnswer& upstream);
 /* Whether the element's answer to a LATENCY query changed in a way the
  * pipeline must act on since it last answered; records the new answer. */
 bool latency_report_changed_qlocked(QueueState& q);

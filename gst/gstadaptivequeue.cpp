@@ -172,7 +172,7 @@ GType gst_adaptive_queue_latency_source_get_type(void) {
 
 /* The policy ticks run on: the bounds as set, moved to an explicit
  * max-size-buffers that lies outside them. 0 sets no size, so no bound. */
-static aq::PolicyConfig effective_policy(const Settings& s) {
+static aq::PolicyConfig effective_policy_olocked(const Settings& s) {
   aq::PolicyConfig config = s.policy;
   if (s.explicit_max_size_buffers && *s.explicit_max_size_buffers > 0) {
     const guint size = *s.explicit_max_size_buffers;
@@ -215,9 +215,9 @@ static std::pair<aq::PolicyConfig, aq::PolicyConfig> change_config(GstAdaptiveQu
   tlock(self);
   GST_OBJECT_LOCK(self);
   Settings& s = *self->settings;
-  const aq::PolicyConfig before = effective_policy(s);
+  const aq::PolicyConfig before = effective_policy_olocked(s);
   change(s);
-  const aq::PolicyConfig after = effective_policy(s);
+  const aq::PolicyConfig after = effective_policy_olocked(s);
   const std::string problem = aq::describe(aq::validate(after));
   if (problem != s.config_problem) {
     s.config_problem = problem;
@@ -229,7 +229,7 @@ static std::pair<aq::PolicyConfig, aq::PolicyConfig> change_config(GstAdaptiveQu
   if (problem.empty())
     self->q->policy = after;
   then(*self->q, problem.empty());
-  reserve_for_capacity(*self->q);
+  reserve_for_capacity_qlocked(*self->q);
   qunlock(self);
   tunlock(self);
   post_config_problem(self);
@@ -416,7 +416,7 @@ static void set_property(GObject* object, guint prop_id, const GValue* value, GP
         }
         case PROP_ADAPTIVE:
           q.adaptive = g_value_get_boolean(value);
-          reserve_for_capacity(q);
+          reserve_for_capacity_qlocked(q);
           break;
       }
       /* Thresholds changed: let both sides re-check. */
@@ -537,10 +537,10 @@ static void get_property(GObject* object, guint prop_id, GValue* value, GParamSp
   GST_OBJECT_LOCK(self);
   switch (prop_id) {
     case PROP_MIN_BUFFERS:
-      g_value_set_uint(value, effective_policy(s).min_buffers);
+      g_value_set_uint(value, effective_policy_olocked(s).min_buffers);
       break;
     case PROP_MAX_BUFFERS:
-      g_value_set_uint(value, effective_policy(s).max_buffers);
+      g_value_set_uint(value, effective_policy_olocked(s).max_buffers);
       break;
     case PROP_CPU_LOW_THRESHOLD:
       g_value_set_double(value, s.policy.cpu_low);
@@ -656,7 +656,7 @@ static void gst_adaptive_queue_init(GstAdaptiveQueue* self) {
   self->q->max.time = DEFAULT_MAX_SIZE_TIME;
   self->q->orig_min_threshold = self->q->min_threshold =
       Level{DEFAULT_MIN_THRESHOLD_BUFFERS, DEFAULT_MIN_THRESHOLD_BYTES, DEFAULT_MIN_THRESHOLD_TIME};
-  reserve_for_capacity(*self->q);
+  reserve_for_capacity_qlocked(*self->q);
   gst_segment_init(&self->q->sink_segment, GST_FORMAT_TIME);
   gst_segment_init(&self->q->src_segment, GST_FORMAT_TIME);
   add_pads(self);
