@@ -159,20 +159,6 @@ static GstMessage* adaptation_message_qlocked(GstAdaptiveQueue* self, const aq::
   return gst_message_new_element(GST_OBJECT_CAST(self), st);
 }
 
-/* Moves the capacity; shrinking with leaky=downstream drops the oldest
- * buffers down to it. Both sides re-check: growing makes room upstream,
- * and shrinking can make the queue full, which overrides a min threshold
- * the task is waiting on. */
-static void resize_qlocked(GstAdaptiveQueue* self, guint capacity) {
-  QueueState& q = *self->q;
-  const guint old_capacity = q.max.buffers;
-  q.max.buffers = capacity;
-  reserve_for_capacity_qlocked(q);
-  if (capacity < old_capacity && q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM)
-    leak_downstream_qlocked(self, true);
-  wake_all_qlocked(self);
-}
-
 GstMessage* grow_on_overrun_qlocked(GstAdaptiveQueue* self) {
   QueueState& q = *self->q;
   q.interval_overrun = true;
@@ -188,7 +174,7 @@ GstMessage* grow_on_overrun_qlocked(GstAdaptiveQueue* self) {
   if (!d.applied)
     return nullptr;
   GST_DEBUG_OBJECT(self, "overrun: capacity %u -> %u", d.old_capacity, d.new_capacity);
-  resize_qlocked(self, d.new_capacity);
+  set_capacity_qlocked(self, d.new_capacity, CapacityCause::Adaptation);
   return adaptation_message_qlocked(self, d, q, std::nullopt);
 }
 
@@ -196,11 +182,7 @@ GstMessage* grow_on_overrun_qlocked(GstAdaptiveQueue* self) {
 static void trim_qlocked(GstAdaptiveQueue* self, guint n) {
   QueueState& q = *self->q;
   const guint level = level_of(q).buffers;
-  const guint keep = level > n ? level - n : 0;
-  const guint capacity = q.max.buffers;
-  q.max.buffers = keep;
-  leak_downstream_qlocked(self, true);
-  q.max.buffers = capacity;
+  leak_downstream_qlocked(self, level > n ? level - n : 0);
   wake_all_qlocked(self);
 }
 
@@ -265,7 +247,7 @@ static TickOutcome run_tick_tlocked(GstAdaptiveQueue* self, const Settings& s) {
                        d.applied ? "" : " (dead band)");
     }
     if (d.applied && d.new_capacity != q.max.buffers)
-      resize_qlocked(self, d.new_capacity);
+      set_capacity_qlocked(self, d.new_capacity, CapacityCause::Adaptation);
     if (d.applied)
       out.adaptation = adaptation_message_qlocked(self, d, q, reading.sample);
     if (q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM) {

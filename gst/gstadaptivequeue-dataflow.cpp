@@ -348,14 +348,13 @@ static bool dequeue_qlocked(GstAdaptiveQueue* self, Item& item, GCond** waiter =
   return true;
 }
 
-/* Drops items from the head until the buffer limits are met again. Sticky
- * events are stored on the src pad so they are not lost. A buffer waiting to
- * enter needs room for itself; a shrinking capacity only needs the level
- * brought down to it (`to_capacity`), so no more is dropped than necessary. */
-void leak_downstream_qlocked(GstAdaptiveQueue* self, bool to_capacity) {
+/* Drops items from the head: down to `keep` buffers when given, else until
+ * a buffer fits. Sticky events are stored on the src pad so they are not
+ * lost. */
+void leak_downstream_qlocked(GstAdaptiveQueue* self, std::optional<guint> keep) {
   QueueState& q = *self->q;
   Item item;
-  while ((to_capacity ? level_of(q).buffers > q.max.buffers : is_filled_qlocked(q)) &&
+  while ((keep ? level_of(q).buffers > *keep : is_filled_qlocked(q)) &&
          dequeue_qlocked(self, item)) {
     GstMiniObject* obj = item.object;
     GST_LOG_OBJECT(self, "queue is full, leaking %" GST_PTR_FORMAT, (gpointer)obj);
@@ -369,6 +368,25 @@ void leak_downstream_qlocked(GstAdaptiveQueue* self, bool to_capacity) {
     gst_mini_object_unref(obj);
     q.head_needs_discont = true;
   }
+}
+
+/* The one writer of the capacity. Set by a property, it acts as on queue:
+ * lowered with leaky=downstream, the oldest items go until a buffer fits.
+ * Adaptation drops only down to the new capacity, no more than needed. Both
+ * sides re-check: growing makes room upstream, and shrinking can make the
+ * queue full, which overrides a min threshold the task is waiting on. */
+void set_capacity_qlocked(GstAdaptiveQueue* self, guint capacity, CapacityCause why) {
+  QueueState& q = *self->q;
+  const guint old_capacity = q.max.buffers;
+  q.max.buffers = capacity;
+  reserve_for_capacity_qlocked(q);
+  if (capacity > 0 && capacity < old_capacity && q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM) {
+    if (why == CapacityCause::Property)
+      leak_downstream_qlocked(self);
+    else
+      leak_downstream_qlocked(self, capacity);
+  }
+  wake_all_qlocked(self);
 }
 
 static void flush_qlocked(GstAdaptiveQueue* self, bool full) {

@@ -175,7 +175,8 @@ struct QueueState {
 
   alignas(64) GstFlowReturn srcresult = GST_FLOW_FLUSHING;
 
-  Level max; /* max.buffers is the adaptive capacity */
+  /* max.buffers is the adaptive capacity: set_capacity_qlocked() writes it. */
+  Level max{DEFAULT_MAX_SIZE_BUFFERS, DEFAULT_MAX_SIZE_BYTES, DEFAULT_MAX_SIZE_TIME};
   Level min_threshold;
   Level orig_min_threshold;
   GstAdaptiveQueueLeaky leaky = DEFAULT_LEAKY;
@@ -494,9 +495,13 @@ void add_pads(GstAdaptiveQueue* self);
 /* Notes the ring size the capacity needs; upstream grows the ring to it the
  * next time it takes the lock, so buffer pushes never allocate. */
 void reserve_for_capacity_qlocked(QueueState& q);
-/* Drops the oldest items until a buffer fits, or with `to_capacity` until
- * the level is within the buffer capacity. */
-void leak_downstream_qlocked(GstAdaptiveQueue* self, bool to_capacity = false);
+/* Drops the oldest items until a buffer fits, or down to `keep` buffers. */
+void leak_downstream_qlocked(GstAdaptiveQueue* self, std::optional<guint> keep = std::nullopt);
+/* Who changes the capacity: a property (max-size-buffers or a bound), or
+ * adaptation (a tick, an overrun's growth). */
+enum class CapacityCause { Property, Adaptation };
+/* Sets the capacity, max.buffers; the only function that writes it. */
+void set_capacity_qlocked(GstAdaptiveQueue* self, guint capacity, CapacityCause why);
 /* Running time of a position in a segment, saturated; NONE if it has none. */
 gint64 segment_running_time(const GstSegment* segment, GstClockTime position);
 /* Upstream's latency with what the element adds: its answer to a LATENCY

@@ -258,10 +258,7 @@ static void set_size_or_bound(GstAdaptiveQueue* self, guint prop_id, guint value
           size = value;
         else if (size > 0 && valid)
           size = std::clamp(size, q.policy.min_buffers, q.policy.max_buffers);
-        q.max.buffers = size;
-        if (size > 0 && size < old_size && q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM)
-          leak_downstream_qlocked(self);
-        wake_all_qlocked(self);
+        set_capacity_qlocked(self, size, CapacityCause::Property);
       });
 
   if (prop_id != PROP_MAX_SIZE_BUFFERS && size != old_size) {
@@ -651,9 +648,6 @@ static void gst_adaptive_queue_init(GstAdaptiveQueue* self) {
   self->settings = new Settings();
   self->q = new QueueState();
   self->tick = new TickState();
-  self->q->max.buffers = DEFAULT_MAX_SIZE_BUFFERS;
-  self->q->max.bytes = DEFAULT_MAX_SIZE_BYTES;
-  self->q->max.time = DEFAULT_MAX_SIZE_TIME;
   self->q->orig_min_threshold = self->q->min_threshold =
       Level{DEFAULT_MIN_THRESHOLD_BUFFERS, DEFAULT_MIN_THRESHOLD_BYTES, DEFAULT_MIN_THRESHOLD_TIME};
   reserve_for_capacity_qlocked(*self->q);
