@@ -7,7 +7,7 @@
 #include "config.h"
 #endif
 
-#include "gstadaptivequeue-private.h"
+#include "gstadaptivequeue-handoff.h"
 
 #include <algorithm>
 

@@ -8,7 +8,9 @@
 #include "config.h"
 #endif
 
-#include "gstadaptivequeue-private.h"
+#include "gstadaptivequeue-handoff.h"
+
+#include <algorithm>
 
 #include <sched.h>
 
@@ -156,6 +158,50 @@ bool emit_releasing_qlock(GstAdaptiveQueue* self, guint signal_id) {
   g_signal_emit(self, signals[signal_id], 0);
   qlock(self);
   return self->q->srcresult == GST_FLOW_OK;
+}
+
+/* ---- upstream's lock-free path ---- */
+
+bool try_enqueue_data_unlocked(GstAdaptiveQueue* self, GstMiniObject* obj, guint buffers,
+                               guint bytes) {
+  QueueState& q = *self->q;
+  if (!q.fast_ok.load(std::memory_order_acquire))
+    return false;
+  const guint max_buffers = q.fast_max_buffers.load(std::memory_order_relaxed);
+  const guint max_bytes = q.fast_max_bytes.load(std::memory_order_relaxed);
+  const guint64 max_time = q.fast_max_time.load(std::memory_order_relaxed);
+  /* The level with the removals as last seen, which only overstates it;
+   * the task's line is read again only when that reaches a limit. The time
+   * level needs the src running time fresh: it can go back (a flush). */
+  const guint64 in_buffers = q.in_buffers.load(std::memory_order_relaxed);
+  const guint64 in_bytes = q.in_bytes.load(std::memory_order_relaxed);
+  auto saturate = [](guint64 v) { return static_cast<guint>(std::min<guint64>(v, G_MAXUINT)); };
+  Level level{saturate(in_buffers - q.seen_out_buffers), saturate(in_bytes - q.seen_out_bytes), 0};
+  if (max_time > 0)
+    level.time = level_of(q).time;
+  if (fills(level, max_buffers, max_bytes, max_time)) {
+    q.seen_out_buffers = q.out_buffers.load(std::memory_order_acquire);
+    q.seen_out_bytes = q.out_bytes.load(std::memory_order_acquire);
+    level.buffers = saturate(in_buffers - q.seen_out_buffers);
+    level.bytes = saturate(in_bytes - q.seen_out_bytes);
+    if (fills(level, max_buffers, max_bytes, max_time))
+      return false;
+  }
+  if (!q.items.can_push())
+    return false;
+  /* Counted before it is published, so a level never misses a visible item. */
+  account_in(q, obj, buffers, bytes);
+  q.items.try_push(Item{obj, buffers, bytes});
+  /* Pairs with the exchange in wait_add_releasing_qlock(). */
+  bool waiting = false;
+  if (!q.waiting_add.compare_exchange_strong(waiting, false, std::memory_order_acq_rel,
+                                             std::memory_order_acquire)) {
+    qlock(self);
+    GCond* waiter = note_add_qlocked(self);
+    qunlock(self);
+    wake(waiter);
+  }
+  return true;
 }
 
 }  // namespace aq::element
