@@ -192,8 +192,9 @@ void reserve_for_capacity_qlocked(QueueState& q) {
     q.want_storage = want;
 }
 
-/* Counts data in and moves the sink position; upstream's thread. */
-void account_in(QueueState& q, GstMiniObject* obj, guint buffers, guint bytes) {
+/* Counts data in and moves the sink position; upstream's thread, with or
+ * without the queue lock. */
+static void account_in(QueueState& q, GstMiniObject* obj, guint buffers, guint bytes) {
   q.in_buffers.store(q.in_buffers.load(std::memory_order_relaxed) + buffers,
                      std::memory_order_release);
   q.in_bytes.store(q.in_bytes.load(std::memory_order_relaxed) + bytes, std::memory_order_release);
@@ -544,8 +545,12 @@ static GstFlowReturn chain_data(GstAdaptiveQueue* self, GstMiniObject* obj, guin
   /* An overrun growth's adaptation message, posted once unlocked. */
   GstMessage* grown = nullptr;
 
-  if (try_enqueue_data_unlocked(self, obj, buffers, bytes))
+  if (fast_path_open_unlocked(self)) {
+    /* Counted before it is published, so a level never misses a visible item. */
+    account_in(q, obj, buffers, bytes);
+    publish_unlocked(self, Item{obj, buffers, bytes});
     return GST_FLOW_OK;
+  }
 
   qlock(self);
   if (q.srcresult != GST_FLOW_OK)

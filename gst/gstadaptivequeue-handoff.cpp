@@ -162,8 +162,7 @@ bool emit_releasing_qlock(GstAdaptiveQueue* self, guint signal_id) {
 
 /* ---- upstream's lock-free path ---- */
 
-bool try_enqueue_data_unlocked(GstAdaptiveQueue* self, GstMiniObject* obj, guint buffers,
-                               guint bytes) {
+bool fast_path_open_unlocked(GstAdaptiveQueue* self) {
   QueueState& q = *self->q;
   if (!q.fast_ok.load(std::memory_order_acquire))
     return false;
@@ -187,11 +186,12 @@ bool try_enqueue_data_unlocked(GstAdaptiveQueue* self, GstMiniObject* obj, guint
     if (fills(level, max_buffers, max_bytes, max_time))
       return false;
   }
-  if (!q.items.can_push())
-    return false;
-  /* Counted before it is published, so a level never misses a visible item. */
-  account_in(q, obj, buffers, bytes);
-  q.items.try_push(Item{obj, buffers, bytes});
+  return q.items.can_push();
+}
+
+void publish_unlocked(GstAdaptiveQueue* self, Item item) {
+  QueueState& q = *self->q;
+  q.items.try_push(std::move(item));
   /* Pairs with the exchange in wait_add_releasing_qlock(). */
   bool waiting = false;
   if (!q.waiting_add.compare_exchange_strong(waiting, false, std::memory_order_acq_rel,
@@ -201,7 +201,6 @@ bool try_enqueue_data_unlocked(GstAdaptiveQueue* self, GstMiniObject* obj, guint
     qunlock(self);
     wake(waiter);
   }
-  return true;
 }
 
 }  // namespace aq::element

@@ -126,10 +126,14 @@ bool yield_for_batch_releasing_qlock(GstAdaptiveQueue* self);
 /* Emits a signal with the queue lock released; false if flushing after. */
 bool emit_releasing_qlock(GstAdaptiveQueue* self, guint signal_id);
 
-/* Upstream's lock-free path: queues data that finds the queue in its plain
- * state and not full, with no lock. Returns false, having changed nothing,
- * when the locked path must decide. */
-bool try_enqueue_data_unlocked(GstAdaptiveQueue* self, GstMiniObject* obj, guint buffers,
-                               guint bytes);
+/* ---- upstream's lock-free path ---- */
+
+/* Whether data may enter now without the lock: the queue is in its plain
+ * state and no limit is reached. When not, nothing has changed and the
+ * locked path decides. Upstream's thread. */
+bool fast_path_open_unlocked(GstAdaptiveQueue* self);
+/* Puts an item counted in (account_in) where the task sees it, and wakes
+ * the task if it sleeps. Upstream's thread, after fast_path_open_unlocked. */
+void publish_unlocked(GstAdaptiveQueue* self, Item item);
 
 }  // namespace aq::element

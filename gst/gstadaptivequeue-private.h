@@ -395,9 +395,6 @@ LatencyAnswer add_own_latency_qlocked(const QueueState& q, const LatencyAnswer& 
 bool latency_report_changed_qlocked(QueueState& q);
 /* Releases every queued item; for finalize, when no thread is left. */
 void drop_all_items(QueueState& q);
-/* Counts data in and moves the sink position; upstream's thread, with or
- * without the queue lock. */
-void account_in(QueueState& q, GstMiniObject* obj, guint buffers, guint bytes);
 
 /* ---- properties (gstadaptivequeue.cpp) ---- */
 
