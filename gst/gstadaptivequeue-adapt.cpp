@@ -1,5 +1,6 @@
-/* adaptivequeue adaptation: the latency readings, the tick that resizes
- * the capacity, the stats structure and the adaptation message.
+/* adaptivequeue adaptation: the capacity and its one writer, the latency
+ * readings and the element's latency answer, the tick that resizes the
+ * capacity, the stats structure and the adaptation message.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
@@ -89,6 +90,41 @@ void sample_latency_qlocked(GstAdaptiveQueue* self, GstBuffer* buffer) {
 
 /* ---- adaptation tick ---- */
 
+/* The time the buffer limit can hold: max-size-time when set, otherwise the
+ * adaptive capacity times the last buffer duration, or NONE if unknown. */
+static GstClockTime time_capacity_qlocked(const QueueState& q) {
+  if (q.max.time > 0)
+    return q.max.time;
+  const GstClockTime duration = q.buffer_duration.load(std::memory_order_relaxed);
+  if (q.max.buffers > 0 && GST_CLOCK_TIME_IS_VALID(duration))
+    return q.max.buffers * duration;
+  return GST_CLOCK_TIME_NONE;
+}
+
+/* a + b for valid latencies, saturated below GST_CLOCK_TIME_NONE: huge
+ * thresholds or limits must not wrap, or turn a latency into "none". */
+static GstClockTime add_latency(GstClockTime a, GstClockTime b) {
+  const GstClockTime largest = GST_CLOCK_TIME_NONE - 1;
+  return b > largest - a ? largest : a + b;
+}
+
+LatencyAnswer add_own_latency_qlocked(const QueueState& q, const LatencyAnswer& upstream) {
+  LatencyAnswer answer = upstream;
+  const GstClockTime limit = time_capacity_qlocked(q);
+  /* We can delay data by up to what the limit holds. A leaky queue never
+   * blocks upstream, so, as queue does, it reports the larger of upstream's
+   * max and its own capacity rather than their sum (NONE stays NONE). */
+  if (!GST_CLOCK_TIME_IS_VALID(limit))
+    answer.max = GST_CLOCK_TIME_NONE;
+  else if (q.leaky != GST_ADAPTIVE_QUEUE_NO_LEAK)
+    answer.max = GST_CLOCK_TIME_IS_VALID(answer.max) ? std::max(answer.max, limit) : answer.max;
+  else if (GST_CLOCK_TIME_IS_VALID(answer.max))
+    answer.max = add_latency(answer.max, limit);
+  if (q.min_threshold.time > 0 && GST_CLOCK_TIME_IS_VALID(answer.min))
+    answer.min = add_latency(answer.min, q.min_threshold.time);
+  return answer;
+}
+
 /* The pipeline must recompute its latency when the element's minimum
  * changes, or when its maximum falls below the latency it configured;
  * other changes (a capacity that grows, a maximum still above) need
@@ -157,6 +193,42 @@ static GstMessage* adaptation_message_qlocked(GstAdaptiveQueue* self, const aq::
       "adaptations", G_TYPE_UINT64, q.adapter.adaptations(), nullptr);
   // clang-format on
   return gst_message_new_element(GST_OBJECT_CAST(self), st);
+}
+
+/* ---- the capacity ---- */
+
+/* Notes the ring size the capacity needs. A fixed limit above the adaptive
+ * range (up to G_MAXUINT, as queue allows) is not reserved up front: that
+ * would allocate gigabytes for an "unlimited" queue. Beyond the reserve the
+ * ring grows as buffers actually arrive. */
+void reserve_for_capacity_qlocked(QueueState& q) {
+  if (q.max.buffers == 0)
+    return;
+  /* Adapting, the capacity may reach max-buffers on a push that overruns:
+   * reserve for that too, so the push does not allocate. */
+  const guint most = q.adaptive ? std::max(q.max.buffers, q.policy.max_buffers) : q.max.buffers;
+  const size_t want = static_cast<size_t>(std::min(most, MAX_RESERVED_BUFFERS)) + EVENT_HEADROOM;
+  if (q.want_storage < want)
+    q.want_storage = want;
+}
+
+/* The one writer of the capacity. Set by a property, it acts as on queue:
+ * lowered with leaky=downstream, the oldest items go until a buffer fits.
+ * Adaptation drops only down to the new capacity, no more than needed. Both
+ * sides re-check: growing makes room upstream, and shrinking can make the
+ * queue full, which overrides a min threshold the task is waiting on. */
+void set_capacity_qlocked(GstAdaptiveQueue* self, guint capacity, CapacityCause why) {
+  QueueState& q = *self->q;
+  const guint old_capacity = q.max.buffers;
+  q.max.buffers = capacity;
+  reserve_for_capacity_qlocked(q);
+  if (capacity > 0 && capacity < old_capacity && q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM) {
+    if (why == CapacityCause::Property)
+      leak_downstream_qlocked(self);
+    else
+      leak_downstream_qlocked(self, capacity);
+  }
+  wake_all_qlocked(self);
 }
 
 GstMessage* grow_on_overrun_qlocked(GstAdaptiveQueue* self) {

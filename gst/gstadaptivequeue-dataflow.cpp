@@ -177,21 +177,6 @@ static void push_item_qlocked(QueueState& q, const Item& item) {
   q.items.try_push(std::move(copy));
 }
 
-/* Notes the ring size the capacity needs. A fixed limit above the adaptive
- * range (up to G_MAXUINT, as queue allows) is not reserved up front: that
- * would allocate gigabytes for an "unlimited" queue. Beyond the reserve the
- * ring grows as buffers actually arrive. */
-void reserve_for_capacity_qlocked(QueueState& q) {
-  if (q.max.buffers == 0)
-    return;
-  /* Adapting, the capacity may reach max-buffers on a push that overruns:
-   * reserve for that too, so the push does not allocate. */
-  const guint most = q.adaptive ? std::max(q.max.buffers, q.policy.max_buffers) : q.max.buffers;
-  const size_t want = static_cast<size_t>(std::min(most, MAX_RESERVED_BUFFERS)) + EVENT_HEADROOM;
-  if (q.want_storage < want)
-    q.want_storage = want;
-}
-
 /* Counts data in and moves the sink position; upstream's thread, with or
  * without the queue lock. */
 static void account_in(QueueState& q, GstMiniObject* obj, guint buffers, guint bytes) {
@@ -326,25 +311,6 @@ void leak_downstream_qlocked(GstAdaptiveQueue* self, std::optional<guint> keep) 
   }
 }
 
-/* The one writer of the capacity. Set by a property, it acts as on queue:
- * lowered with leaky=downstream, the oldest items go until a buffer fits.
- * Adaptation drops only down to the new capacity, no more than needed. Both
- * sides re-check: growing makes room upstream, and shrinking can make the
- * queue full, which overrides a min threshold the task is waiting on. */
-void set_capacity_qlocked(GstAdaptiveQueue* self, guint capacity, CapacityCause why) {
-  QueueState& q = *self->q;
-  const guint old_capacity = q.max.buffers;
-  q.max.buffers = capacity;
-  reserve_for_capacity_qlocked(q);
-  if (capacity > 0 && capacity < old_capacity && q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM) {
-    if (why == CapacityCause::Property)
-      leak_downstream_qlocked(self);
-    else
-      leak_downstream_qlocked(self, capacity);
-  }
-  wake_all_qlocked(self);
-}
-
 static void flush_qlocked(GstAdaptiveQueue* self, bool full) {
   QueueState& q = *self->q;
   Item item;
@@ -380,13 +346,6 @@ static void flush_qlocked(GstAdaptiveQueue* self, bool full) {
 }
 
 /* ---- the src pad task ---- */
-
-/* Releases the queue lock, then wakes `waiter` if set, once. */
-static inline void qunlock_and_wake(GstAdaptiveQueue* self, GCond*& waiter) {
-  qunlock(self);
-  wake(waiter);
-  waiter = nullptr;
-}
 
 /* Pushes the head item downstream. Called and returns with the lock held;
  * returns the flow result, or the flushing result when the lock check fails. */
@@ -821,41 +780,6 @@ static gboolean src_event(GstPad* pad, GstObject* parent, GstEvent* event) {
     qunlock(self);
   }
   return gst_pad_push_event(self->sinkpad, event);
-}
-
-/* The time the buffer limit can hold: max-size-time when set, otherwise the
- * adaptive capacity times the last buffer duration, or NONE if unknown. */
-static GstClockTime time_capacity_qlocked(const QueueState& q) {
-  if (q.max.time > 0)
-    return q.max.time;
-  const GstClockTime duration = q.buffer_duration.load(std::memory_order_relaxed);
-  if (q.max.buffers > 0 && GST_CLOCK_TIME_IS_VALID(duration))
-    return q.max.buffers * duration;
-  return GST_CLOCK_TIME_NONE;
-}
-
-/* a + b for valid latencies, saturated below GST_CLOCK_TIME_NONE: huge
- * thresholds or limits must not wrap, or turn a latency into "none". */
-static GstClockTime add_latency(GstClockTime a, GstClockTime b) {
-  const GstClockTime largest = GST_CLOCK_TIME_NONE - 1;
-  return b > largest - a ? largest : a + b;
-}
-
-LatencyAnswer add_own_latency_qlocked(const QueueState& q, const LatencyAnswer& upstream) {
-  LatencyAnswer answer = upstream;
-  const GstClockTime limit = time_capacity_qlocked(q);
-  /* We can delay data by up to what the limit holds. A leaky queue never
-   * blocks upstream, so, as queue does, it reports the larger of upstream's
-   * max and its own capacity rather than their sum (NONE stays NONE). */
-  if (!GST_CLOCK_TIME_IS_VALID(limit))
-    answer.max = GST_CLOCK_TIME_NONE;
-  else if (q.leaky != GST_ADAPTIVE_QUEUE_NO_LEAK)
-    answer.max = GST_CLOCK_TIME_IS_VALID(answer.max) ? std::max(answer.max, limit) : answer.max;
-  else if (GST_CLOCK_TIME_IS_VALID(answer.max))
-    answer.max = add_latency(answer.max, limit);
-  if (q.min_threshold.time > 0 && GST_CLOCK_TIME_IS_VALID(answer.min))
-    answer.min = add_latency(answer.min, q.min_threshold.time);
-  return answer;
 }
 
 static gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query) {

@@ -114,6 +114,13 @@ inline void signal_del_qlocked(GstAdaptiveQueue* self) {
   wake(note_del_qlocked(self));
 }
 
+/* Releases the queue lock, then wakes `waiter` if set, once. */
+inline void qunlock_and_wake(GstAdaptiveQueue* self, GCond*& waiter) {
+  qunlock(self);
+  wake(waiter);
+  waiter = nullptr;
+}
+
 /* Wakes every waiter: used when flushing or when limits change. */
 void wake_all_qlocked(GstAdaptiveQueue* self);
 /* Wait for an item to be added, or removed (or the limits to change);

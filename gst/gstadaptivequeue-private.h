@@ -375,24 +375,10 @@ inline bool fills(const Level& level, guint max_buffers, guint max_bytes, guint6
 void add_pad_templates(GstElementClass* element_class);
 /* Creates both pads with their functions and adds them to the element. */
 void add_pads(GstAdaptiveQueue* self);
-/* Notes the ring size the capacity needs; upstream grows the ring to it the
- * next time it takes the lock, so buffer pushes never allocate. */
-void reserve_for_capacity_qlocked(QueueState& q);
 /* Drops the oldest items until a buffer fits, or down to `keep` buffers. */
 void leak_downstream_qlocked(GstAdaptiveQueue* self, std::optional<guint> keep = std::nullopt);
-/* Who changes the capacity: a property (max-size-buffers or a bound), or
- * adaptation (a tick, an overrun's growth). */
-enum class CapacityCause { Property, Adaptation };
-/* Sets the capacity, max.buffers; the only function that writes it. */
-void set_capacity_qlocked(GstAdaptiveQueue* self, guint capacity, CapacityCause why);
 /* Running time of a position in a segment, saturated; NONE if it has none. */
 gint64 segment_running_time(const GstSegment* segment, GstClockTime position);
-/* Upstream's latency with what the element adds: its answer to a LATENCY
- * query. */
-LatencyAnswer add_own_latency_qlocked(const QueueState& q, const LatencyAnswer& upstream);
-/* Whether the element's answer to a LATENCY query changed in a way the
- * pipeline must act on since it last answered; records the new answer. */
-bool latency_report_changed_qlocked(QueueState& q);
 /* Releases every queued item; for finalize, when no thread is left. */
 void drop_all_items(QueueState& q);
 
@@ -403,6 +389,20 @@ void post_config_problem(GstAdaptiveQueue* self);
 
 /* ---- adaptation (gstadaptivequeue-adapt.cpp) ---- */
 
+/* Who changes the capacity: a property (max-size-buffers or a bound), or
+ * adaptation (a tick, an overrun's growth). */
+enum class CapacityCause { Property, Adaptation };
+/* Sets the capacity, max.buffers; the only function that writes it. */
+void set_capacity_qlocked(GstAdaptiveQueue* self, guint capacity, CapacityCause why);
+/* Notes the ring size the capacity needs; upstream grows the ring to it the
+ * next time it takes the lock, so buffer pushes never allocate. */
+void reserve_for_capacity_qlocked(QueueState& q);
+/* Upstream's latency with what the element adds: its answer to a LATENCY
+ * query. */
+LatencyAnswer add_own_latency_qlocked(const QueueState& q, const LatencyAnswer& upstream);
+/* Whether the element's answer to a LATENCY query changed in a way the
+ * pipeline must act on since it last answered; records the new answer. */
+bool latency_report_changed_qlocked(QueueState& q);
 /* Feeds the latency tracker from a buffer leaving the queue. */
 void sample_latency_qlocked(GstAdaptiveQueue* self, GstBuffer* buffer);
 /* A push found the queue full: with a live upstream, grows the capacity at
