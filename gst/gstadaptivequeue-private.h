@@ -2,10 +2,14 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The element lives in four rooms:
- *   gstadaptivequeue.cpp           registration, properties, state changes
- *   gstadaptivequeue-dataflow.cpp  chain, task loop, events, queries
- *   gstadaptivequeue-handoff.cpp   how the two streaming threads meet
- *   gstadaptivequeue-adapt.cpp     latency readings, the tick, stats
+ *   gstadaptivequeue.cpp             registration, the property table, state
+ *                                    changes
+ *   gstadaptivequeue-dataflow.cpp    chain, task loop, events, queries
+ *   gstadaptivequeue-handoff.{h,cpp} how the two streaming threads meet: the
+ *                                    queue lock, signals, waits, the
+ *                                    lock-free path
+ *   gstadaptivequeue-adapt.cpp       the capacity, latency readings, the
+ *                                    tick, stats
  *
  * Locks, outermost first; a thread holding one may take only those below:
  *   1. tick lock   (self->tick_lock)  TickState: the tick and its policy
@@ -15,7 +19,8 @@
  * The object lock is only held to copy values in or out, never across a
  * call. A function whose name ends in _tlocked, _qlocked or _olocked must be
  * called with that lock held; one named *_releasing_qlock drops the queue
- * lock for a while and holds it again on return.
+ * lock for a while and holds it again on return; one named *_unlocked is
+ * upstream's lock-free path and takes no lock.
  */
 #pragma once
 
@@ -52,22 +57,7 @@ constexpr GstAdaptiveQueueLeaky DEFAULT_LEAKY = GST_ADAPTIVE_QUEUE_NO_LEAK;
 constexpr gboolean DEFAULT_SILENT = FALSE;
 constexpr gboolean DEFAULT_FLUSH_ON_EOS = FALSE;
 constexpr gboolean DEFAULT_ADAPTIVE = TRUE;
-constexpr guint DEFAULT_MIN_BUFFERS = defaults::kMinBuffers;
-constexpr guint DEFAULT_MAX_BUFFERS = defaults::kMaxBuffers;
-constexpr gdouble DEFAULT_CPU_LOW_THRESHOLD = defaults::kCpuLow;
-constexpr gdouble DEFAULT_CPU_HIGH_THRESHOLD = defaults::kCpuHigh;
-constexpr gdouble DEFAULT_MEM_LOW_THRESHOLD = defaults::kMemLow;
-constexpr gdouble DEFAULT_MEM_HIGH_THRESHOLD = defaults::kMemHigh;
-constexpr guint64 DEFAULT_TARGET_LATENCY = defaults::kTargetLatencyNs;
-constexpr guint64 DEFAULT_MAX_LATENCY = defaults::kMaxLatencyNs;
-constexpr gdouble DEFAULT_CPU_WEIGHT = defaults::kCpuWeight;
-constexpr gdouble DEFAULT_MEM_WEIGHT = defaults::kMemWeight;
-constexpr gdouble DEFAULT_LATENCY_WEIGHT = defaults::kLatencyWeight;
-constexpr gdouble DEFAULT_SMOOTHING = defaults::kSmoothing;
 constexpr guint64 DEFAULT_ADAPTATION_INTERVAL = defaults::kIntervalNs;
-constexpr gdouble DEFAULT_DEMAND_HEADROOM = defaults::kDemandHeadroom;
-constexpr guint64 DEFAULT_DEMAND_WINDOW = defaults::kDemandWindowNs;
-constexpr guint64 DEFAULT_TRIM_PERIOD = defaults::kTrimPeriodNs;
 constexpr GstAdaptiveQueueLoadScope DEFAULT_LOAD_SCOPE = GST_ADAPTIVE_QUEUE_SCOPE_AUTO;
 constexpr const char* DEFAULT_PROC_ROOT = aq::kDefaultProcRoot;
 constexpr const char* DEFAULT_CGROUP_ROOT = aq::kDefaultCgroupRoot;
