@@ -68,6 +68,9 @@ gint64 segment_running_time(const GstSegment* segment, GstClockTime position) {
   return GST_CLOCK_STIME_NONE;
 }
 
+/* The segments and positions below: the sink side belongs to upstream's
+ * thread (locked or not), the src side needs the queue lock. */
+
 /* Publishes one side's running time, from which the time level follows. */
 static void update_running_time(QueueState& q, bool sink) {
   const GstSegment& segment = sink ? q.sink_segment : q.src_segment;

@@ -1,6 +1,16 @@
-/* adaptivequeue hand-off: how the two streaming threads meet. The queue
- * lock and its spin, the signalling, the waits, and upstream's lock-free
- * path; the state they use is QueueState (gstadaptivequeue-private.h).
+/* adaptivequeue hand-off: how the two streaming threads meet. The state it
+ * uses is QueueState (gstadaptivequeue-private.h). What the other rooms call:
+ *   qlock, qunlock, qwait         the queue lock, tried briefly before sleeping
+ *   note_*, signal_*, wake,       tell the other side of an item added or
+ *   qunlock_and_wake, wake_all    removed, only when it waits
+ *   wait_*_releasing_qlock,       wait for the other side, spinning first
+ *   yield_for_batch_releasing_qlock  only where that pays
+ *   emit_releasing_qlock          a signal with the queue lock released
+ *   fast_path_open_unlocked,      upstream's lock-free path
+ *   publish_unlocked
+ *   several_cpus_allowed          whether spinning can pay, at activation
+ * publish_fast_path_qlocked, spin_enabled and cpu_relax are here only
+ * because the queue lock is inline.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #pragma once
