@@ -1,5 +1,6 @@
-/* adaptivequeue adaptation: the latency readings, the tick that resizes
- * the capacity, the stats structure and the adaptation message.
+/* adaptivequeue adaptation: the capacity and its one writer, the latency
+ * readings and the element's latency answer, the tick that resizes the
+ * capacity, the stats structure and the adaptation message.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
@@ -7,7 +8,7 @@
 #include "config.h"
 #endif
 
-#include "gstadaptivequeue-private.h"
+#include "gstadaptivequeue-handoff.h"
 
 #include <algorithm>
 
@@ -56,7 +57,7 @@ static std::optional<gint64> clock_latency_qlocked(GstAdaptiveQueue* self, GstBu
 
 /* Time the queue itself adds: the time level behind this buffer. Only
  * meaningful for timestamped buffers in a TIME segment. */
-static std::optional<gint64> queued_latency(const QueueState& q, GstBuffer* buffer) {
+static std::optional<gint64> queued_latency_qlocked(const QueueState& q, GstBuffer* buffer) {
   if (!q.src_segment_is_time || !GST_CLOCK_TIME_IS_VALID(GST_BUFFER_DTS_OR_PTS(buffer)))
     return std::nullopt;
   return static_cast<gint64>(level_of(q).time);
@@ -70,7 +71,7 @@ void sample_latency_qlocked(GstAdaptiveQueue* self, GstBuffer* buffer) {
       sample = clock_latency_qlocked(self, buffer);
       break;
     case GST_ADAPTIVE_QUEUE_LATENCY_QUEUED:
-      sample = queued_latency(q, buffer);
+      sample = queued_latency_qlocked(q, buffer);
       break;
     case GST_ADAPTIVE_QUEUE_LATENCY_AUTO:
       /* What the queue can act on: lateness beyond upstream's minimum
@@ -80,7 +81,7 @@ void sample_latency_qlocked(GstAdaptiveQueue* self, GstBuffer* buffer) {
         *sample = std::max<gint64>(0, *sample - static_cast<gint64>(std::min<GstClockTime>(
                                                     q.upstream_latency.min, G_MAXINT64)));
       if (!sample)
-        sample = queued_latency(q, buffer);
+        sample = queued_latency_qlocked(q, buffer);
       break;
   }
   if (sample)
@@ -89,6 +90,41 @@ void sample_latency_qlocked(GstAdaptiveQueue* self, GstBuffer* buffer) {
 
 /* ---- adaptation tick ---- */
 
+/* The time the buffer limit can hold: max-size-time when set, otherwise the
+ * adaptive capacity times the last buffer duration, or NONE if unknown. */
+static GstClockTime time_capacity_qlocked(const QueueState& q) {
+  if (q.max.time > 0)
+    return q.max.time;
+  const GstClockTime duration = q.buffer_duration.load(std::memory_order_relaxed);
+  if (q.max.buffers > 0 && GST_CLOCK_TIME_IS_VALID(duration))
+    return q.max.buffers * duration;
+  return GST_CLOCK_TIME_NONE;
+}
+
+/* a + b for valid latencies, saturated below GST_CLOCK_TIME_NONE: huge
+ * thresholds or limits must not wrap, or turn a latency into "none". */
+static GstClockTime add_latency(GstClockTime a, GstClockTime b) {
+  const GstClockTime largest = GST_CLOCK_TIME_NONE - 1;
+  return b > largest - a ? largest : a + b;
+}
+
+LatencyAnswer add_own_latency_qlocked(const QueueState& q, const LatencyAnswer& upstream) {
+  LatencyAnswer answer = upstream;
+  const GstClockTime limit = time_capacity_qlocked(q);
+  /* We can delay data by up to what the limit holds. A leaky queue never
+   * blocks upstream, so, as queue does, it reports the larger of upstream's
+   * max and its own capacity rather than their sum (NONE stays NONE). */
+  if (!GST_CLOCK_TIME_IS_VALID(limit))
+    answer.max = GST_CLOCK_TIME_NONE;
+  else if (q.leaky != GST_ADAPTIVE_QUEUE_NO_LEAK)
+    answer.max = GST_CLOCK_TIME_IS_VALID(answer.max) ? std::max(answer.max, limit) : answer.max;
+  else if (GST_CLOCK_TIME_IS_VALID(answer.max))
+    answer.max = add_latency(answer.max, limit);
+  if (q.min_threshold.time > 0 && GST_CLOCK_TIME_IS_VALID(answer.min))
+    answer.min = add_latency(answer.min, q.min_threshold.time);
+  return answer;
+}
+
 /* The pipeline must recompute its latency when the element's minimum
  * changes, or when its maximum falls below the latency it configured;
  * other changes (a capacity that grows, a maximum still above) need
@@ -96,7 +132,7 @@ void sample_latency_qlocked(GstAdaptiveQueue* self, GstBuffer* buffer) {
 bool latency_report_changed_qlocked(QueueState& q) {
   if (!q.upstream_latency.known)
     return false;
-  const LatencyAnswer now = add_own_latency(q, q.upstream_latency);
+  const LatencyAnswer now = add_own_latency_qlocked(q, q.upstream_latency);
   const LatencyAnswer before = q.reported_latency;
   const bool min_changed = now.min != before.min;
   const bool max_too_low = now.max != before.max && GST_CLOCK_TIME_IS_VALID(now.max) &&
@@ -135,9 +171,9 @@ static void ensure_subscription_tlocked(GstAdaptiveQueue* self, const Settings& 
 
 /* The adaptation message, for a tick or an overrun growth. The load and
  * factors are those of the tick: -1 and 0 for an overrun. */
-static GstMessage* adaptation_message(GstAdaptiveQueue* self, const aq::Decision& d,
-                                      const QueueState& q,
-                                      const std::optional<aq::LoadSample>& load) {
+static GstMessage* adaptation_message_qlocked(GstAdaptiveQueue* self, const aq::Decision& d,
+                                              const QueueState& q,
+                                              const std::optional<aq::LoadSample>& load) {
   // One field per line: clang-format would run them together.
   // clang-format off
   GstStructure* st = gst_structure_new(ADAPTATION_MESSAGE,
@@ -159,17 +195,39 @@ static GstMessage* adaptation_message(GstAdaptiveQueue* self, const aq::Decision
   return gst_message_new_element(GST_OBJECT_CAST(self), st);
 }
 
-/* Moves the capacity; shrinking with leaky=downstream drops the oldest
- * buffers down to it. Both sides re-check: growing makes room upstream,
- * and shrinking can make the queue full, which overrides a min threshold
- * the task is waiting on. */
-static void resize_qlocked(GstAdaptiveQueue* self, guint capacity) {
+/* ---- the capacity ---- */
+
+/* Notes the ring size the capacity needs. A fixed limit above the adaptive
+ * range (up to G_MAXUINT, as queue allows) is not reserved up front: that
+ * would allocate gigabytes for an "unlimited" queue. Beyond the reserve the
+ * ring grows as buffers actually arrive. */
+void reserve_for_capacity_qlocked(QueueState& q) {
+  if (q.max.buffers == 0)
+    return;
+  /* Adapting, the capacity may reach max-buffers on a push that overruns:
+   * reserve for that too, so the push does not allocate. */
+  const guint most = q.adaptive ? std::max(q.max.buffers, q.policy.max_buffers) : q.max.buffers;
+  const size_t want = static_cast<size_t>(std::min(most, MAX_RESERVED_BUFFERS)) + EVENT_HEADROOM;
+  if (q.want_storage < want)
+    q.want_storage = want;
+}
+
+/* The one writer of the capacity. Set by a property, it acts as on queue:
+ * lowered with leaky=downstream, the oldest items go until a buffer fits.
+ * Adaptation drops only down to the new capacity, no more than needed. Both
+ * sides re-check: growing makes room upstream, and shrinking can make the
+ * queue full, which overrides a min threshold the task is waiting on. */
+void set_capacity_qlocked(GstAdaptiveQueue* self, guint capacity, CapacityCause why) {
   QueueState& q = *self->q;
   const guint old_capacity = q.max.buffers;
   q.max.buffers = capacity;
-  reserve_for_capacity(q);
-  if (capacity < old_capacity && q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM)
-    leak_downstream_qlocked(self, true);
+  reserve_for_capacity_qlocked(q);
+  if (capacity > 0 && capacity < old_capacity && q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM) {
+    if (why == CapacityCause::Property)
+      leak_downstream_qlocked(self);
+    else
+      leak_downstream_qlocked(self, capacity);
+  }
   wake_all_qlocked(self);
 }
 
@@ -188,19 +246,15 @@ GstMessage* grow_on_overrun_qlocked(GstAdaptiveQueue* self) {
   if (!d.applied)
     return nullptr;
   GST_DEBUG_OBJECT(self, "overrun: capacity %u -> %u", d.old_capacity, d.new_capacity);
-  resize_qlocked(self, d.new_capacity);
-  return adaptation_message(self, d, q, std::nullopt);
+  set_capacity_qlocked(self, d.new_capacity, CapacityCause::Adaptation);
+  return adaptation_message_qlocked(self, d, q, std::nullopt);
 }
 
 /* Drops the `n` oldest buffers at once (trimming), counted as drops. */
 static void trim_qlocked(GstAdaptiveQueue* self, guint n) {
   QueueState& q = *self->q;
   const guint level = level_of(q).buffers;
-  const guint keep = level > n ? level - n : 0;
-  const guint capacity = q.max.buffers;
-  q.max.buffers = keep;
-  leak_downstream_qlocked(self, true);
-  q.max.buffers = capacity;
+  leak_downstream_qlocked(self, level > n ? level - n : 0);
   wake_all_qlocked(self);
 }
 
@@ -265,9 +319,9 @@ static TickOutcome run_tick_tlocked(GstAdaptiveQueue* self, const Settings& s) {
                        d.applied ? "" : " (dead band)");
     }
     if (d.applied && d.new_capacity != q.max.buffers)
-      resize_qlocked(self, d.new_capacity);
+      set_capacity_qlocked(self, d.new_capacity, CapacityCause::Adaptation);
     if (d.applied)
-      out.adaptation = adaptation_message(self, d, q, reading.sample);
+      out.adaptation = adaptation_message_qlocked(self, d, q, reading.sample);
     if (q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM) {
       const guint n = q.trimmer.tick(q.policy, now, q.interval_level_min, q.interval_overrun);
       if (n > 0) {

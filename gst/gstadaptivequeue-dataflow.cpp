@@ -9,7 +9,7 @@
 #include "config.h"
 #endif
 
-#include "gstadaptivequeue-private.h"
+#include "gstadaptivequeue-handoff.h"
 
 #include <algorithm>
 
@@ -23,11 +23,11 @@ constexpr int PUSHES_PER_ITERATION = 64;
 
 /* ---- levels ---- */
 
-static bool is_filled(const QueueState& q) {
+static bool is_filled_qlocked(const QueueState& q) {
   return fills(level_of(q), q.max.buffers, q.max.bytes, q.max.time);
 }
 
-static bool is_empty(QueueState& q) {
+static bool is_empty_qlocked(QueueState& q) {
   if (q.items.empty())
     return true;
   /* Min thresholds hold back buffers only; an event or query at the head,
@@ -46,7 +46,7 @@ static bool is_empty(QueueState& q) {
       (q.min_threshold.bytes > 0 && cur.bytes < q.min_threshold.bytes) ||
       (q.min_threshold.time > 0 && cur.time < q.min_threshold.time);
   /* A max limit can be hit before the min thresholds are. */
-  return below_threshold && !is_filled(q);
+  return below_threshold && !is_filled_qlocked(q);
 }
 
 gint64 segment_running_time(const GstSegment* segment, GstClockTime position) {
@@ -67,6 +67,9 @@ gint64 segment_running_time(const GstSegment* segment, GstClockTime position) {
     return -magnitude;
   return GST_CLOCK_STIME_NONE;
 }
+
+/* The segments and positions below: the sink side belongs to upstream's
+ * thread (locked or not), the src side needs the queue lock. */
 
 /* Publishes one side's running time, from which the time level follows. */
 static void update_running_time(QueueState& q, bool sink) {
@@ -171,28 +174,14 @@ static void make_room_qlocked(QueueState& q) {
     q.items.grow(q.items.storage() * 2);
 }
 
-static void push_item(QueueState& q, const Item& item) {
+static void push_item_qlocked(QueueState& q, const Item& item) {
   make_room_qlocked(q);
   Item copy = item;
   q.items.try_push(std::move(copy));
 }
 
-/* Notes the ring size the capacity needs. A fixed limit above the adaptive
- * range (up to G_MAXUINT, as queue allows) is not reserved up front: that
- * would allocate gigabytes for an "unlimited" queue. Beyond the reserve the
- * ring grows as buffers actually arrive. */
-void reserve_for_capacity(QueueState& q) {
-  if (q.max.buffers == 0)
-    return;
-  /* Adapting, the capacity may reach max-buffers on a push that overruns:
-   * reserve for that too, so the push does not allocate. */
-  const guint most = q.adaptive ? std::max(q.max.buffers, q.policy.max_buffers) : q.max.buffers;
-  const size_t want = static_cast<size_t>(std::min(most, MAX_RESERVED_BUFFERS)) + EVENT_HEADROOM;
-  if (q.want_storage < want)
-    q.want_storage = want;
-}
-
-/* Counts data in and moves the sink position; upstream's thread. */
+/* Counts data in and moves the sink position; upstream's thread, with or
+ * without the queue lock. */
 static void account_in(QueueState& q, GstMiniObject* obj, guint buffers, guint bytes) {
   q.in_buffers.store(q.in_buffers.load(std::memory_order_relaxed) + buffers,
                      std::memory_order_release);
@@ -207,58 +196,13 @@ static void account_in(QueueState& q, GstMiniObject* obj, guint buffers, guint b
     apply_buffer_list(q, GST_BUFFER_LIST_CAST(obj), true);
 }
 
-/* Upstream's lock-free path: queues data that finds the queue in its plain
- * state and not full, with no lock. Returns false, having changed nothing,
- * when the locked path must decide. */
-static bool try_enqueue_data_unlocked(GstAdaptiveQueue* self, GstMiniObject* obj, guint buffers,
-                                      guint bytes) {
-  QueueState& q = *self->q;
-  if (!q.fast_ok.load(std::memory_order_acquire))
-    return false;
-  const guint max_buffers = q.fast_max_buffers.load(std::memory_order_relaxed);
-  const guint max_bytes = q.fast_max_bytes.load(std::memory_order_relaxed);
-  const guint64 max_time = q.fast_max_time.load(std::memory_order_relaxed);
-  /* The level with the removals as last seen, which only overstates it;
-   * the task's line is read again only when that reaches a limit. The time
-   * level needs the src running time fresh: it can go back (a flush). */
-  const guint64 in_buffers = q.in_buffers.load(std::memory_order_relaxed);
-  const guint64 in_bytes = q.in_bytes.load(std::memory_order_relaxed);
-  auto saturate = [](guint64 v) { return static_cast<guint>(std::min<guint64>(v, G_MAXUINT)); };
-  Level level{saturate(in_buffers - q.seen_out_buffers), saturate(in_bytes - q.seen_out_bytes), 0};
-  if (max_time > 0)
-    level.time = level_of(q).time;
-  if (fills(level, max_buffers, max_bytes, max_time)) {
-    q.seen_out_buffers = q.out_buffers.load(std::memory_order_acquire);
-    q.seen_out_bytes = q.out_bytes.load(std::memory_order_acquire);
-    level.buffers = saturate(in_buffers - q.seen_out_buffers);
-    level.bytes = saturate(in_bytes - q.seen_out_bytes);
-    if (fills(level, max_buffers, max_bytes, max_time))
-      return false;
-  }
-  if (!q.items.can_push())
-    return false;
-  /* Counted before it is published, so a level never misses a visible item. */
-  account_in(q, obj, buffers, bytes);
-  q.items.try_push(Item{obj, buffers, bytes});
-  /* Pairs with the exchange in wait_add_releasing_qlock(). */
-  bool waiting = false;
-  if (!q.waiting_add.compare_exchange_strong(waiting, false, std::memory_order_acq_rel,
-                                             std::memory_order_acquire)) {
-    qlock(self);
-    GCond* waiter = note_add_qlocked(self);
-    qunlock(self);
-    wake(waiter);
-  }
-  return true;
-}
-
 /* Queues data; returns the waiter to wake once the lock is released. */
 static GCond* enqueue_data_qlocked(GstAdaptiveQueue* self, GstMiniObject* obj, guint buffers,
                                    guint bytes) {
   QueueState& q = *self->q;
   make_room_qlocked(q);
   account_in(q, obj, buffers, bytes);
-  push_item(q, Item{obj, buffers, bytes});
+  push_item_qlocked(q, Item{obj, buffers, bytes});
   const guint level = level_of(q).buffers;
   q.max_level_buffers = std::max(q.max_level_buffers, level);
   q.interval_level_max = std::max(q.interval_level_max, level);
@@ -294,12 +238,12 @@ static void enqueue_event_qlocked(GstAdaptiveQueue* self, GstEvent* event) {
     default:
       break;
   }
-  push_item(q, Item{GST_MINI_OBJECT_CAST(event), 0, 0});
+  push_item_qlocked(q, Item{GST_MINI_OBJECT_CAST(event), 0, 0});
   signal_add_qlocked(self);
 }
 
 /* Answers a queued query that will never reach downstream. */
-static void abandon_query(QueueState& q, GstQuery* query, GCond* handled) {
+static void abandon_query_qlocked(QueueState& q, GstQuery* query, GCond* handled) {
   q.queued_queries--;
   q.last_handled_query = query;
   q.last_query = false;
@@ -348,19 +292,18 @@ static bool dequeue_qlocked(GstAdaptiveQueue* self, Item& item, GCond** waiter =
   return true;
 }
 
-/* Drops items from the head until the buffer limits are met again. Sticky
- * events are stored on the src pad so they are not lost. A buffer waiting to
- * enter needs room for itself; a shrinking capacity only needs the level
- * brought down to it (`to_capacity`), so no more is dropped than necessary. */
-void leak_downstream_qlocked(GstAdaptiveQueue* self, bool to_capacity) {
+/* Drops items from the head: down to `keep` buffers when given, else until
+ * a buffer fits. Sticky events are stored on the src pad so they are not
+ * lost. */
+void leak_downstream_qlocked(GstAdaptiveQueue* self, std::optional<guint> keep) {
   QueueState& q = *self->q;
   Item item;
-  while ((to_capacity ? level_of(q).buffers > q.max.buffers : is_filled(q)) &&
+  while ((keep ? level_of(q).buffers > *keep : is_filled_qlocked(q)) &&
          dequeue_qlocked(self, item)) {
     GstMiniObject* obj = item.object;
     GST_LOG_OBJECT(self, "queue is full, leaking %" GST_PTR_FORMAT, (gpointer)obj);
     if (GST_IS_QUERY(obj)) {
-      abandon_query(q, GST_QUERY_CAST(obj), &self->query_handled);
+      abandon_query_qlocked(q, GST_QUERY_CAST(obj), &self->query_handled);
       continue;
     }
     if (GST_IS_EVENT(obj) && GST_EVENT_IS_STICKY(obj))
@@ -378,7 +321,7 @@ static void flush_qlocked(GstAdaptiveQueue* self, bool full) {
   while (q.items.pop(item)) {
     GstMiniObject* obj = item.object;
     if (GST_IS_QUERY(obj)) {
-      abandon_query(q, GST_QUERY_CAST(obj), &self->query_handled);
+      abandon_query_qlocked(q, GST_QUERY_CAST(obj), &self->query_handled);
       continue;
     }
     /* Keep sticky events (not segment or EOS) across a flush. */
@@ -407,16 +350,9 @@ static void flush_qlocked(GstAdaptiveQueue* self, bool full) {
 
 /* ---- the src pad task ---- */
 
-/* Releases the queue lock, then wakes `waiter` if set, once. */
-static inline void qunlock_and_wake(GstAdaptiveQueue* self, GCond*& waiter) {
-  qunlock(self);
-  wake(waiter);
-  waiter = nullptr;
-}
-
 /* Pushes the head item downstream. Called and returns with the lock held;
  * returns the flow result, or the flushing result when the lock check fails. */
-static GstFlowReturn push_one_qlocked(GstAdaptiveQueue* self) {
+static GstFlowReturn push_one_releasing_qlock(GstAdaptiveQueue* self) {
   QueueState& q = *self->q;
   Item item;
   GstFlowReturn result = GST_FLOW_OK;
@@ -461,7 +397,7 @@ next:
           }
           gst_mini_object_unref(obj);
         } else if (GST_IS_QUERY(obj)) {
-          abandon_query(q, GST_QUERY_CAST(obj), &self->query_handled);
+          abandon_query_qlocked(q, GST_QUERY_CAST(obj), &self->query_handled);
         } else {
           q.drops += item.buffers;
           gst_mini_object_unref(obj);
@@ -515,14 +451,14 @@ static void loop(GstPad* pad) {
   if (q.srcresult != GST_FLOW_OK)
     goto out_flushing;
 
-  if (is_empty(q) && yield_for_batch_releasing_qlock(self) && q.srcresult != GST_FLOW_OK)
+  if (is_empty_qlocked(q) && yield_for_batch_releasing_qlock(self) && q.srcresult != GST_FLOW_OK)
     goto out_flushing;
-  while (is_empty(q)) {
+  while (is_empty_qlocked(q)) {
     q.underruns++;
     if (!q.silent && !emit_releasing_qlock(self, SIGNAL_UNDERRUN))
       goto out_flushing;
     /* A handler may have changed the thresholds. */
-    while (is_empty(q)) {
+    while (is_empty_qlocked(q)) {
       if (!wait_add_releasing_qlock(self))
         goto out_flushing;
     }
@@ -534,13 +470,13 @@ static void loop(GstPad* pad) {
   /* Keep pushing while data is ready: one lock round and one task
    * iteration fewer per item. Bounded so the task still cycles. */
   for (int n = 1;; n++) {
-    ret = push_one_qlocked(self);
+    ret = push_one_releasing_qlock(self);
     if (q.srcresult != GST_FLOW_OK)
       goto out_flushing;
     q.srcresult = ret;
     if (ret != GST_FLOW_OK)
       goto out_flushing;
-    if (n == PUSHES_PER_ITERATION || is_empty(q))
+    if (n == PUSHES_PER_ITERATION || is_empty_qlocked(q))
       break;
   }
   qunlock(self);
@@ -571,8 +507,12 @@ static GstFlowReturn chain_data(GstAdaptiveQueue* self, GstMiniObject* obj, guin
   /* An overrun growth's adaptation message, posted once unlocked. */
   GstMessage* grown = nullptr;
 
-  if (try_enqueue_data_unlocked(self, obj, buffers, bytes))
+  if (fast_path_open_unlocked(self)) {
+    /* Counted before it is published, so a level never misses a visible item. */
+    account_in(q, obj, buffers, bytes);
+    publish_unlocked(self, Item{obj, buffers, bytes});
     return GST_FLOW_OK;
+  }
 
   qlock(self);
   if (q.srcresult != GST_FLOW_OK)
@@ -582,16 +522,16 @@ static GstFlowReturn chain_data(GstAdaptiveQueue* self, GstMiniObject* obj, guin
     goto out_unref;
   }
 
-  while (is_filled(q)) {
+  while (is_filled_qlocked(q)) {
     q.overruns++;
     /* With a live upstream, a blocked push loses data at the source:
      * grow at once rather than block or drop. */
-    if (!grown && (grown = grow_on_overrun_qlocked(self)) && !is_filled(q))
+    if (!grown && (grown = grow_on_overrun_qlocked(self)) && !is_filled_qlocked(q))
       break;
     if (!q.silent && !emit_releasing_qlock(self, SIGNAL_OVERRUN))
       goto out_flushing;
     /* A handler may have changed the limits. */
-    if (!is_filled(q))
+    if (!is_filled_qlocked(q))
       break;
     if (q.leaky == GST_ADAPTIVE_QUEUE_LEAK_UPSTREAM) {
       GST_LOG_OBJECT(self, "queue is full, leaking incoming %" GST_PTR_FORMAT, (gpointer)obj);
@@ -607,7 +547,7 @@ static GstFlowReturn chain_data(GstAdaptiveQueue* self, GstMiniObject* obj, guin
     do {
       if (!wait_del_releasing_qlock(self))
         goto out_flushing;
-    } while (is_filled(q));
+    } while (is_filled_qlocked(q));
     if (!q.silent && !emit_releasing_qlock(self, SIGNAL_RUNNING))
       goto out_flushing;
   }
@@ -726,7 +666,7 @@ static gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
 /* Takes a query its caller gives up on out of the ring, keeping the order
  * of the rest: once the caller returns, the query may be freed, so nothing
  * may push, flush or even inspect it later. */
-static void forget_query(QueueState& q, GstQuery* query) {
+static void forget_query_qlocked(QueueState& q, GstQuery* query) {
   const size_t n = q.items.size();
   for (size_t i = 0; i < n; i++) {
     Item item;
@@ -753,7 +693,7 @@ static gboolean sink_query(GstPad* pad, GstObject* parent, GstQuery* query) {
     return FALSE;
   }
   GST_LOG_OBJECT(pad, "queuing %" GST_PTR_FORMAT, (gpointer)query);
-  push_item(q, Item{GST_MINI_OBJECT_CAST(query), 0, 0});
+  push_item_qlocked(q, Item{GST_MINI_OBJECT_CAST(query), 0, 0});
   q.queued_queries++;
   signal_add_qlocked(self);
   /* Stop waiting when the task stops, but never while it still holds the
@@ -765,7 +705,7 @@ static gboolean sink_query(GstPad* pad, GstObject* parent, GstQuery* query) {
   if (handled)
     q.last_handled_query = nullptr;
   else
-    forget_query(q, query);
+    forget_query_qlocked(q, query);
   const gboolean res = handled && q.last_query;
   qunlock(self);
   return res;
@@ -845,41 +785,6 @@ static gboolean src_event(GstPad* pad, GstObject* parent, GstEvent* event) {
   return gst_pad_push_event(self->sinkpad, event);
 }
 
-/* The time the buffer limit can hold: max-size-time when set, otherwise the
- * adaptive capacity times the last buffer duration, or NONE if unknown. */
-static GstClockTime time_capacity(const QueueState& q) {
-  if (q.max.time > 0)
-    return q.max.time;
-  const GstClockTime duration = q.buffer_duration.load(std::memory_order_relaxed);
-  if (q.max.buffers > 0 && GST_CLOCK_TIME_IS_VALID(duration))
-    return q.max.buffers * duration;
-  return GST_CLOCK_TIME_NONE;
-}
-
-/* a + b for valid latencies, saturated below GST_CLOCK_TIME_NONE: huge
- * thresholds or limits must not wrap, or turn a latency into "none". */
-static GstClockTime add_latency(GstClockTime a, GstClockTime b) {
-  const GstClockTime largest = GST_CLOCK_TIME_NONE - 1;
-  return b > largest - a ? largest : a + b;
-}
-
-LatencyAnswer add_own_latency(const QueueState& q, const LatencyAnswer& upstream) {
-  LatencyAnswer answer = upstream;
-  const GstClockTime limit = time_capacity(q);
-  /* We can delay data by up to what the limit holds. A leaky queue never
-   * blocks upstream, so, as queue does, it reports the larger of upstream's
-   * max and its own capacity rather than their sum (NONE stays NONE). */
-  if (!GST_CLOCK_TIME_IS_VALID(limit))
-    answer.max = GST_CLOCK_TIME_NONE;
-  else if (q.leaky != GST_ADAPTIVE_QUEUE_NO_LEAK)
-    answer.max = GST_CLOCK_TIME_IS_VALID(answer.max) ? std::max(answer.max, limit) : answer.max;
-  else if (GST_CLOCK_TIME_IS_VALID(answer.max))
-    answer.max = add_latency(answer.max, limit);
-  if (q.min_threshold.time > 0 && GST_CLOCK_TIME_IS_VALID(answer.min))
-    answer.min = add_latency(answer.min, q.min_threshold.time);
-  return answer;
-}
-
 static gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query) {
   auto* self = GST_ADAPTIVE_QUEUE(parent);
   QueueState& q = *self->q;
@@ -910,7 +815,7 @@ static gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query) {
       upstream.live = live;
       qlock(self);
       q.upstream_latency = upstream;
-      const LatencyAnswer answer = q.reported_latency = add_own_latency(q, upstream);
+      const LatencyAnswer answer = q.reported_latency = add_own_latency_qlocked(q, upstream);
       qunlock(self);
       gst_query_set_latency(query, answer.live, answer.min, answer.max);
       break;

@@ -8,7 +8,9 @@
 #include "config.h"
 #endif
 
-#include "gstadaptivequeue-private.h"
+#include "gstadaptivequeue-handoff.h"
+
+#include <algorithm>
 
 #include <sched.h>
 
@@ -67,7 +69,7 @@ static bool spin_releasing_qlock(GstAdaptiveQueue* self, Progress progress, guin
 /* Whether the other thread is likely running on another CPU right now:
  * there is one, and recent spins saw it make progress. Otherwise the two
  * threads share a CPU, as on one core or a loaded machine. */
-static bool spinning_pays(GstAdaptiveQueue* self, const aq::SpinBackoff& backoff) {
+static bool spinning_pays_qlocked(GstAdaptiveQueue* self, const aq::SpinBackoff& backoff) {
   return spin_enabled(self) && backoff.skipping() == 0;
 }
 
@@ -116,7 +118,7 @@ bool wait_del_releasing_qlock(GstAdaptiveQueue* self) {
   /* Sharing a CPU, the woken thread preempts the task that woke it at the
    * first free slot: yield, so the task frees a batch before this thread
    * fills the queue again, instead of the two alternating per buffer. */
-  if (!spinning_pays(self, q.del_spin)) {
+  if (!spinning_pays_qlocked(self, q.del_spin)) {
     qunlock(self);
     sched_yield();
     qlock(self);
@@ -133,7 +135,7 @@ bool yield_for_batch_releasing_qlock(GstAdaptiveQueue* self) {
   QueueState& q = *self->q;
   /* Live until a LATENCY query says otherwise. */
   const bool live = !q.upstream_latency.known || q.upstream_latency.live;
-  if (spinning_pays(self, q.add_spin) || live)
+  if (spinning_pays_qlocked(self, q.add_spin) || live)
     return false;
   qunlock(self);
   sched_yield();
@@ -156,6 +158,49 @@ bool emit_releasing_qlock(GstAdaptiveQueue* self, guint signal_id) {
   g_signal_emit(self, signals[signal_id], 0);
   qlock(self);
   return self->q->srcresult == GST_FLOW_OK;
+}
+
+/* ---- upstream's lock-free path ---- */
+
+bool fast_path_open_unlocked(GstAdaptiveQueue* self) {
+  QueueState& q = *self->q;
+  if (!q.fast_ok.load(std::memory_order_acquire))
+    return false;
+  const guint max_buffers = q.fast_max_buffers.load(std::memory_order_relaxed);
+  const guint max_bytes = q.fast_max_bytes.load(std::memory_order_relaxed);
+  const guint64 max_time = q.fast_max_time.load(std::memory_order_relaxed);
+  /* The level with the removals as last seen, which only overstates it;
+   * the task's line is read again only when that reaches a limit. The time
+   * level needs the src running time fresh: it can go back (a flush). */
+  const guint64 in_buffers = q.in_buffers.load(std::memory_order_relaxed);
+  const guint64 in_bytes = q.in_bytes.load(std::memory_order_relaxed);
+  auto saturate = [](guint64 v) { return static_cast<guint>(std::min<guint64>(v, G_MAXUINT)); };
+  Level level{saturate(in_buffers - q.seen_out_buffers), saturate(in_bytes - q.seen_out_bytes), 0};
+  if (max_time > 0)
+    level.time = level_of(q).time;
+  if (fills(level, max_buffers, max_bytes, max_time)) {
+    q.seen_out_buffers = q.out_buffers.load(std::memory_order_acquire);
+    q.seen_out_bytes = q.out_bytes.load(std::memory_order_acquire);
+    level.buffers = saturate(in_buffers - q.seen_out_buffers);
+    level.bytes = saturate(in_bytes - q.seen_out_bytes);
+    if (fills(level, max_buffers, max_bytes, max_time))
+      return false;
+  }
+  return q.items.can_push();
+}
+
+void publish_unlocked(GstAdaptiveQueue* self, Item item) {
+  QueueState& q = *self->q;
+  q.items.try_push(std::move(item));
+  /* Pairs with the exchange in wait_add_releasing_qlock(). */
+  bool waiting = false;
+  if (!q.waiting_add.compare_exchange_strong(waiting, false, std::memory_order_acq_rel,
+                                             std::memory_order_acquire)) {
+    qlock(self);
+    GCond* waiter = note_add_qlocked(self);
+    qunlock(self);
+    wake(waiter);
+  }
 }
 
 }  // namespace aq::element

@@ -2,10 +2,14 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The element lives in four rooms:
- *   gstadaptivequeue.cpp           registration, properties, state changes
- *   gstadaptivequeue-dataflow.cpp  chain, task loop, events, queries
- *   gstadaptivequeue-handoff.cpp   how the two streaming threads meet
- *   gstadaptivequeue-adapt.cpp     latency readings, the tick, stats
+ *   gstadaptivequeue.cpp             registration, the property table, state
+ *                                    changes
+ *   gstadaptivequeue-dataflow.cpp    chain, task loop, events, queries
+ *   gstadaptivequeue-handoff.{h,cpp} how the two streaming threads meet: the
+ *                                    queue lock, signals, waits, the
+ *                                    lock-free path
+ *   gstadaptivequeue-adapt.cpp       the capacity, latency readings, the
+ *                                    tick, stats
  *
  * Locks, outermost first; a thread holding one may take only those below:
  *   1. tick lock   (self->tick_lock)  TickState: the tick and its policy
@@ -15,7 +19,8 @@
  * The object lock is only held to copy values in or out, never across a
  * call. A function whose name ends in _tlocked, _qlocked or _olocked must be
  * called with that lock held; one named *_releasing_qlock drops the queue
- * lock for a while and holds it again on return.
+ * lock for a while and holds it again on return; one named *_unlocked is
+ * upstream's lock-free path and takes no lock.
  */
 #pragma once
 
@@ -52,22 +57,7 @@ constexpr GstAdaptiveQueueLeaky DEFAULT_LEAKY = GST_ADAPTIVE_QUEUE_NO_LEAK;
 constexpr gboolean DEFAULT_SILENT = FALSE;
 constexpr gboolean DEFAULT_FLUSH_ON_EOS = FALSE;
 constexpr gboolean DEFAULT_ADAPTIVE = TRUE;
-constexpr guint DEFAULT_MIN_BUFFERS = defaults::kMinBuffers;
-constexpr guint DEFAULT_MAX_BUFFERS = defaults::kMaxBuffers;
-constexpr gdouble DEFAULT_CPU_LOW_THRESHOLD = defaults::kCpuLow;
-constexpr gdouble DEFAULT_CPU_HIGH_THRESHOLD = defaults::kCpuHigh;
-constexpr gdouble DEFAULT_MEM_LOW_THRESHOLD = defaults::kMemLow;
-constexpr gdouble DEFAULT_MEM_HIGH_THRESHOLD = defaults::kMemHigh;
-constexpr guint64 DEFAULT_TARGET_LATENCY = defaults::kTargetLatencyNs;
-constexpr guint64 DEFAULT_MAX_LATENCY = defaults::kMaxLatencyNs;
-constexpr gdouble DEFAULT_CPU_WEIGHT = defaults::kCpuWeight;
-constexpr gdouble DEFAULT_MEM_WEIGHT = defaults::kMemWeight;
-constexpr gdouble DEFAULT_LATENCY_WEIGHT = defaults::kLatencyWeight;
-constexpr gdouble DEFAULT_SMOOTHING = defaults::kSmoothing;
 constexpr guint64 DEFAULT_ADAPTATION_INTERVAL = defaults::kIntervalNs;
-constexpr gdouble DEFAULT_DEMAND_HEADROOM = defaults::kDemandHeadroom;
-constexpr guint64 DEFAULT_DEMAND_WINDOW = defaults::kDemandWindowNs;
-constexpr guint64 DEFAULT_TRIM_PERIOD = defaults::kTrimPeriodNs;
 constexpr GstAdaptiveQueueLoadScope DEFAULT_LOAD_SCOPE = GST_ADAPTIVE_QUEUE_SCOPE_AUTO;
 constexpr const char* DEFAULT_PROC_ROOT = aq::kDefaultProcRoot;
 constexpr const char* DEFAULT_CGROUP_ROOT = aq::kDefaultCgroupRoot;
@@ -175,7 +165,8 @@ struct QueueState {
 
   alignas(64) GstFlowReturn srcresult = GST_FLOW_FLUSHING;
 
-  Level max; /* max.buffers is the adaptive capacity */
+  /* max.buffers is the adaptive capacity: set_capacity_qlocked() writes it. */
+  Level max{DEFAULT_MAX_SIZE_BUFFERS, DEFAULT_MAX_SIZE_BYTES, DEFAULT_MAX_SIZE_TIME};
   Level min_threshold;
   Level orig_min_threshold;
   GstAdaptiveQueueLeaky leaky = DEFAULT_LEAKY;
@@ -369,142 +360,15 @@ inline bool fills(const Level& level, guint max_buffers, guint max_bytes, guint6
          (max_bytes > 0 && level.bytes >= max_bytes) || (max_time > 0 && level.time >= max_time);
 }
 
-/* Queue lock held: what the lock-free path may do now. */
-inline void publish_fast_path_qlocked(QueueState& q) {
-  const bool ok = q.srcresult == GST_FLOW_OK && !q.eos && !q.unexpected && !q.tail_needs_discont;
-  /* Stores only on change: these share a line upstream reads per buffer. */
-  if (q.fast_max_buffers.load(std::memory_order_relaxed) != q.max.buffers)
-    q.fast_max_buffers.store(q.max.buffers, std::memory_order_relaxed);
-  if (q.fast_max_bytes.load(std::memory_order_relaxed) != q.max.bytes)
-    q.fast_max_bytes.store(q.max.bytes, std::memory_order_relaxed);
-  if (q.fast_max_time.load(std::memory_order_relaxed) != q.max.time)
-    q.fast_max_time.store(q.max.time, std::memory_order_relaxed);
-  if (q.fast_ok.load(std::memory_order_relaxed) != ok)
-    q.fast_ok.store(ok, std::memory_order_release);
-}
-
-/* ---- the queue lock ---- */
-
-/* Spinning pays only when the other side can run on another CPU. Counts
- * the CPUs this thread may run on (taskset, cpusets), not those online as
- * g_get_num_processors() does. */
-bool several_cpus_allowed();
-
-inline bool spin_enabled(const GstAdaptiveQueue* self) {
-  return self->q->spin.load(std::memory_order_relaxed);
-}
-
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__) || defined(__arm__)
-  asm volatile("yield");
-#endif
-}
-
-/* The queue lock is held for very short sections, so a contended lock is
- * usually free again within a few spins: try those before sleeping. */
-inline void qlock(GstAdaptiveQueue* self) {
-  constexpr int LOCK_SPINS = 100;
-  if (spin_enabled(self)) {
-    for (int i = 0; i < LOCK_SPINS; i++) {
-      if (g_mutex_trylock(&self->qlock)) {
-        tsan_acquired(&self->qlock);
-        return;
-      }
-      cpu_relax();
-    }
-  }
-  g_mutex_lock(&self->qlock);
-  tsan_acquired(&self->qlock);
-}
-
-inline void qunlock(GstAdaptiveQueue* self) {
-  publish_fast_path_qlocked(*self->q);
-  tsan_releasing(&self->qlock);
-  g_mutex_unlock(&self->qlock);
-}
-
-/* Waits on `cond` with the queue lock held, releasing it meanwhile. */
-inline void qwait(GstAdaptiveQueue* self, GCond* cond) {
-  publish_fast_path_qlocked(*self->q);
-  tsan_releasing(&self->qlock);
-  g_cond_wait(cond, &self->qlock);
-  tsan_acquired(&self->qlock);
-}
-
-/* ---- the hand-off (gstadaptivequeue-handoff.cpp) ---- */
-
-/* Records an addition; returns the condition to signal, or nullptr when
- * nobody waits. The streaming path signals it after releasing the lock, so
- * the woken thread does not wake into a held lock, and the futex call is
- * not made under it. A waiter registered itself under the lock before it
- * slept, so the late signal still reaches it. */
-inline GCond* note_add_qlocked(GstAdaptiveQueue* self) {
-  QueueState& q = *self->q;
-  q.adds.fetch_add(1, std::memory_order_relaxed);
-  if (!q.waiting_add.load(std::memory_order_relaxed))
-    return nullptr;
-  /* One signal per sleep: g_cond_signal() is a futex call even when the
-   * waiter is already awake, and until the woken thread runs every further
-   * item would signal it again. The waiter re-registers before sleeping. */
-  q.waiting_add.store(false, std::memory_order_relaxed);
-  return &self->item_add;
-}
-
-inline GCond* note_del_qlocked(GstAdaptiveQueue* self) {
-  QueueState& q = *self->q;
-  q.dels.fetch_add(1, std::memory_order_relaxed);
-  if (!q.waiting_del)
-    return nullptr;
-  q.waiting_del = false;
-  return &self->item_del;
-}
-
-inline void wake(GCond* waiter) {
-  if (waiter)
-    g_cond_signal(waiter);
-}
-
-inline void signal_add_qlocked(GstAdaptiveQueue* self) {
-  wake(note_add_qlocked(self));
-}
-
-inline void signal_del_qlocked(GstAdaptiveQueue* self) {
-  wake(note_del_qlocked(self));
-}
-
-/* Wakes every waiter: used when flushing or when limits change. */
-void wake_all_qlocked(GstAdaptiveQueue* self);
-/* Wait for an item to be added, or removed (or the limits to change);
- * false when the pad is flushing. */
-bool wait_add_releasing_qlock(GstAdaptiveQueue* self);
-bool wait_del_releasing_qlock(GstAdaptiveQueue* self);
-/* The task, finding the queue empty, yields once where the threads share a
- * CPU and upstream is not live; true if it did. */
-bool yield_for_batch_releasing_qlock(GstAdaptiveQueue* self);
-/* Emits a signal with the queue lock released; false if flushing after. */
-bool emit_releasing_qlock(GstAdaptiveQueue* self, guint signal_id);
-
 /* ---- dataflow (gstadaptivequeue-dataflow.cpp) ---- */
 
 void add_pad_templates(GstElementClass* element_class);
 /* Creates both pads with their functions and adds them to the element. */
 void add_pads(GstAdaptiveQueue* self);
-/* Notes the ring size the capacity needs; upstream grows the ring to it the
- * next time it takes the lock, so buffer pushes never allocate. */
-void reserve_for_capacity(QueueState& q);
-/* Drops the oldest items until a buffer fits, or with `to_capacity` until
- * the level is within the buffer capacity. */
-void leak_downstream_qlocked(GstAdaptiveQueue* self, bool to_capacity = false);
+/* Drops the oldest items until a buffer fits, or down to `keep` buffers. */
+void leak_downstream_qlocked(GstAdaptiveQueue* self, std::optional<guint> keep = std::nullopt);
 /* Running time of a position in a segment, saturated; NONE if it has none. */
 gint64 segment_running_time(const GstSegment* segment, GstClockTime position);
-/* Upstream's latency with what the element adds: its answer to a LATENCY
- * query. */
-LatencyAnswer add_own_latency(const QueueState& q, const LatencyAnswer& upstream);
-/* Whether the element's answer to a LATENCY query changed in a way the
- * pipeline must act on since it last answered; records the new answer. */
-bool latency_report_changed_qlocked(QueueState& q);
 /* Releases every queued item; for finalize, when no thread is left. */
 void drop_all_items(QueueState& q);
 
@@ -515,6 +379,20 @@ void post_config_problem(GstAdaptiveQueue* self);
 
 /* ---- adaptation (gstadaptivequeue-adapt.cpp) ---- */
 
+/* Who changes the capacity: a property (max-size-buffers or a bound), or
+ * adaptation (a tick, an overrun's growth). */
+enum class CapacityCause { Property, Adaptation };
+/* Sets the capacity, max.buffers; the only function that writes it. */
+void set_capacity_qlocked(GstAdaptiveQueue* self, guint capacity, CapacityCause why);
+/* Notes the ring size the capacity needs; upstream grows the ring to it the
+ * next time it takes the lock, so buffer pushes never allocate. */
+void reserve_for_capacity_qlocked(QueueState& q);
+/* Upstream's latency with what the element adds: its answer to a LATENCY
+ * query. */
+LatencyAnswer add_own_latency_qlocked(const QueueState& q, const LatencyAnswer& upstream);
+/* Whether the element's answer to a LATENCY query changed in a way the
+ * pipeline must act on since it last answered; records the new answer. */
+bool latency_report_changed_qlocked(QueueState& q);
 /* Feeds the latency tracker from a buffer leaving the queue. */
 void sample_latency_qlocked(GstAdaptiveQueue* self, GstBuffer* buffer);
 /* A push found the queue full: with a live upstream, grows the capacity at

@@ -39,9 +39,11 @@
 #include "config.h"
 #endif
 
-#include "gstadaptivequeue-private.h"
+#include "gstadaptivequeue-handoff.h"
 
 #include <algorithm>
+#include <string>
+#include <type_traits>
 
 GST_DEBUG_CATEGORY(adaptive_queue_debug);
 #define GST_CAT_DEFAULT adaptive_queue_debug
@@ -61,45 +63,6 @@ static_assert(static_cast<int>(aq::LoadScope::System) == GST_ADAPTIVE_QUEUE_SCOP
 constexpr guint64 MIN_ADAPTATION_INTERVAL = 10 * GST_MSECOND;
 constexpr guint64 MAX_ADAPTATION_INTERVAL = 60 * GST_SECOND;
 constexpr guint64 MAX_LATENCY_SETTING = 3600 * GST_SECOND;
-
-enum Property {
-  PROP_0,
-  PROP_CURRENT_LEVEL_BUFFERS,
-  PROP_CURRENT_LEVEL_BYTES,
-  PROP_CURRENT_LEVEL_TIME,
-  PROP_MAX_SIZE_BUFFERS,
-  PROP_MAX_SIZE_BYTES,
-  PROP_MAX_SIZE_TIME,
-  PROP_MIN_THRESHOLD_BUFFERS,
-  PROP_MIN_THRESHOLD_BYTES,
-  PROP_MIN_THRESHOLD_TIME,
-  PROP_LEAKY,
-  PROP_SILENT,
-  PROP_FLUSH_ON_EOS,
-  PROP_ADAPTIVE,
-  PROP_MIN_BUFFERS,
-  PROP_MAX_BUFFERS,
-  PROP_CPU_LOW_THRESHOLD,
-  PROP_CPU_HIGH_THRESHOLD,
-  PROP_MEM_LOW_THRESHOLD,
-  PROP_MEM_HIGH_THRESHOLD,
-  PROP_TARGET_LATENCY,
-  PROP_MAX_LATENCY,
-  PROP_CPU_WEIGHT,
-  PROP_MEM_WEIGHT,
-  PROP_LATENCY_WEIGHT,
-  PROP_SMOOTHING,
-  PROP_ADAPTATION_INTERVAL,
-  PROP_LOAD_SCOPE,
-  PROP_PROC_ROOT,
-  PROP_CGROUP_ROOT,
-  PROP_CURRENT_LOAD_SCOPE,
-  PROP_LATENCY_SOURCE,
-  PROP_DEMAND_HEADROOM,
-  PROP_DEMAND_WINDOW,
-  PROP_TRIM_PERIOD,
-  PROP_STATS,
-};
 
 #define gst_adaptive_queue_parent_class parent_class
 G_DEFINE_TYPE_WITH_CODE(GstAdaptiveQueue, gst_adaptive_queue, GST_TYPE_ELEMENT,
@@ -172,7 +135,7 @@ GType gst_adaptive_queue_latency_source_get_type(void) {
 
 /* The policy ticks run on: the bounds as set, moved to an explicit
  * max-size-buffers that lies outside them. 0 sets no size, so no bound. */
-static aq::PolicyConfig effective_policy(const Settings& s) {
+static aq::PolicyConfig effective_policy_olocked(const Settings& s) {
   aq::PolicyConfig config = s.policy;
   if (s.explicit_max_size_buffers && *s.explicit_max_size_buffers > 0) {
     const guint size = *s.explicit_max_size_buffers;
@@ -215,9 +178,9 @@ static std::pair<aq::PolicyConfig, aq::PolicyConfig> change_config(GstAdaptiveQu
   tlock(self);
   GST_OBJECT_LOCK(self);
   Settings& s = *self->settings;
-  const aq::PolicyConfig before = effective_policy(s);
+  const aq::PolicyConfig before = effective_policy_olocked(s);
   change(s);
-  const aq::PolicyConfig after = effective_policy(s);
+  const aq::PolicyConfig after = effective_policy_olocked(s);
   const std::string problem = aq::describe(aq::validate(after));
   if (problem != s.config_problem) {
     s.config_problem = problem;
@@ -229,375 +192,533 @@ static std::pair<aq::PolicyConfig, aq::PolicyConfig> change_config(GstAdaptiveQu
   if (problem.empty())
     self->q->policy = after;
   then(*self->q, problem.empty());
-  reserve_for_capacity(*self->q);
+  reserve_for_capacity_qlocked(*self->q);
   qunlock(self);
   tunlock(self);
   post_config_problem(self);
   return {before, after};
 }
 
+/* Which of max-size-buffers, min-buffers and max-buffers a value is for. */
+enum class Sized { Size, MinBound, MaxBound };
+
 /* Sets max-size-buffers, min-buffers or max-buffers. An explicit
  * max-size-buffers is the capacity at once, as on queue, and moves the
  * nearer bound to it when it lies outside them; a new bound brings the
  * capacity within it. Every value that moves is logged and notified. */
-static void set_size_or_bound(GstAdaptiveQueue* self, guint prop_id, guint value) {
+static void set_size_or_bound(GstAdaptiveQueue* self, Sized which, guint value) {
   guint old_size = 0, size = 0;
   const auto [before, after] = change_config(
       self,
       [&](Settings& s) {
-        if (prop_id == PROP_MAX_SIZE_BUFFERS)
+        if (which == Sized::Size)
           s.explicit_max_size_buffers = value;
-        else if (prop_id == PROP_MIN_BUFFERS)
+        else if (which == Sized::MinBound)
           s.policy.min_buffers = value;
         else
           s.policy.max_buffers = value;
       },
       [&](QueueState& q, bool valid) {
         old_size = size = q.max.buffers;
-        if (prop_id == PROP_MAX_SIZE_BUFFERS)
+        if (which == Sized::Size)
           size = value;
         else if (size > 0 && valid)
           size = std::clamp(size, q.policy.min_buffers, q.policy.max_buffers);
-        q.max.buffers = size;
-        if (size > 0 && size < old_size && q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM)
-          leak_downstream_qlocked(self);
-        wake_all_qlocked(self);
+        set_capacity_qlocked(self, size, CapacityCause::Property);
       });
 
-  if (prop_id != PROP_MAX_SIZE_BUFFERS && size != old_size) {
+  if (which != Sized::Size && size != old_size) {
     GST_INFO_OBJECT(self,
                     "max-size-buffers %u -> %u to stay within "
                     "min-buffers..max-buffers %u..%u",
                     old_size, size, after.min_buffers, after.max_buffers);
     g_object_notify(G_OBJECT(self), "max-size-buffers");
   }
-  if (prop_id != PROP_MIN_BUFFERS && after.min_buffers != before.min_buffers) {
+  if (which != Sized::MinBound && after.min_buffers != before.min_buffers) {
     GST_INFO_OBJECT(self, "min-buffers %u -> %u to follow max-size-buffers", before.min_buffers,
                     after.min_buffers);
     g_object_notify(G_OBJECT(self), "min-buffers");
   }
-  if (prop_id != PROP_MAX_BUFFERS && after.max_buffers != before.max_buffers) {
+  if (which != Sized::MaxBound && after.max_buffers != before.max_buffers) {
     GST_INFO_OBJECT(self, "max-buffers %u -> %u to follow max-size-buffers", before.max_buffers,
                     after.max_buffers);
     g_object_notify(G_OBJECT(self), "max-buffers");
   }
 }
 
-/* Sets one field of the adaptation configuration. */
-static void set_policy_field(GstAdaptiveQueue* self, guint prop_id, const GValue* value) {
-  change_config(
-      self,
-      [&](Settings& s) {
-        aq::PolicyConfig& p = s.policy;
-        switch (prop_id) {
-          case PROP_CPU_LOW_THRESHOLD:
-            p.cpu_low = g_value_get_double(value);
-            break;
-          case PROP_CPU_HIGH_THRESHOLD:
-            p.cpu_high = g_value_get_double(value);
-            break;
-          case PROP_MEM_LOW_THRESHOLD:
-            p.mem_low = g_value_get_double(value);
-            break;
-          case PROP_MEM_HIGH_THRESHOLD:
-            p.mem_high = g_value_get_double(value);
-            break;
-          case PROP_TARGET_LATENCY:
-            p.target_latency_ns = static_cast<int64_t>(g_value_get_uint64(value));
-            break;
-          case PROP_MAX_LATENCY:
-            p.max_latency_ns = static_cast<int64_t>(g_value_get_uint64(value));
-            break;
-          case PROP_CPU_WEIGHT:
-            p.cpu_weight = g_value_get_double(value);
-            break;
-          case PROP_MEM_WEIGHT:
-            p.mem_weight = g_value_get_double(value);
-            break;
-          case PROP_LATENCY_WEIGHT:
-            p.latency_weight = g_value_get_double(value);
-            break;
-          case PROP_SMOOTHING:
-            p.smoothing = g_value_get_double(value);
-            break;
-          case PROP_DEMAND_HEADROOM:
-            p.demand_headroom = g_value_get_double(value);
-            break;
-          case PROP_DEMAND_WINDOW:
-            p.demand_window_ns = static_cast<int64_t>(g_value_get_uint64(value));
-            break;
-          case PROP_TRIM_PERIOD:
-            p.trim_period_ns = static_cast<int64_t>(g_value_get_uint64(value));
-            break;
-        }
-      },
-      [](QueueState&, bool) {});
+/* ---- the property table ---- */
+
+/* A field's value in and out of a GValue of the property's type. Times in
+ * ns are int64_t in the core and guint64 properties. */
+template <class T>
+static void to_value(GValue* value, const T& field) {
+  if constexpr (std::is_same_v<T, bool>)
+    g_value_set_boolean(value, field);
+  else if constexpr (std::is_same_v<T, double>)
+    g_value_set_double(value, field);
+  else if constexpr (std::is_same_v<T, guint>)
+    g_value_set_uint(value, field);
+  else if constexpr (std::is_same_v<T, std::string>)
+    g_value_set_string(value, field.c_str());
+  else if constexpr (std::is_enum_v<T>)
+    g_value_set_enum(value, static_cast<gint>(field));
+  else
+    g_value_set_uint64(value, static_cast<guint64>(field));
 }
 
-/* A limit of the queue changed: with leaky=downstream the oldest items go
- * at once, as on queue; either way both sides re-check. Queue lock held. */
-static void limits_changed_qlocked(GstAdaptiveQueue* self) {
+template <class T>
+static void from_value(const GValue* value, T& field) {
+  if constexpr (std::is_same_v<T, bool>)
+    field = g_value_get_boolean(value);
+  else if constexpr (std::is_same_v<T, double>)
+    field = g_value_get_double(value);
+  else if constexpr (std::is_same_v<T, guint>)
+    field = g_value_get_uint(value);
+  else if constexpr (std::is_same_v<T, std::string>)
+    field = g_value_get_string(value) ? g_value_get_string(value) : "";
+  else if constexpr (std::is_enum_v<T>)
+    field = static_cast<T>(g_value_get_enum(value));
+  else
+    field = static_cast<T>(g_value_get_uint64(value));
+}
+
+using Getter = void (*)(GstAdaptiveQueue* self, GValue* value);
+using Setter = void (*)(GstAdaptiveQueue* self, const GValue* value, GParamSpec* pspec);
+
+/* How a property reaches its field; called with the row's lock held. */
+struct Access {
+  Getter get = nullptr;
+  Setter set = nullptr;
+};
+
+/* A field of QueueState, or a member of one: qfield<&QueueState::max,
+ * &Level::bytes>() is q.max.bytes. */
+template <auto... Path>
+static constexpr Access qfield() {
+  return {[](GstAdaptiveQueue* self, GValue* v) { to_value(v, (*self->q.*....*Path)); },
+          [](GstAdaptiveQueue* self, const GValue* v, GParamSpec*) {
+            from_value(v, (*self->q.*....*Path));
+          }};
+}
+
+/* A field of Settings, or a member of one. */
+template <auto... Path>
+static constexpr Access sfield() {
+  return {[](GstAdaptiveQueue* self, GValue* v) { to_value(v, (*self->settings.*....*Path)); },
+          [](GstAdaptiveQueue* self, const GValue* v, GParamSpec*) {
+            from_value(v, (*self->settings.*....*Path));
+          }};
+}
+
+/* A min threshold: reads as set; the one in force is lifted by EOS and
+ * restored by a flush. */
+template <auto Part>
+static constexpr Access threshold() {
+  return {[](GstAdaptiveQueue* self, GValue* v) { to_value(v, self->q->orig_min_threshold.*Part); },
+          [](GstAdaptiveQueue* self, const GValue* v, GParamSpec*) {
+            QueueState& q = *self->q;
+            from_value(v, q.orig_min_threshold.*Part);
+            q.min_threshold.*Part = q.orig_min_threshold.*Part;
+          }};
+}
+
+/* A level, read-only. */
+template <auto Part>
+static constexpr Access level() {
+  return {[](GstAdaptiveQueue* self, GValue* v) { to_value(v, level_of(*self->q).*Part); }};
+}
+
+/* max-size-buffers or a bound: read where it is kept, set through the
+ * capacity's one path; takes its own locks. */
+template <Sized Which>
+static constexpr Access sized() {
+  return {[](GstAdaptiveQueue* self, GValue* v) {
+            if constexpr (Which == Sized::Size) {
+              qlock(self);
+              to_value(v, self->q->max.buffers);
+              qunlock(self);
+            } else {
+              GST_OBJECT_LOCK(self);
+              const aq::PolicyConfig p = effective_policy_olocked(*self->settings);
+              GST_OBJECT_UNLOCK(self);
+              to_value(v, Which == Sized::MinBound ? p.min_buffers : p.max_buffers);
+            }
+          },
+          [](GstAdaptiveQueue* self, const GValue* v, GParamSpec*) {
+            set_size_or_bound(self, Which, g_value_get_uint(v));
+          }};
+}
+
+/* proc-root or cgroup-root: empty or NULL reads the default. */
+template <std::string Settings::*Root>
+static constexpr Access root() {
+  return {sfield<Root>().get, [](GstAdaptiveQueue* self, const GValue* v, GParamSpec* pspec) {
+            const gchar* root = g_value_get_string(v);
+            self->settings->*Root =
+                root && *root ? root : G_PARAM_SPEC_STRING(pspec)->default_value;
+          }};
+}
+
+/* A queue limit changed: with leaky=downstream the oldest items go at
+ * once, as on queue; either way both sides re-check. Queue lock held. */
+static void limits_changed_qlocked(GstAdaptiveQueue* self, const GValue*, GParamSpec*) {
   if (self->q->leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM)
     leak_downstream_qlocked(self);
   wake_all_qlocked(self);
 }
 
+static void set_latency_source_qlocked(GstAdaptiveQueue* self, const GValue* v, GParamSpec*) {
+  QueueState& q = *self->q;
+  auto source = static_cast<GstAdaptiveQueueLatencySource>(g_value_get_enum(v));
+  /* Readings from different sources don't average together. */
+  if (source != q.latency_source)
+    q.latency.reset();
+  q.latency_source = source;
+}
+
+static void adaptive_changed_qlocked(GstAdaptiveQueue* self, const GValue*, GParamSpec*) {
+  reserve_for_capacity_qlocked(*self->q);
+}
+
+static void interval_changed(GstAdaptiveQueue* self, const GValue*, GParamSpec*) {
+  reschedule_tick(self);
+}
+
+static void root_changed(GstAdaptiveQueue* self, const GValue* v, GParamSpec* pspec) {
+  const gchar* root = g_value_get_string(v);
+  /* GObject notifies the property itself: say what it now holds. */
+  if (!root || !*root)
+    GST_INFO_OBJECT(self, "empty %s: reading %s", pspec->name,
+                    G_PARAM_SPEC_STRING(pspec)->default_value);
+}
+
+/* Which lock guards a property's field, and so how it is read and set:
+ * Queue:  QueueState, under the queue lock; both sides re-check after a set.
+ * Object: Settings, under the object lock.
+ * Config: the adaptation configuration in Settings, read under the object
+ *         lock and set through change_config(), which validates it.
+ * Own:    the accessors take the locks they need. */
+enum class Lock { Queue, Object, Config, Own };
+
+/* A param spec's type, range and default. */
+struct Spec {
+  GType type;
+  guint64 min = 0, max = 0, def = 0; /* uint, uint64, boolean, enum */
+  double dmin = 0, dmax = 0, ddef = 0;
+  const char* sdef = nullptr;
+  GType (*gtype)() = nullptr; /* enum or boxed */
+};
+
+static constexpr Spec uint_spec(guint min, guint max, guint def) {
+  return {G_TYPE_UINT, min, max, def};
+}
+static constexpr Spec uint64_spec(guint64 min, guint64 max, guint64 def) {
+  return {G_TYPE_UINT64, min, max, def};
+}
+static constexpr Spec double_spec(double min, double max, double def) {
+  return {G_TYPE_DOUBLE, 0, 0, 0, min, max, def};
+}
+static constexpr Spec bool_spec(bool def) {
+  return {G_TYPE_BOOLEAN, 0, 0, def};
+}
+static constexpr Spec enum_spec(GType (*gtype)(), gint def) {
+  return {G_TYPE_ENUM, 0, 0, static_cast<guint64>(def), 0, 0, 0, nullptr, gtype};
+}
+static constexpr Spec string_spec(const char* def) {
+  return {G_TYPE_STRING, 0, 0, 0, 0, 0, 0, def};
+}
+static constexpr Spec boxed_spec(GType (*gtype)()) {
+  return {G_TYPE_BOXED, 0, 0, 0, 0, 0, 0, nullptr, gtype};
+}
+
+constexpr GParamFlags RW_PLAYING = static_cast<GParamFlags>(
+    G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING);
+constexpr GParamFlags RO = static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+/* One property: everything about it but its use. */
+struct Property {
+  const char* name;
+  const char* nick;
+  const char* blurb;
+  Spec spec;
+  GParamFlags flags;
+  Lock lock;
+  Access access;
+  /* After a set: with the queue lock held for a Queue field, else unlocked. */
+  Setter changed = nullptr;
+};
+
+static void get_current_load_scope(GstAdaptiveQueue* self, GValue* value) {
+  g_value_set_enum(value, static_cast<int>(current_load_scope(self)));
+}
+
+static void get_stats(GstAdaptiveQueue* self, GValue* value) {
+  g_value_take_boxed(value, build_stats(self));
+}
+
+/* Every property, in the order of their ids (from 1). Blurbs state the
+ * unit, range and default. */
+static const Property PROPERTIES[] = {
+    /* queue's properties, same names, types, ranges and meaning */
+    {"current-level-buffers", "Current level (buffers)",
+     "Number of buffers in the queue (buffers, read-only)", uint_spec(0, G_MAXUINT, 0), RO,
+     Lock::Queue, level<&Level::buffers>()},
+    {"current-level-bytes", "Current level (bytes)",
+     "Amount of data in the queue (bytes, read-only)", uint_spec(0, G_MAXUINT, 0), RO, Lock::Queue,
+     level<&Level::bytes>()},
+    {"current-level-time", "Current level (ns)",
+     "Amount of data in the queue, from sink and src running times (ns, read-only)",
+     uint64_spec(0, G_MAXUINT64, 0), RO, Lock::Queue, level<&Level::time>()},
+    {"max-size-buffers", "Max. size (buffers)",
+     "Max. number of buffers in the queue, 0 = no limit, as on queue; adaptation resizes it every "
+     "tick within min-buffers..max-buffers. A value set outside them moves the nearer bound to it "
+     "(buffers, 0 - 4294967295, default 16)",
+     uint_spec(0, G_MAXUINT, DEFAULT_MAX_SIZE_BUFFERS), RW_PLAYING, Lock::Own,
+     sized<Sized::Size>()},
+    {"max-size-bytes", "Max. size (bytes)",
+     "Max. amount of data in the queue, a hard ceiling over the adaptive count, 0 = no limit "
+     "(bytes, 0 - 4294967295, default 10485760)",
+     uint_spec(0, G_MAXUINT, DEFAULT_MAX_SIZE_BYTES), RW_PLAYING, Lock::Queue,
+     qfield<&QueueState::max, &Level::bytes>(), limits_changed_qlocked},
+    {"max-size-time", "Max. size (ns)",
+     "Max. amount of data in the queue in time, a hard ceiling over the adaptive count, 0 = no "
+     "limit (ns, 0 - 18446744073709551615, default 1000000000 = 1 s)",
+     uint64_spec(0, G_MAXUINT64, DEFAULT_MAX_SIZE_TIME), RW_PLAYING, Lock::Queue,
+     qfield<&QueueState::max, &Level::time>(), limits_changed_qlocked},
+    {"min-threshold-buffers", "Min. threshold (buffers)",
+     "Min. number of buffers in the queue to allow reading, 0 = off (buffers, 0 - 4294967295, "
+     "default 0)",
+     uint_spec(0, G_MAXUINT, DEFAULT_MIN_THRESHOLD_BUFFERS), RW_PLAYING, Lock::Queue,
+     threshold<&Level::buffers>()},
+    {"min-threshold-bytes", "Min. threshold (bytes)",
+     "Min. amount of data in the queue to allow reading, 0 = off (bytes, 0 - 4294967295, default "
+     "0)",
+     uint_spec(0, G_MAXUINT, DEFAULT_MIN_THRESHOLD_BYTES), RW_PLAYING, Lock::Queue,
+     threshold<&Level::bytes>()},
+    {"min-threshold-time", "Min. threshold (ns)",
+     "Min. amount of data in the queue to allow reading, 0 = off (ns, 0 - 18446744073709551615, "
+     "default 0)",
+     uint64_spec(0, G_MAXUINT64, DEFAULT_MIN_THRESHOLD_TIME), RW_PLAYING, Lock::Queue,
+     threshold<&Level::time>()},
+    {"leaky", "Leaky",
+     "Where the queue drops buffers when full, and when adaptation shrinks it below its level "
+     "(default no)",
+     enum_spec(gst_adaptive_queue_leaky_get_type, DEFAULT_LEAKY), RW_PLAYING, Lock::Queue,
+     qfield<&QueueState::leaky>()},
+    {"silent", "Silent", "Don't emit queue signals (default false)", bool_spec(DEFAULT_SILENT),
+     RW_PLAYING, Lock::Queue, qfield<&QueueState::silent>()},
+    {"flush-on-eos", "Flush on EOS",
+     "Discard all data in the queue when an EOS event is received (default false)",
+     bool_spec(DEFAULT_FLUSH_ON_EOS), RW_PLAYING, Lock::Queue, qfield<&QueueState::flush_on_eos>()},
+    /* adaptation */
+    {"adaptive", "Adaptive",
+     "Resize max-size-buffers every tick from load and latency; when false the queue behaves like "
+     "a plain queue (default true)",
+     bool_spec(DEFAULT_ADAPTIVE), RW_PLAYING, Lock::Queue, qfield<&QueueState::adaptive>(),
+     adaptive_changed_qlocked},
+    {"min-buffers", "Min. capacity (buffers)",
+     "Smallest capacity adaptation may choose; follows a smaller max-size-buffers set explicitly "
+     "(buffers, 1 - 4294967295, default 4)",
+     uint_spec(1, G_MAXUINT, aq::defaults::kMinBuffers), RW_PLAYING, Lock::Own,
+     sized<Sized::MinBound>()},
+    {"max-buffers", "Max. capacity (buffers)",
+     "Largest capacity adaptation may choose; follows a larger max-size-buffers set explicitly "
+     "(buffers, 1 - 4294967295, default 32)",
+     uint_spec(1, G_MAXUINT, aq::defaults::kMaxBuffers), RW_PLAYING, Lock::Own,
+     sized<Sized::MaxBound>()},
+    {"cpu-low-threshold", "CPU low threshold",
+     "CPU load below which the CPU factor is +1 (grow) (%, 0 - 100, default 20)",
+     double_spec(0.0, 100.0, aq::defaults::kCpuLow), RW_PLAYING, Lock::Config,
+     sfield<&Settings::policy, &aq::PolicyConfig::cpu_low>()},
+    {"cpu-high-threshold", "CPU high threshold",
+     "CPU load above which the CPU factor is -1 (shrink) (%, 0 - 100, default 60)",
+     double_spec(0.0, 100.0, aq::defaults::kCpuHigh), RW_PLAYING, Lock::Config,
+     sfield<&Settings::policy, &aq::PolicyConfig::cpu_high>()},
+    {"mem-low-threshold", "Memory low threshold",
+     "Memory use below which the memory factor is +1 (grow) (%, 0 - 100, default 35)",
+     double_spec(0.0, 100.0, aq::defaults::kMemLow), RW_PLAYING, Lock::Config,
+     sfield<&Settings::policy, &aq::PolicyConfig::mem_low>()},
+    {"mem-high-threshold", "Memory high threshold",
+     "Memory use above which the memory factor is -1 (shrink) (%, 0 - 100, default 75)",
+     double_spec(0.0, 100.0, aq::defaults::kMemHigh), RW_PLAYING, Lock::Config,
+     sfield<&Settings::policy, &aq::PolicyConfig::mem_high>()},
+    {"target-latency", "Target latency",
+     "Latency average below which the latency factor is +1 (grow) (ns, 0 - 3600000000000, default "
+     "20000000 = 20 ms)",
+     uint64_spec(0, MAX_LATENCY_SETTING, aq::defaults::kTargetLatencyNs), RW_PLAYING, Lock::Config,
+     sfield<&Settings::policy, &aq::PolicyConfig::target_latency_ns>()},
+    {"max-latency", "Max. latency",
+     "Latency average above which the latency factor is -1 (shrink) (ns, 0 - 3600000000000, "
+     "default 50000000 = 50 ms)",
+     uint64_spec(0, MAX_LATENCY_SETTING, aq::defaults::kMaxLatencyNs), RW_PLAYING, Lock::Config,
+     sfield<&Settings::policy, &aq::PolicyConfig::max_latency_ns>()},
+    {"cpu-weight", "CPU weight",
+     "Weight of the CPU factor in the combined factor (0 - 1, default 0.5)",
+     double_spec(0.0, 1.0, aq::defaults::kCpuWeight), RW_PLAYING, Lock::Config,
+     sfield<&Settings::policy, &aq::PolicyConfig::cpu_weight>()},
+    {"mem-weight", "Memory weight",
+     "Weight of the memory factor in the combined factor (0 - 1, default 0.3)",
+     double_spec(0.0, 1.0, aq::defaults::kMemWeight), RW_PLAYING, Lock::Config,
+     sfield<&Settings::policy, &aq::PolicyConfig::mem_weight>()},
+    {"latency-weight", "Latency weight",
+     "Weight of the latency factor in the combined factor (0 - 1, default 0.2)",
+     double_spec(0.0, 1.0, aq::defaults::kLatencyWeight), RW_PLAYING, Lock::Config,
+     sfield<&Settings::policy, &aq::PolicyConfig::latency_weight>()},
+    {"smoothing", "Smoothing",
+     "Fraction of the step towards the target taken per tick; 0 freezes the capacity (0 - 1, "
+     "default 0.3)",
+     double_spec(0.0, 1.0, aq::defaults::kSmoothing), RW_PLAYING, Lock::Config,
+     sfield<&Settings::policy, &aq::PolicyConfig::smoothing>()},
+    {"adaptation-interval", "Adaptation interval",
+     "Time between ticks, and between reads of /proc; a CPU figure spans the readings that hold "
+     "100 USER_HZ ticks, so even 10 ms reads a steady load to about 1 % (ns, 10000000 - "
+     "60000000000, default 500000000 = 500 ms)",
+     uint64_spec(MIN_ADAPTATION_INTERVAL, MAX_ADAPTATION_INTERVAL, DEFAULT_ADAPTATION_INTERVAL),
+     RW_PLAYING, Lock::Object, sfield<&Settings::interval>(), interval_changed},
+    {"load-scope", "Load scope",
+     "Whose load feeds adaptation; auto picks cgroup in a cgroup with a limit, else system; "
+     "current-load-scope tells which (default auto)",
+     enum_spec(gst_adaptive_queue_load_scope_get_type, DEFAULT_LOAD_SCOPE), RW_PLAYING,
+     Lock::Object, sfield<&Settings::scope>()},
+    {"proc-root", "procfs root",
+     "Directory the load is read from, e.g. a host /proc mounted elsewhere (path, default "
+     "\"/proc\")",
+     string_spec(DEFAULT_PROC_ROOT), RW_PLAYING, Lock::Object, root<&Settings::proc_root>(),
+     root_changed},
+    {"cgroup-root", "cgroup root",
+     "Where the cgroup filesystem is mounted, for the cgroup and pressure scopes (path, default "
+     "\"/sys/fs/cgroup\")",
+     string_spec(DEFAULT_CGROUP_ROOT), RW_PLAYING, Lock::Object, root<&Settings::cgroup_root>(),
+     root_changed},
+    {"current-load-scope",
+     "Current load scope",
+     "The load scope read: load-scope, or the one auto picked, from the last reading or, before "
+     "one, from the files now (read-only)",
+     enum_spec(gst_adaptive_queue_load_scope_get_type, GST_ADAPTIVE_QUEUE_SCOPE_SYSTEM),
+     static_cast<GParamFlags>(RO | GST_PARAM_DOC_SHOW_DEFAULT),
+     Lock::Own,
+     {get_current_load_scope}},
+    {"latency-source",
+     "Latency source",
+     "Which latency reading feeds adaptation: auto is the lateness at output beyond the latency "
+     "upstream declares (default auto)",
+     enum_spec(gst_adaptive_queue_latency_source_get_type, DEFAULT_LATENCY_SOURCE),
+     RW_PLAYING,
+     Lock::Queue,
+     {qfield<&QueueState::latency_source>().get, set_latency_source_qlocked}},
+    {"demand-headroom", "Demand headroom",
+     "With a live upstream, the capacity never falls below this times the highest level of the "
+     "last demand-window, and a push that finds the queue full grows it at once to this times "
+     "(capacity + 1). 0 = off (JetKVM's rule alone); values between 0 and 1 are invalid (0 or 1 - "
+     "4, default 1.25)",
+     double_spec(0.0, aq::limits::kMaxDemandHeadroom, aq::defaults::kDemandHeadroom), RW_PLAYING,
+     Lock::Config, sfield<&Settings::policy, &aq::PolicyConfig::demand_headroom>()},
+    {"demand-window", "Demand window",
+     "How far back the highest level counts as demand (ns, 100000000 - 600000000000, default "
+     "10000000000 = 10 s)",
+     uint64_spec(aq::limits::kMinDemandWindowNs, aq::limits::kMaxDemandWindowNs,
+                 aq::defaults::kDemandWindowNs),
+     RW_PLAYING, Lock::Config, sfield<&Settings::policy, &aq::PolicyConfig::demand_window_ns>()},
+    {"trim-period", "Trim period",
+     "With leaky=downstream, after this long with the level never below T >= 2 and no overrun, "
+     "drop the T - 1 oldest buffers once: latency a real-time sink never drains. 0 = off; 1 - "
+     "99999999 are invalid (ns, 0 or 100000000 - 600000000000, default 0)",
+     uint64_spec(0, aq::limits::kMaxTrimPeriodNs, aq::defaults::kTrimPeriodNs), RW_PLAYING,
+     Lock::Config, sfield<&Settings::policy, &aq::PolicyConfig::trim_period_ns>()},
+    {"stats",
+     "Statistics",
+     "Capacity, demand floor, levels, latency average and the last interval's maximum (ns), load "
+     "(%), factors and counters, as an adaptivequeue-stats structure (read-only)",
+     boxed_spec(gst_structure_get_type),
+     RO,
+     Lock::Own,
+     {get_stats}},
+};
+
+static GParamSpec* make_param_spec(const Property& p) {
+  const Spec& s = p.spec;
+  switch (s.type) {
+    case G_TYPE_UINT:
+      return g_param_spec_uint(p.name, p.nick, p.blurb, static_cast<guint>(s.min),
+                               static_cast<guint>(s.max), static_cast<guint>(s.def), p.flags);
+    case G_TYPE_UINT64:
+      return g_param_spec_uint64(p.name, p.nick, p.blurb, s.min, s.max, s.def, p.flags);
+    case G_TYPE_DOUBLE:
+      return g_param_spec_double(p.name, p.nick, p.blurb, s.dmin, s.dmax, s.ddef, p.flags);
+    case G_TYPE_BOOLEAN:
+      return g_param_spec_boolean(p.name, p.nick, p.blurb, s.def != 0, p.flags);
+    case G_TYPE_ENUM:
+      return g_param_spec_enum(p.name, p.nick, p.blurb, s.gtype(), static_cast<gint>(s.def),
+                               p.flags);
+    case G_TYPE_STRING:
+      return g_param_spec_string(p.name, p.nick, p.blurb, s.sdef, p.flags);
+    default:
+      return g_param_spec_boxed(p.name, p.nick, p.blurb, s.gtype(), p.flags);
+  }
+}
+
+/* The row of a property id, or nullptr. */
+static const Property* property_of(guint prop_id) {
+  return prop_id >= 1 && prop_id <= G_N_ELEMENTS(PROPERTIES) ? &PROPERTIES[prop_id - 1] : nullptr;
+}
+
 static void set_property(GObject* object, guint prop_id, const GValue* value, GParamSpec* pspec) {
   auto* self = GST_ADAPTIVE_QUEUE(object);
-  QueueState& q = *self->q;
-  Settings& s = *self->settings;
-
-  switch (prop_id) {
-    case PROP_MAX_SIZE_BUFFERS:
-    case PROP_MIN_BUFFERS:
-    case PROP_MAX_BUFFERS:
-      set_size_or_bound(self, prop_id, g_value_get_uint(value));
-      break;
-    case PROP_CPU_LOW_THRESHOLD:
-    case PROP_CPU_HIGH_THRESHOLD:
-    case PROP_MEM_LOW_THRESHOLD:
-    case PROP_MEM_HIGH_THRESHOLD:
-    case PROP_TARGET_LATENCY:
-    case PROP_MAX_LATENCY:
-    case PROP_CPU_WEIGHT:
-    case PROP_MEM_WEIGHT:
-    case PROP_LATENCY_WEIGHT:
-    case PROP_SMOOTHING:
-    case PROP_DEMAND_HEADROOM:
-    case PROP_DEMAND_WINDOW:
-    case PROP_TRIM_PERIOD:
-      set_policy_field(self, prop_id, value);
-      break;
-    case PROP_MAX_SIZE_BYTES:
-    case PROP_MAX_SIZE_TIME:
-    case PROP_MIN_THRESHOLD_BUFFERS:
-    case PROP_MIN_THRESHOLD_BYTES:
-    case PROP_MIN_THRESHOLD_TIME:
-    case PROP_LEAKY:
-    case PROP_SILENT:
-    case PROP_FLUSH_ON_EOS:
-    case PROP_LATENCY_SOURCE:
-    case PROP_ADAPTIVE:
+  const Property* p = property_of(prop_id);
+  if (!p || !p->access.set) {
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    return;
+  }
+  switch (p->lock) {
+    case Lock::Queue:
       qlock(self);
-      switch (prop_id) {
-        case PROP_MAX_SIZE_BYTES:
-          q.max.bytes = g_value_get_uint(value);
-          limits_changed_qlocked(self);
-          break;
-        case PROP_MAX_SIZE_TIME:
-          q.max.time = g_value_get_uint64(value);
-          limits_changed_qlocked(self);
-          break;
-        case PROP_MIN_THRESHOLD_BUFFERS:
-          q.min_threshold.buffers = q.orig_min_threshold.buffers = g_value_get_uint(value);
-          break;
-        case PROP_MIN_THRESHOLD_BYTES:
-          q.min_threshold.bytes = q.orig_min_threshold.bytes = g_value_get_uint(value);
-          break;
-        case PROP_MIN_THRESHOLD_TIME:
-          q.min_threshold.time = q.orig_min_threshold.time = g_value_get_uint64(value);
-          break;
-        case PROP_LEAKY:
-          q.leaky = static_cast<GstAdaptiveQueueLeaky>(g_value_get_enum(value));
-          break;
-        case PROP_SILENT:
-          q.silent = g_value_get_boolean(value);
-          break;
-        case PROP_FLUSH_ON_EOS:
-          q.flush_on_eos = g_value_get_boolean(value);
-          break;
-        case PROP_LATENCY_SOURCE: {
-          auto source = static_cast<GstAdaptiveQueueLatencySource>(g_value_get_enum(value));
-          /* Readings from different sources don't average together. */
-          if (source != q.latency_source)
-            q.latency.reset();
-          q.latency_source = source;
-          break;
-        }
-        case PROP_ADAPTIVE:
-          q.adaptive = g_value_get_boolean(value);
-          reserve_for_capacity(q);
-          break;
-      }
-      /* Thresholds changed: let both sides re-check. */
+      p->access.set(self, value, pspec);
+      if (p->changed)
+        p->changed(self, value, pspec);
+      /* Limits or thresholds changed: let both sides re-check. */
       wake_all_qlocked(self);
       qunlock(self);
-      break;
-    case PROP_ADAPTATION_INTERVAL:
+      return;
+    case Lock::Object:
       GST_OBJECT_LOCK(self);
-      s.interval = g_value_get_uint64(value);
-      GST_OBJECT_UNLOCK(self);
-      reschedule_tick(self);
-      break;
-    case PROP_LOAD_SCOPE:
-      GST_OBJECT_LOCK(self);
-      s.scope = static_cast<aq::LoadScope>(g_value_get_enum(value));
+      p->access.set(self, value, pspec);
       GST_OBJECT_UNLOCK(self);
       break;
-    case PROP_PROC_ROOT:
-    case PROP_CGROUP_ROOT: {
-      const bool proc = prop_id == PROP_PROC_ROOT;
-      const char* fallback = proc ? DEFAULT_PROC_ROOT : DEFAULT_CGROUP_ROOT;
-      const gchar* root = g_value_get_string(value);
-      const bool unset = !root || !*root;
-      GST_OBJECT_LOCK(self);
-      (proc ? s.proc_root : s.cgroup_root) = unset ? fallback : root;
-      GST_OBJECT_UNLOCK(self);
-      /* GObject notifies the property itself: say what it now holds. */
-      if (unset)
-        GST_INFO_OBJECT(self, "empty %s: reading %s", pspec->name, fallback);
+    case Lock::Config:
+      change_config(
+          self, [&](Settings&) { p->access.set(self, value, pspec); }, [](QueueState&, bool) {});
       break;
-    }
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    case Lock::Own:
+      p->access.set(self, value, pspec);
       break;
   }
+  if (p->changed)
+    p->changed(self, value, pspec);
 }
 
 static void get_property(GObject* object, guint prop_id, GValue* value, GParamSpec* pspec) {
   auto* self = GST_ADAPTIVE_QUEUE(object);
-  const QueueState& q = *self->q;
-  const Settings& s = *self->settings;
-
-  if (prop_id == PROP_STATS) {
-    g_value_take_boxed(value, build_stats(self));
+  const Property* p = property_of(prop_id);
+  if (!p) {
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
     return;
   }
-  if (prop_id == PROP_CURRENT_LOAD_SCOPE) {
-    g_value_set_enum(value, static_cast<int>(current_load_scope(self)));
-    return;
-  }
-
-  switch (prop_id) {
-    case PROP_CURRENT_LEVEL_BUFFERS:
-    case PROP_CURRENT_LEVEL_BYTES:
-    case PROP_CURRENT_LEVEL_TIME:
-    case PROP_MAX_SIZE_BUFFERS:
-    case PROP_MAX_SIZE_BYTES:
-    case PROP_MAX_SIZE_TIME:
-    case PROP_MIN_THRESHOLD_BUFFERS:
-    case PROP_MIN_THRESHOLD_BYTES:
-    case PROP_MIN_THRESHOLD_TIME:
-    case PROP_LEAKY:
-    case PROP_SILENT:
-    case PROP_FLUSH_ON_EOS:
-    case PROP_LATENCY_SOURCE:
-    case PROP_ADAPTIVE:
+  switch (p->lock) {
+    case Lock::Queue:
       qlock(self);
-      switch (prop_id) {
-        case PROP_CURRENT_LEVEL_BUFFERS:
-          g_value_set_uint(value, level_of(q).buffers);
-          break;
-        case PROP_CURRENT_LEVEL_BYTES:
-          g_value_set_uint(value, level_of(q).bytes);
-          break;
-        case PROP_CURRENT_LEVEL_TIME:
-          g_value_set_uint64(value, level_of(q).time);
-          break;
-        case PROP_MAX_SIZE_BUFFERS:
-          g_value_set_uint(value, q.max.buffers);
-          break;
-        case PROP_MAX_SIZE_BYTES:
-          g_value_set_uint(value, q.max.bytes);
-          break;
-        case PROP_MAX_SIZE_TIME:
-          g_value_set_uint64(value, q.max.time);
-          break;
-        case PROP_MIN_THRESHOLD_BUFFERS:
-          g_value_set_uint(value, q.orig_min_threshold.buffers);
-          break;
-        case PROP_MIN_THRESHOLD_BYTES:
-          g_value_set_uint(value, q.orig_min_threshold.bytes);
-          break;
-        case PROP_MIN_THRESHOLD_TIME:
-          g_value_set_uint64(value, q.orig_min_threshold.time);
-          break;
-        case PROP_LEAKY:
-          g_value_set_enum(value, q.leaky);
-          break;
-        case PROP_SILENT:
-          g_value_set_boolean(value, q.silent);
-          break;
-        case PROP_FLUSH_ON_EOS:
-          g_value_set_boolean(value, q.flush_on_eos);
-          break;
-        case PROP_LATENCY_SOURCE:
-          g_value_set_enum(value, q.latency_source);
-          break;
-        case PROP_ADAPTIVE:
-          g_value_set_boolean(value, q.adaptive);
-          break;
-      }
+      p->access.get(self, value);
       qunlock(self);
-      return;
-    default:
+      break;
+    case Lock::Object:
+    case Lock::Config:
+      GST_OBJECT_LOCK(self);
+      p->access.get(self, value);
+      GST_OBJECT_UNLOCK(self);
+      break;
+    case Lock::Own:
+      p->access.get(self, value);
       break;
   }
-
-  GST_OBJECT_LOCK(self);
-  switch (prop_id) {
-    case PROP_MIN_BUFFERS:
-      g_value_set_uint(value, effective_policy(s).min_buffers);
-      break;
-    case PROP_MAX_BUFFERS:
-      g_value_set_uint(value, effective_policy(s).max_buffers);
-      break;
-    case PROP_CPU_LOW_THRESHOLD:
-      g_value_set_double(value, s.policy.cpu_low);
-      break;
-    case PROP_CPU_HIGH_THRESHOLD:
-      g_value_set_double(value, s.policy.cpu_high);
-      break;
-    case PROP_MEM_LOW_THRESHOLD:
-      g_value_set_double(value, s.policy.mem_low);
-      break;
-    case PROP_MEM_HIGH_THRESHOLD:
-      g_value_set_double(value, s.policy.mem_high);
-      break;
-    case PROP_TARGET_LATENCY:
-      g_value_set_uint64(value, static_cast<guint64>(s.policy.target_latency_ns));
-      break;
-    case PROP_MAX_LATENCY:
-      g_value_set_uint64(value, static_cast<guint64>(s.policy.max_latency_ns));
-      break;
-    case PROP_CPU_WEIGHT:
-      g_value_set_double(value, s.policy.cpu_weight);
-      break;
-    case PROP_MEM_WEIGHT:
-      g_value_set_double(value, s.policy.mem_weight);
-      break;
-    case PROP_LATENCY_WEIGHT:
-      g_value_set_double(value, s.policy.latency_weight);
-      break;
-    case PROP_SMOOTHING:
-      g_value_set_double(value, s.policy.smoothing);
-      break;
-    case PROP_DEMAND_HEADROOM:
-      g_value_set_double(value, s.policy.demand_headroom);
-      break;
-    case PROP_DEMAND_WINDOW:
-      g_value_set_uint64(value, static_cast<guint64>(s.policy.demand_window_ns));
-      break;
-    case PROP_TRIM_PERIOD:
-      g_value_set_uint64(value, static_cast<guint64>(s.policy.trim_period_ns));
-      break;
-    case PROP_ADAPTATION_INTERVAL:
-      g_value_set_uint64(value, s.interval);
-      break;
-    case PROP_LOAD_SCOPE:
-      g_value_set_enum(value, static_cast<int>(s.scope));
-      break;
-    case PROP_PROC_ROOT:
-      g_value_set_string(value, s.proc_root.c_str());
-      break;
-    case PROP_CGROUP_ROOT:
-      g_value_set_string(value, s.cgroup_root.c_str());
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
-      break;
-  }
-  GST_OBJECT_UNLOCK(self);
 }
 
 /* ---- element ---- */
@@ -651,12 +772,9 @@ static void gst_adaptive_queue_init(GstAdaptiveQueue* self) {
   self->settings = new Settings();
   self->q = new QueueState();
   self->tick = new TickState();
-  self->q->max.buffers = DEFAULT_MAX_SIZE_BUFFERS;
-  self->q->max.bytes = DEFAULT_MAX_SIZE_BYTES;
-  self->q->max.time = DEFAULT_MAX_SIZE_TIME;
   self->q->orig_min_threshold = self->q->min_threshold =
       Level{DEFAULT_MIN_THRESHOLD_BUFFERS, DEFAULT_MIN_THRESHOLD_BYTES, DEFAULT_MIN_THRESHOLD_TIME};
-  reserve_for_capacity(*self->q);
+  reserve_for_capacity_qlocked(*self->q);
   gst_segment_init(&self->q->sink_segment, GST_FORMAT_TIME);
   gst_segment_init(&self->q->src_segment, GST_FORMAT_TIME);
   add_pads(self);
@@ -678,11 +796,6 @@ static void finalize(GObject* object) {
   G_OBJECT_CLASS(parent_class)->finalize(object);
 }
 
-static constexpr GParamFlags RW_PLAYING = static_cast<GParamFlags>(
-    G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING);
-static constexpr GParamFlags RO =
-    static_cast<GParamFlags>(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
-
 static void gst_adaptive_queue_class_init(GstAdaptiveQueueClass* klass) {
   GObjectClass* gobject_class = G_OBJECT_CLASS(klass);
   GstElementClass* element_class = GST_ELEMENT_CLASS(klass);
@@ -700,232 +813,8 @@ static void gst_adaptive_queue_class_init(GstAdaptiveQueueClass* klass) {
   signals[SIGNAL_PUSHING] = g_signal_new("pushing", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_FIRST, 0,
                                          nullptr, nullptr, nullptr, G_TYPE_NONE, 0);
 
-  /* queue's properties, same names, types, ranges and meaning */
-  g_object_class_install_property(
-      gobject_class, PROP_CURRENT_LEVEL_BUFFERS,
-      g_param_spec_uint("current-level-buffers", "Current level (buffers)",
-                        "Number of buffers in the queue (buffers, read-only)", 0, G_MAXUINT, 0,
-                        RO));
-  g_object_class_install_property(
-      gobject_class, PROP_CURRENT_LEVEL_BYTES,
-      g_param_spec_uint("current-level-bytes", "Current level (bytes)",
-                        "Amount of data in the queue (bytes, read-only)", 0, G_MAXUINT, 0, RO));
-  g_object_class_install_property(
-      gobject_class, PROP_CURRENT_LEVEL_TIME,
-      g_param_spec_uint64("current-level-time", "Current level (ns)",
-                          "Amount of data in the queue, from sink and src running times "
-                          "(ns, read-only)",
-                          0, G_MAXUINT64, 0, RO));
-  g_object_class_install_property(
-      gobject_class, PROP_MAX_SIZE_BUFFERS,
-      g_param_spec_uint("max-size-buffers", "Max. size (buffers)",
-                        "Max. number of buffers in the queue, 0 = no limit, as on queue; "
-                        "adaptation resizes it every tick within min-buffers..max-buffers. "
-                        "A value set outside them moves the nearer bound to it "
-                        "(buffers, 0 - 4294967295, default 16)",
-                        0, G_MAXUINT, DEFAULT_MAX_SIZE_BUFFERS, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_MAX_SIZE_BYTES,
-      g_param_spec_uint("max-size-bytes", "Max. size (bytes)",
-                        "Max. amount of data in the queue, a hard ceiling over the adaptive "
-                        "count, 0 = no limit (bytes, 0 - 4294967295, default 10485760)",
-                        0, G_MAXUINT, DEFAULT_MAX_SIZE_BYTES, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_MAX_SIZE_TIME,
-      g_param_spec_uint64("max-size-time", "Max. size (ns)",
-                          "Max. amount of data in the queue in time, a hard ceiling over the "
-                          "adaptive count, 0 = no limit "
-                          "(ns, 0 - 18446744073709551615, default 1000000000 = 1 s)",
-                          0, G_MAXUINT64, DEFAULT_MAX_SIZE_TIME, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_MIN_THRESHOLD_BUFFERS,
-      g_param_spec_uint("min-threshold-buffers", "Min. threshold (buffers)",
-                        "Min. number of buffers in the queue to allow reading, 0 = off "
-                        "(buffers, 0 - 4294967295, default 0)",
-                        0, G_MAXUINT, DEFAULT_MIN_THRESHOLD_BUFFERS, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_MIN_THRESHOLD_BYTES,
-      g_param_spec_uint("min-threshold-bytes", "Min. threshold (bytes)",
-                        "Min. amount of data in the queue to allow reading, 0 = off "
-                        "(bytes, 0 - 4294967295, default 0)",
-                        0, G_MAXUINT, DEFAULT_MIN_THRESHOLD_BYTES, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_MIN_THRESHOLD_TIME,
-      g_param_spec_uint64("min-threshold-time", "Min. threshold (ns)",
-                          "Min. amount of data in the queue to allow reading, 0 = off "
-                          "(ns, 0 - 18446744073709551615, default 0)",
-                          0, G_MAXUINT64, DEFAULT_MIN_THRESHOLD_TIME, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_LEAKY,
-      g_param_spec_enum("leaky", "Leaky",
-                        "Where the queue drops buffers when full, and when adaptation "
-                        "shrinks it below its level (default no)",
-                        gst_adaptive_queue_leaky_get_type(), DEFAULT_LEAKY, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_SILENT,
-      g_param_spec_boolean("silent", "Silent", "Don't emit queue signals (default false)",
-                           DEFAULT_SILENT, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_FLUSH_ON_EOS,
-      g_param_spec_boolean("flush-on-eos", "Flush on EOS",
-                           "Discard all data in the queue when an EOS event is received "
-                           "(default false)",
-                           DEFAULT_FLUSH_ON_EOS, RW_PLAYING));
-
-  /* adaptation */
-  g_object_class_install_property(
-      gobject_class, PROP_ADAPTIVE,
-      g_param_spec_boolean("adaptive", "Adaptive",
-                           "Resize max-size-buffers every tick from load and latency; when "
-                           "false the queue behaves like a plain queue (default true)",
-                           DEFAULT_ADAPTIVE, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_MIN_BUFFERS,
-      g_param_spec_uint("min-buffers", "Min. capacity (buffers)",
-                        "Smallest capacity adaptation may choose; follows a smaller "
-                        "max-size-buffers set explicitly (buffers, 1 - 4294967295, "
-                        "default 4)",
-                        1, G_MAXUINT, DEFAULT_MIN_BUFFERS, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_MAX_BUFFERS,
-      g_param_spec_uint("max-buffers", "Max. capacity (buffers)",
-                        "Largest capacity adaptation may choose; follows a larger "
-                        "max-size-buffers set explicitly (buffers, 1 - 4294967295, "
-                        "default 32)",
-                        1, G_MAXUINT, DEFAULT_MAX_BUFFERS, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_CPU_LOW_THRESHOLD,
-      g_param_spec_double("cpu-low-threshold", "CPU low threshold",
-                          "CPU load below which the CPU factor is +1 (grow) "
-                          "(%, 0 - 100, default 20)",
-                          0.0, 100.0, DEFAULT_CPU_LOW_THRESHOLD, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_CPU_HIGH_THRESHOLD,
-      g_param_spec_double("cpu-high-threshold", "CPU high threshold",
-                          "CPU load above which the CPU factor is -1 (shrink) "
-                          "(%, 0 - 100, default 60)",
-                          0.0, 100.0, DEFAULT_CPU_HIGH_THRESHOLD, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_MEM_LOW_THRESHOLD,
-      g_param_spec_double("mem-low-threshold", "Memory low threshold",
-                          "Memory use below which the memory factor is +1 (grow) "
-                          "(%, 0 - 100, default 35)",
-                          0.0, 100.0, DEFAULT_MEM_LOW_THRESHOLD, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_MEM_HIGH_THRESHOLD,
-      g_param_spec_double("mem-high-threshold", "Memory high threshold",
-                          "Memory use above which the memory factor is -1 (shrink) "
-                          "(%, 0 - 100, default 75)",
-                          0.0, 100.0, DEFAULT_MEM_HIGH_THRESHOLD, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_TARGET_LATENCY,
-      g_param_spec_uint64("target-latency", "Target latency",
-                          "Latency average below which the latency factor is +1 (grow) "
-                          "(ns, 0 - 3600000000000, default 20000000 = 20 ms)",
-                          0, MAX_LATENCY_SETTING, DEFAULT_TARGET_LATENCY, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_MAX_LATENCY,
-      g_param_spec_uint64("max-latency", "Max. latency",
-                          "Latency average above which the latency factor is -1 (shrink) "
-                          "(ns, 0 - 3600000000000, default 50000000 = 50 ms)",
-                          0, MAX_LATENCY_SETTING, DEFAULT_MAX_LATENCY, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_CPU_WEIGHT,
-      g_param_spec_double("cpu-weight", "CPU weight",
-                          "Weight of the CPU factor in the combined factor "
-                          "(0 - 1, default 0.5)",
-                          0.0, 1.0, DEFAULT_CPU_WEIGHT, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_MEM_WEIGHT,
-      g_param_spec_double("mem-weight", "Memory weight",
-                          "Weight of the memory factor in the combined factor "
-                          "(0 - 1, default 0.3)",
-                          0.0, 1.0, DEFAULT_MEM_WEIGHT, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_LATENCY_WEIGHT,
-      g_param_spec_double("latency-weight", "Latency weight",
-                          "Weight of the latency factor in the combined factor "
-                          "(0 - 1, default 0.2)",
-                          0.0, 1.0, DEFAULT_LATENCY_WEIGHT, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_SMOOTHING,
-      g_param_spec_double("smoothing", "Smoothing",
-                          "Fraction of the step towards the target taken per tick; 0 freezes "
-                          "the capacity (0 - 1, default 0.3)",
-                          0.0, 1.0, DEFAULT_SMOOTHING, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_ADAPTATION_INTERVAL,
-      g_param_spec_uint64("adaptation-interval", "Adaptation interval",
-                          "Time between ticks, and between reads of /proc; a CPU figure "
-                          "spans the readings that hold 100 USER_HZ ticks, so even 10 ms "
-                          "reads a steady load to about 1 % "
-                          "(ns, 10000000 - 60000000000, default 500000000 = 500 ms)",
-                          MIN_ADAPTATION_INTERVAL, MAX_ADAPTATION_INTERVAL,
-                          DEFAULT_ADAPTATION_INTERVAL, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_LOAD_SCOPE,
-      g_param_spec_enum("load-scope", "Load scope",
-                        "Whose load feeds adaptation; auto picks cgroup in a cgroup with a "
-                        "limit, else system; current-load-scope tells which (default auto)",
-                        gst_adaptive_queue_load_scope_get_type(), DEFAULT_LOAD_SCOPE, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_CURRENT_LOAD_SCOPE,
-      g_param_spec_enum("current-load-scope", "Current load scope",
-                        "The load scope read: load-scope, or the one auto picked, from the "
-                        "last reading or, before one, from the files now (read-only)",
-                        gst_adaptive_queue_load_scope_get_type(), GST_ADAPTIVE_QUEUE_SCOPE_SYSTEM,
-                        static_cast<GParamFlags>(RO | GST_PARAM_DOC_SHOW_DEFAULT)));
-  g_object_class_install_property(
-      gobject_class, PROP_CGROUP_ROOT,
-      g_param_spec_string("cgroup-root", "cgroup root",
-                          "Where the cgroup filesystem is mounted, for the cgroup and "
-                          "pressure scopes (path, default \"/sys/fs/cgroup\")",
-                          DEFAULT_CGROUP_ROOT, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_PROC_ROOT,
-      g_param_spec_string("proc-root", "procfs root",
-                          "Directory the load is read from, e.g. a host /proc mounted "
-                          "elsewhere (path, default \"/proc\")",
-                          DEFAULT_PROC_ROOT, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_LATENCY_SOURCE,
-      g_param_spec_enum("latency-source", "Latency source",
-                        "Which latency reading feeds adaptation: auto is the lateness at "
-                        "output beyond the latency upstream declares (default auto)",
-                        gst_adaptive_queue_latency_source_get_type(), DEFAULT_LATENCY_SOURCE,
-                        RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_DEMAND_HEADROOM,
-      g_param_spec_double("demand-headroom", "Demand headroom",
-                          "With a live upstream, the capacity never falls below this times the "
-                          "highest level of the last demand-window, and a push that finds the "
-                          "queue full grows it at once to this times (capacity + 1). 0 = off "
-                          "(JetKVM's rule alone); values between 0 and 1 are invalid "
-                          "(0 or 1 - 4, default 1.25)",
-                          0.0, aq::limits::kMaxDemandHeadroom, DEFAULT_DEMAND_HEADROOM,
-                          RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_DEMAND_WINDOW,
-      g_param_spec_uint64("demand-window", "Demand window",
-                          "How far back the highest level counts as demand "
-                          "(ns, 100000000 - 600000000000, default 10000000000 = 10 s)",
-                          aq::limits::kMinDemandWindowNs, aq::limits::kMaxDemandWindowNs,
-                          DEFAULT_DEMAND_WINDOW, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_TRIM_PERIOD,
-      g_param_spec_uint64("trim-period", "Trim period",
-                          "With leaky=downstream, after this long with the level never below "
-                          "T >= 2 and no overrun, drop the T - 1 oldest buffers once: latency a "
-                          "real-time sink never drains. 0 = off; 1 - 99999999 are invalid "
-                          "(ns, 0 or 100000000 - 600000000000, default 0)",
-                          0, aq::limits::kMaxTrimPeriodNs, DEFAULT_TRIM_PERIOD, RW_PLAYING));
-  g_object_class_install_property(
-      gobject_class, PROP_STATS,
-      g_param_spec_boxed("stats", "Statistics",
-                         "Capacity, demand floor, levels, latency average and the last "
-                         "interval's maximum (ns), load (%), factors and counters, as an "
-                         "adaptivequeue-stats structure (read-only)",
-                         GST_TYPE_STRUCTURE, RO));
+  for (guint i = 0; i < G_N_ELEMENTS(PROPERTIES); i++)
+    g_object_class_install_property(gobject_class, i + 1, make_param_spec(PROPERTIES[i]));
 
   add_pad_templates(element_class);
   gst_element_class_set_static_metadata(element_class, "Adaptive queue", "Generic",
