@@ -1,0 +1,143 @@
+/* The hand-off checker: single buffers, one at a time, through the
+ * element's real src task, each of which must arrive within a bound.
+ *
+ * With one buffer in flight, a wake-up the task misses is never made up by
+ * a later push: the buffer stays queued until the bound fails the check.
+ * A lost wake-up needs the push to land in the few nanoseconds between the
+ * task's last look at the queue and its registering as a waiter, so the
+ * schedule (seeded) aims there: half the buffers are pushed the moment the
+ * task, having found the queue empty, is in its "underrun" handler, which
+ * holds it 0 to 3 µs, or 8 to 14 µs (the end of a brief spin), before it
+ * goes on to sleep; the other half after a pause of 0 to 400 µs, when the
+ * task is asleep (and its spins time out, so it stops spinning).
+ * Shared by the element suite and the ThreadSanitizer suite.
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <sched.h>
+
+#include <atomic>
+#include <chrono>
+#include <random>
+#include <vector>
+
+#include "aq_test_base.h"
+
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+
+namespace aqt {
+
+struct HandoffReport {
+  guint sent = 0;
+  guint arrived = 0;
+  /* False if a buffer other than the one sent arrived. */
+  bool in_order = true;
+  gint64 slowest_us = 0;
+};
+
+namespace handoff {
+
+using Clock = std::chrono::steady_clock;
+
+inline void busy_wait(std::chrono::nanoseconds d) {
+  const auto until = Clock::now() + d;
+  while (Clock::now() < until) {
+  }
+}
+
+/* The task's side: counts underruns, holds the task as the schedule says. */
+struct Underruns {
+  std::atomic<guint> count{0};
+  std::vector<guint32> hold_ns;
+
+  static void on_underrun(GstElement*, gpointer data) {
+    auto* self = static_cast<Underruns*>(data);
+    const guint n = self->count.fetch_add(1, std::memory_order_acq_rel);
+    busy_wait(std::chrono::nanoseconds(self->hold_ns[n % self->hold_ns.size()]));
+  }
+};
+
+}  // namespace handoff
+
+/* Sends `count` buffers through an adaptivequeue on the schedule drawn
+ * from `seed`; each must arrive within `bound_us` (scaled by slowdown()).
+ * Stops at the first that does not. Adaptation is off: no tick, no /proc
+ * read, nothing but the hand-off can wake the task. */
+inline HandoffReport check_handoff(guint count, guint32 seed, gint64 bound_us) {
+  using handoff::Clock;
+  HandoffReport report;
+  std::mt19937 random(seed);
+  handoff::Underruns underruns;
+  std::uniform_int_distribution<guint32> hold(0, 3000);
+  for (int i = 0; i < 4096; i++)
+    underruns.hold_ns.push_back(hold(random));
+
+  GstHarness* h = gst_harness_new("adaptivequeue");
+  g_object_set(h->element, "adaptive", FALSE, nullptr);
+  g_signal_connect(h->element, "underrun", G_CALLBACK(handoff::Underruns::on_underrun), &underruns);
+  gst_harness_set_src_caps_str(h, "application/x-aq-handoff");
+  gst_harness_play(h);
+
+  std::uniform_int_distribution<int> pause_us(0, 400), spin_end_ns(8000, 14000);
+  const auto bound = std::chrono::microseconds(bound_us * slowdown());
+  guint seen = underruns.count.load();
+  for (guint i = 0; i < count; i++) {
+    if (random() % 4 == 0) {
+      /* Push as the task, finding the queue empty, is about to sleep (a
+       * push before that just finds it awake): at once, or as its spin
+       * ends. */
+      const auto since = Clock::now();
+      while (underruns.count.load(std::memory_order_acquire) == seen &&
+             Clock::now() - since < bound) {
+      }
+      if (random() & 1)
+        handoff::busy_wait(std::chrono::nanoseconds(spin_end_ns(random)));
+    } else {
+      handoff::busy_wait(std::chrono::microseconds(pause_us(random)));
+    }
+    seen = underruns.count.load(std::memory_order_acquire);
+    GstBuffer* b = gst_buffer_new();
+    GST_BUFFER_OFFSET(b) = i;
+    const auto sent_at = Clock::now();
+    if (gst_harness_push(h, b) != GST_FLOW_OK)
+      break;
+    report.sent++;
+    /* Yielding, so the task gets a CPU even where the two share one. */
+    while (gst_harness_buffers_received(h) <= i && Clock::now() - sent_at < bound)
+      sched_yield();
+    if (gst_harness_buffers_received(h) <= i)
+      break;
+    const gint64 took =
+        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - sent_at).count();
+    report.slowest_us = std::max(report.slowest_us, took);
+    GstBuffer* out = gst_harness_pull(h);
+    const bool right = out && GST_BUFFER_OFFSET(out) == i;
+    if (out)
+      gst_buffer_unref(out);
+    if (!right) {
+      report.in_order = false;
+      break;
+    }
+    report.arrived++;
+  }
+  gst_harness_teardown(h);
+  return report;
+}
+
+/* Fails the test unless all `count` buffers of `seed`'s schedule arrive in
+ * order, each within the bound. The bound is generous (a hand-off takes
+ * microseconds): a lost wake-up never arrives at all. */
+inline void expect_handoff(guint count, guint32 seed) {
+  constexpr gint64 kBoundUs = 1000 * 1000;
+  const HandoffReport r = check_handoff(count, seed, kBoundUs);
+  fail_unless(r.in_order, "seed %u: buffer %u arrived out of order", seed, r.arrived);
+  fail_unless(r.arrived == count,
+              "seed %u: buffer %u of %u sent, not downstream within %" G_GINT64_FORMAT " ms", seed,
+              r.arrived, count, kBoundUs * slowdown() / 1000);
+  GST_INFO("seed %u: %u buffers, slowest hand-off %" G_GINT64_FORMAT " us", seed, r.arrived,
+           r.slowest_us);
+}
+
+}  // namespace aqt
