@@ -102,10 +102,9 @@ inline HandoffReport check_handoff(guint count, guint32 seed, gint64 bound_us) {
   const auto bound = std::chrono::microseconds(bound_us * slowdown());
   guint seen = underruns.count.load();
   for (guint i = 0; i < count; i++) {
-    if (random() % 4 == 0) {
-      /* Push as the task, finding the queue empty, is about to sleep (a
-       * push before that just finds it awake): at once, or as its spin
-       * ends. */
+    if (i > 0 && random() % 4 == 0) {
+      /* Push as the task, having sent the last buffer and found the queue
+       * empty, is on its way to sleep: at once, or as its spin ends. */
       const auto since = Clock::now();
       while (underruns.count.load(std::memory_order_acquire) == seen &&
              Clock::now() - since < bound) {
