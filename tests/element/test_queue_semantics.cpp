@@ -2339,6 +2339,58 @@ GST_START_TEST(test_stats_after_restart) {
 
 GST_END_TEST;
 
+/* A serialized query queued behind data is answered FALSE, and never sent
+ * later, when a flush drops the data it waits behind. (leaky=downstream
+ * never reaches it: the query holds the sink pad's stream lock, so nothing
+ * can be queued behind it to fill the queue.) */
+GST_START_TEST(test_queued_query_flushed) {
+  Fixture* fx = fixture_new();
+  start(fx);
+  block_downstream(fx, 0);
+  fail_unless_equals_int(push(fx, 1), GST_FLOW_OK);
+
+  GstQuery* query = gst_query_new_drain();
+  gboolean answered = TRUE;
+  Worker query_thread([&] { answered = gst_pad_peer_query(fx->up, query); });
+  fail_if(query_thread.wait(kSettleUs), "the query overtook the buffer ahead of it");
+  push_event(fx, gst_event_new_flush_start());
+  fail_unless(query_thread.wait(kWaitUs), "the query caller was not released");
+  fail_if(answered, "a query that never reached downstream was answered");
+  gst_query_unref(query);
+  push_event(fx, gst_event_new_flush_stop(TRUE));
+  push_initial_events(fx);
+  open_gate(fx);
+  fail_unless_equals_int(push(fx, 2), GST_FLOW_OK);
+  AQ_WAIT_FOR(received_buffers(fx) == 2);
+  const std::string seq = sequence(fx);
+  fail_if(seq.find("Q:") != std::string::npos, "the flushed query went out: %s", seq.c_str());
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
+/* Downstream answers EOS: what is queued behind that buffer is dropped up
+ * to the next EOS, SEGMENT or STREAM_START, other events included, and
+ * counted; further data is refused with EOS. */
+GST_START_TEST(test_downstream_eos_drops_queued_events) {
+  Fixture* fx = fixture_new();
+  start(fx);
+  g_mutex_lock(&fx->lock);
+  fx->chain_return = GST_FLOW_EOS;
+  g_mutex_unlock(&fx->lock);
+  block_downstream(fx, 0);
+  push_event(fx, custom_event(GST_EVENT_CUSTOM_DOWNSTREAM));
+  fail_unless_equals_int(push(fx, 1), GST_FLOW_OK);
+  open_gate(fx);
+  AQ_WAIT_FOR(push(fx, 2) == GST_FLOW_EOS);
+  assert_sequence(fx, "stream-start segment 0");
+  if (adaptive_only("the stats structure"))
+    fail_unless_equals_uint64(Stats(fx->queue).u64("drops"), 1);
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
 static Suite* queue_semantics_suite(void) {
   Suite* s = suite_create("adaptivequeue-queue-semantics");
 
@@ -2405,6 +2457,8 @@ static Suite* queue_semantics_suite(void) {
   tcase_add_test(tc, test_counters_with_buffer_lists);
   tcase_add_test(tc, test_property_read_back);
   tcase_add_test(tc, test_stats_after_restart);
+  tcase_add_test(tc, test_queued_query_flushed);
+  tcase_add_test(tc, test_downstream_eos_drops_queued_events);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("races");
