@@ -278,9 +278,10 @@ GST_START_TEST(test_handoff_with_flushes_and_leaks) {
 GST_END_TEST;
 
 /* The hand-off checker of the element suite (handoff_check.h), here so the
- * sanitizer watches the waiting flag and the wake-up on every hand-off. */
+ * sanitizer watches the waiting flag and the wake-up on every hand-off
+ * (1,000 buffers in the TSan step, whose CK_TIMEOUT_MULTIPLIER is 4). */
 GST_START_TEST(test_handoff_wakeups) {
-  aqt::expect_handoff(1000, 7);
+  aqt::expect_handoff(4000, 7);
 }
 GST_END_TEST;
 
