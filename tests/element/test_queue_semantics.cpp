@@ -2254,6 +2254,10 @@ GST_START_TEST(test_property_read_back) {
                 uint_prop(fx->queue, "current-level-buffers"), level);
     fail_unless(uint_prop(fx->queue, "current-level-bytes") == level * kBufferSize,
                 "%s: current-level-bytes", when);
+    /* Each held buffer is 10 ms. */
+    fail_unless(uint64_prop(fx->queue, "current-level-time") == level * 10 * kMs,
+                "%s: current-level-time %" G_GUINT64_FORMAT, when,
+                uint64_prop(fx->queue, "current-level-time"));
     if (!adaptive)
       return;
     gdouble weight = 0, headroom = 0;
