@@ -12,6 +12,7 @@ namespace {
 GST_START_TEST(test_every_buffer_arrives) {
   aqt::expect_handoff(4000, 20);
   aqt::expect_handoff(4000, 2026);
+  aqt::expect_handoff(4000, 1207);
 }
 GST_END_TEST;
 
