@@ -789,6 +789,12 @@ static gboolean src_query(GstPad* pad, GstObject* parent, GstQuery* query) {
   auto* self = GST_ADAPTIVE_QUEUE(parent);
   QueueState& q = *self->q;
 
+  /* As queue: the task pushes, so downstream may only push; upstream's
+   * modes and flags (pull, seekable) do not apply here. */
+  if (GST_QUERY_TYPE(query) == GST_QUERY_SCHEDULING) {
+    gst_query_add_scheduling_mode(query, GST_PAD_MODE_PUSH);
+    return TRUE;
+  }
   if (!gst_pad_query_default(pad, parent, query))
     return FALSE;
 

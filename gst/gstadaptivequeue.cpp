@@ -310,11 +310,11 @@ static constexpr Access sfield() {
           }};
 }
 
-/* A min threshold: reads as set; the one in force is lifted by EOS and
- * restored by a flush. */
+/* A min threshold: reads the one in force, as queue does: EOS lifts it to
+ * 0 and a flush restores the value set. */
 template <auto Part>
 static constexpr Access threshold() {
-  return {[](GstAdaptiveQueue* self, GValue* v) { to_value(v, self->q->orig_min_threshold.*Part); },
+  return {[](GstAdaptiveQueue* self, GValue* v) { to_value(v, self->q->min_threshold.*Part); },
           [](GstAdaptiveQueue* self, const GValue* v, GParamSpec*) {
             QueueState& q = *self->q;
             from_value(v, q.orig_min_threshold.*Part);

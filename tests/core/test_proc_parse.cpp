@@ -283,6 +283,24 @@ START_TEST(flat_keyed_fixtures) {
 }
 END_TEST
 
+// Blank lines (a trailing one, or one in the middle) are skipped, not
+// taken for a malformed entry.
+START_TEST(blank_lines_skipped) {
+  const auto cpus = aq::parse_proc_stat_cpus("cpu  1 1 1 1\n\ncpu1 1 2 3 4\n\n");
+  ck_assert_msg(cpus.ok, "%s", cpus.error.c_str());
+  ck_assert_uint_eq(cpus.value.size(), 1);
+  ck_assert_uint_eq(cpus.value[0].id, 1);
+  const auto keyed = aq::parse_flat_keyed("a 1\n\nb 2\n");
+  ck_assert_msg(keyed.ok, "%s", keyed.error.c_str());
+  ck_assert_uint_eq(keyed.value.entries.size(), 2);
+  ck_assert(keyed.value.get("b") == std::optional<uint64_t>(2));
+  const auto psi = aq::parse_psi("\nsome avg10=1.50 avg60=0 avg300=0 total=7\n\n");
+  ck_assert_msg(psi.ok, "%s", psi.error.c_str());
+  ck_assert_double_eq_tol(psi.value.some.avg10, 1.5, 1e-12);
+  ck_assert_uint_eq(psi.value.some.total_us, 7);
+}
+END_TEST
+
 START_TEST(psi_fixtures) {
   // some avg10=93.74 avg60=81.23 avg300=48.99 total=310688228
   auto r = aq::parse_psi(read_fixture("proc/pressure/cpu"));
@@ -717,6 +735,7 @@ Suite* proc_parse_suite() {
   tcase_add_test(fixtures, proc_cgroup_layouts);
   tcase_add_test(fixtures, flat_keyed_fixtures);
   tcase_add_test(fixtures, psi_fixtures);
+  tcase_add_test(fixtures, blank_lines_skipped);
   suite_add_tcase(s, fixtures);
 
   TCase* tables = tcase_create("tables");

@@ -486,6 +486,27 @@ void TickDriver::run(guint n) {
   }
 }
 
+GstClockTime TickDriver::now() const {
+  return gst_clock_get_time(clock_);
+}
+
+void TickDriver::advance(GstClockTime delta) {
+  gst_test_clock_advance_time(GST_TEST_CLOCK(clock_), static_cast<GstClockTimeDiff>(delta));
+}
+
+guint TickDriver::pending() const {
+  return gst_test_clock_peek_id_count(GST_TEST_CLOCK(clock_));
+}
+
+GstClockTime TickDriver::next_due() const {
+  GstClockID id = nullptr;
+  if (!gst_test_clock_peek_next_pending_id(GST_TEST_CLOCK(clock_), &id))
+    return GST_CLOCK_TIME_NONE;
+  const GstClockTime due = gst_clock_id_get_time(id);
+  gst_clock_id_unref(id);
+  return due;
+}
+
 /* ---- the algorithm, written out from its specification ---- */
 
 double threshold_factor(double value, double low, double high) {

@@ -325,6 +325,14 @@ class TickDriver {
    * within kWaitUs. For what a tick shows only once the sampler has read. */
   bool run_until(const std::function<bool()>& done);
 
+  /* The schedule itself: the test clock's time, moved on without running
+   * a tick that falls due; the ticks pending and when the first is due
+   * (GST_CLOCK_TIME_NONE if none). */
+  GstClockTime now() const;
+  void advance(GstClockTime delta);
+  guint pending() const;
+  GstClockTime next_due() const;
+
  private:
   GstClock* clock_;
   LoadFixture* load_;

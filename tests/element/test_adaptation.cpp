@@ -940,6 +940,124 @@ GST_START_TEST(test_latency_beyond_upstream) {
 }
 GST_END_TEST;
 
+/* Setting properties again and again, the interval among them, neither
+ * postpones the pending tick nor adds one: it stays due one interval after
+ * the last tick. A new interval moves it to one new interval after the last
+ * tick, and setting that again moves it no further. */
+GST_START_TEST(test_tick_schedule_under_repeated_sets) {
+  TempTree tree;
+  write_good_tree(tree);
+  TickDriver ticks;
+  GstElement* q = make_queue(tree.dir(), kTickInterval);
+  GstHarness* h = start_harness(q);
+  AQ_WAIT_FOR(ticks.pending() == 1);
+  const GstClockTime due = ticks.next_due();
+  fail_unless_equals_uint64(due, ticks.now() + kTickInterval);
+
+  for (int i = 0; i < 10; i++) {
+    ticks.advance(5 * GST_MSECOND);
+    g_object_set(q, "adaptation-interval", kTickInterval, "cpu-weight", 0.5, "max-size-buffers", 16,
+                 nullptr);
+    fail_unless_equals_int(ticks.pending(), 1);
+    fail_unless_equals_uint64(ticks.next_due(), due);
+  }
+  ticks.run(1);
+  fail_unless_equals_uint64(Stats(q).u64("ticks"), 1);
+  AQ_WAIT_FOR(ticks.pending() == 1);
+  fail_unless_equals_uint64(ticks.next_due(), due + kTickInterval);
+
+  const GstClockTime shorter = 60 * GST_MSECOND;
+  for (int i = 0; i < 5; i++) {
+    g_object_set(q, "adaptation-interval", shorter, nullptr);
+    fail_unless_equals_int(ticks.pending(), 1);
+    fail_unless_equals_uint64(ticks.next_due(), due + shorter);
+    ticks.advance(10 * GST_MSECOND);
+  }
+  /* Past the due time, a new interval makes the tick due at once. */
+  ticks.advance(20 * GST_MSECOND);
+  g_object_set(q, "adaptation-interval", 50 * GST_MSECOND, nullptr);
+  fail_unless_equals_int(ticks.pending(), 1);
+  fail_unless_equals_uint64(ticks.next_due(), ticks.now());
+  ticks.run(1);
+  fail_unless_equals_uint64(Stats(q).u64("ticks"), 2);
+
+  gst_harness_teardown(h);
+  gst_object_unref(q);
+}
+GST_END_TEST;
+
+/* Trimming as the element applies it: with trim-period, leaky=downstream
+ * and a live upstream, a backlog that stands for the whole period (its
+ * level never below 2, no overrun) is cut to one buffer at the first tick
+ * past the period, once; the oldest go, counted as drops and trims. Not
+ * before the period, and not while the level dips below 2. */
+GST_START_TEST(test_trim_standing_backlog) {
+  /* No load sample (the counters never move): the capacity stays, and
+   * ticks run at once, so two ticks in a row are well inside the period. */
+  TempTree tree;
+  write_good_tree(tree);
+  TickDriver ticks;
+  GstElement* q = make_queue(tree.dir(), kTickInterval);
+  gst_util_set_object_arg(G_OBJECT(q), "leaky", "downstream");
+  const GstClockTime period = 500 * GST_MSECOND;
+  g_object_set(q, "trim-period", period, nullptr);
+  GstHarness* h = start_harness(q);
+  learn_live_upstream(h, q);
+
+  /* A first stretch that a dip below 2 interrupts: nothing is trimmed. */
+  Blocker block(q);
+  fail_unless_equals_int(gst_harness_push(h, timed_buffer(0)), GST_FLOW_OK);
+  block.wait_held();
+  fail_unless_equals_int(gst_harness_push(h, timed_buffer(1)), GST_FLOW_OK);
+  ticks.run(1);
+  g_usleep(period / 1000 + 20 * 1000);
+  ticks.run(1);
+  {
+    Stats st(q);
+    fail_unless_equals_uint64(st.u64("trims"), 0);
+    fail_unless_equals_uint64(st.u64("drops"), 0);
+  }
+
+  /* Ten queued: a stretch starts at this tick; before the period is over
+   * nothing goes. */
+  for (guint64 i = 2; i <= 10; i++)
+    fail_unless_equals_int(gst_harness_push(h, timed_buffer(i)), GST_FLOW_OK);
+  fail_unless_equals_int(Stats(q).u("current-level-buffers"), 10);
+  ticks.run(1);
+  ticks.run(1);
+  fail_unless_equals_uint64(Stats(q).u64("trims"), 0);
+  fail_unless_equals_int(Stats(q).u("current-level-buffers"), 10);
+
+  g_usleep(period / 1000 + 20 * 1000);
+  ticks.run(1);
+  {
+    Stats st(q);
+    fail_unless_equals_uint64(st.u64("trims"), 1);
+    fail_unless_equals_uint64(st.u64("trimmed-buffers"), 9);
+    fail_unless_equals_uint64(st.u64("drops"), 9);
+    fail_unless_equals_int(st.u("current-level-buffers"), 1);
+    fail_unless_equals_int(st.u("capacity"), 16);
+  }
+  /* Once: the level is 1 now, so no stretch runs. */
+  g_usleep(period / 1000 + 20 * 1000);
+  ticks.run(2);
+  fail_unless_equals_uint64(Stats(q).u64("trims"), 1);
+
+  /* The held one, then the newest, marked DISCONT after the gap. */
+  block.release();
+  pull_in_order(h, 0, 1);
+  GstBuffer* b = gst_harness_pull(h);
+  fail_unless(b != nullptr, "the newest buffer is missing");
+  fail_unless_equals_uint64(GST_BUFFER_OFFSET(b), 10);
+  fail_unless(GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DISCONT), "no DISCONT after the trim");
+  gst_buffer_unref(b);
+  AQ_WAIT_FOR(Stats(q).u64("buffers-pushed") == 2);
+
+  gst_harness_teardown(h);
+  gst_object_unref(q);
+}
+GST_END_TEST;
+
 static Suite* adaptation_suite(void) {
   Suite* s = suite_create("adaptivequeue-adaptation");
 
@@ -949,6 +1067,7 @@ static Suite* adaptation_suite(void) {
   tcase_add_test(tc, test_latency_factor_moves_capacity);
   tcase_add_test(tc, test_latency_message_only_when_needed);
   tcase_add_test(tc, test_manual_capacity);
+  tcase_add_test(tc, test_tick_schedule_under_repeated_sets);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("demand");
@@ -972,6 +1091,7 @@ static Suite* adaptation_suite(void) {
   tcase_add_test(tc, test_shrink_leaky_upstream_drops_new);
   tcase_add_test(tc, test_grow_wakes_upstream);
   tcase_add_test(tc, test_shrink_wakes_held_back_task);
+  tcase_add_test(tc, test_trim_standing_backlog);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("latency-samples");

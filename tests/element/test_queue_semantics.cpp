@@ -152,6 +152,10 @@ struct Fixture {
   std::function<gboolean(GstQuery*)> on_allocation;
   guint allocation_queries = 0;
 
+  /* Upstream's answers to POSITION and DURATION, by format (BYTES, TIME). */
+  gint64 up_position[2] = {1000, 500 * GST_MSECOND};
+  gint64 up_duration[2] = {5000, 10 * GST_SECOND};
+
   /* Upstream's answer to the LATENCY query. */
   gboolean up_live = TRUE;
   GstClockTime up_min = 0;
@@ -198,6 +202,17 @@ gboolean down_event(GstPad* pad, GstObject*, GstEvent* event) {
   return TRUE;
 }
 
+/* Which side answered a custom query: the answer names it. */
+constexpr const char* kCustomQuery = "aq-test-query";
+
+gboolean answer_custom(GstQuery* query, const char* side) {
+  GstStructure* st = gst_query_writable_structure(query);
+  if (!gst_structure_has_name(st, kCustomQuery))
+    return FALSE;
+  gst_structure_set(st, "answered-by", G_TYPE_STRING, side, nullptr);
+  return TRUE;
+}
+
 gboolean down_query(GstPad* pad, GstObject* parent, GstQuery* query) {
   Fixture* fx = fixture_of(pad);
   switch (GST_QUERY_TYPE(query)) {
@@ -221,6 +236,8 @@ gboolean down_query(GstPad* pad, GstObject* parent, GstQuery* query) {
       gst_query_set_accept_caps_result(query, gst_caps_is_subset(caps, fx->down_caps));
       return TRUE;
     }
+    case GST_QUERY_CUSTOM:
+      return answer_custom(query, "downstream");
     case GST_QUERY_ALLOCATION:
     case GST_QUERY_DRAIN: {
       g_mutex_lock(&fx->lock);
@@ -242,6 +259,38 @@ gboolean down_query(GstPad* pad, GstObject* parent, GstQuery* query) {
 
 gboolean up_query(GstPad* pad, GstObject* parent, GstQuery* query) {
   Fixture* fx = fixture_of(pad);
+  switch (GST_QUERY_TYPE(query)) {
+    case GST_QUERY_POSITION:
+    case GST_QUERY_DURATION: {
+      GstFormat format;
+      const bool position = GST_QUERY_TYPE(query) == GST_QUERY_POSITION;
+      if (position)
+        gst_query_parse_position(query, &format, nullptr);
+      else
+        gst_query_parse_duration(query, &format, nullptr);
+      if (format != GST_FORMAT_BYTES && format != GST_FORMAT_TIME && format != GST_FORMAT_DEFAULT)
+        return FALSE;
+      /* DEFAULT (frames) answers with the BYTES figures. */
+      const int i = format == GST_FORMAT_TIME ? 1 : 0;
+      g_mutex_lock(&fx->lock);
+      const gint64 value = position ? fx->up_position[i] : fx->up_duration[i];
+      g_mutex_unlock(&fx->lock);
+      if (position)
+        gst_query_set_position(query, format, value);
+      else
+        gst_query_set_duration(query, format, value);
+      return TRUE;
+    }
+    case GST_QUERY_SCHEDULING:
+      gst_query_set_scheduling(query, GST_SCHEDULING_FLAG_SEEKABLE, 1, -1, 0);
+      gst_query_add_scheduling_mode(query, GST_PAD_MODE_PULL);
+      gst_query_add_scheduling_mode(query, GST_PAD_MODE_PUSH);
+      return TRUE;
+    case GST_QUERY_CUSTOM:
+      return answer_custom(query, "upstream");
+    default:
+      break;
+  }
   if (GST_QUERY_TYPE(query) == GST_QUERY_LATENCY) {
     g_mutex_lock(&fx->lock);
     gst_query_set_latency(query, fx->up_live, fx->up_min, fx->up_max);
@@ -2004,6 +2053,348 @@ GST_START_TEST(test_replaced_value_notified) {
 
 GST_END_TEST;
 
+/* ---- answers: queries, counters and read-back, with data held ---- */
+
+/* A POSITION or DURATION query from downstream; -1 if refused. */
+gint64 query_upstream(Fixture* fx, GstQueryType type, GstFormat format) {
+  GstQuery* query =
+      type == GST_QUERY_POSITION ? gst_query_new_position(format) : gst_query_new_duration(format);
+  gint64 value = -1;
+  if (gst_pad_peer_query(fx->down, query)) {
+    if (type == GST_QUERY_POSITION)
+      gst_query_parse_position(query, nullptr, &value);
+    else
+      gst_query_parse_duration(query, nullptr, &value);
+  }
+  gst_query_unref(query);
+  return value;
+}
+
+/* Which side answered a custom query sent from `pad`'s peer; "" if none. */
+std::string custom_answer(GstPad* pad) {
+  GstQuery* query = gst_query_new_custom(GST_QUERY_CUSTOM, gst_structure_new_empty(kCustomQuery));
+  std::string side;
+  if (gst_pad_peer_query(pad, query)) {
+    const gchar* by = gst_structure_get_string(gst_query_get_structure(query), "answered-by");
+    side = by ? by : "?";
+  }
+  gst_query_unref(query);
+  return side;
+}
+
+/* Every query the element answers without queueing it, answered the same
+ * with data held as without, and at once: POSITION upstream is ahead of
+ * the src pad by what the queue holds, in bytes and in time (never below
+ * 0); SCHEDULING is push only; DURATION, CAPS, ACCEPT_CAPS and custom
+ * queries pass through untouched in both directions. */
+GST_START_TEST(test_queries_with_data_held) {
+  Fixture* fx = fixture_new();
+  fx->down_caps = gst_caps_from_string("audio/x-raw, rate=(int)48000");
+  start(fx);
+
+  auto check_passthrough = [fx]() {
+    fail_unless_equals_int64(query_upstream(fx, GST_QUERY_DURATION, GST_FORMAT_BYTES), 5000);
+    fail_unless_equals_int64(query_upstream(fx, GST_QUERY_DURATION, GST_FORMAT_TIME),
+                             10 * GST_SECOND);
+    fail_unless_equals_string(custom_answer(fx->down).c_str(), "upstream");
+    fail_unless_equals_string(custom_answer(fx->up).c_str(), "downstream");
+    GstCaps* caps = gst_pad_peer_query_caps(fx->up, nullptr);
+    fail_unless(gst_caps_is_equal(caps, fx->down_caps), "caps %" GST_PTR_FORMAT, caps);
+    gst_caps_unref(caps);
+    fail_unless(gst_pad_peer_query_accept_caps(fx->up, fx->down_caps), "caps refused");
+    /* The src pad is driven by the task: push only, whatever upstream
+     * offers (its pull mode and seekable flag do not pass). */
+    GstQuery* query = gst_query_new_scheduling();
+    fail_unless(gst_pad_peer_query(fx->down, query), "SCHEDULING refused");
+    GstSchedulingFlags flags;
+    gst_query_parse_scheduling(query, &flags, nullptr, nullptr, nullptr);
+    fail_unless_equals_int(flags, 0);
+    fail_unless_equals_int(gst_query_get_n_scheduling_modes(query), 1);
+    fail_unless(gst_query_has_scheduling_mode(query, GST_PAD_MODE_PUSH), "no push mode");
+    gst_query_unref(query);
+  };
+
+  /* Nothing held: upstream's own answers. */
+  fail_unless_equals_int64(query_upstream(fx, GST_QUERY_POSITION, GST_FORMAT_BYTES), 1000);
+  fail_unless_equals_int64(query_upstream(fx, GST_QUERY_POSITION, GST_FORMAT_TIME),
+                           500 * GST_MSECOND);
+  fail_unless_equals_int64(query_upstream(fx, GST_QUERY_POSITION, GST_FORMAT_DEFAULT), 1000);
+  check_passthrough();
+
+  /* One buffer downstream, three held: 48 bytes and 30 ms. */
+  block_downstream(fx, 0, 0, 10 * kMs);
+  for (guint64 i = 1; i <= 3; i++)
+    fail_unless_equals_int(push(fx, i, i * 10 * kMs, 10 * kMs), GST_FLOW_OK);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-bytes"), 3 * kBufferSize);
+  fail_unless_equals_uint64(uint64_prop(fx->queue, "current-level-time"), 30 * kMs);
+  fail_unless_equals_int64(query_upstream(fx, GST_QUERY_POSITION, GST_FORMAT_BYTES),
+                           1000 - 3 * kBufferSize);
+  fail_unless_equals_int64(query_upstream(fx, GST_QUERY_POSITION, GST_FORMAT_TIME),
+                           470 * GST_MSECOND);
+  /* A format the queue does not count in is not adjusted. */
+  fail_unless_equals_int64(query_upstream(fx, GST_QUERY_POSITION, GST_FORMAT_DEFAULT), 1000);
+  check_passthrough();
+
+  /* Upstream's position behind what is held: 0, not negative. */
+  g_mutex_lock(&fx->lock);
+  fx->up_position[0] = 20;
+  fx->up_position[1] = 10 * GST_MSECOND;
+  g_mutex_unlock(&fx->lock);
+  fail_unless_equals_int64(query_upstream(fx, GST_QUERY_POSITION, GST_FORMAT_BYTES), 0);
+  fail_unless_equals_int64(query_upstream(fx, GST_QUERY_POSITION, GST_FORMAT_TIME), 0);
+
+  /* Drained, the answers are upstream's again. */
+  open_gate(fx);
+  AQ_WAIT_FOR(received_buffers(fx) == 4);
+  AQ_WAIT_FOR(uint_prop(fx->queue, "current-level-bytes") == 0 &&
+              uint64_prop(fx->queue, "current-level-time") == 0);
+  fail_unless_equals_int64(query_upstream(fx, GST_QUERY_POSITION, GST_FORMAT_BYTES), 20);
+  fail_unless_equals_int64(query_upstream(fx, GST_QUERY_POSITION, GST_FORMAT_TIME),
+                           10 * GST_MSECOND);
+  check_passthrough();
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
+/* Every counter counts buffers, a list by its length, through both of
+ * upstream's paths (the queue not full, and full): buffers-pushed, drops
+ * in both leaky modes, max-level-buffers; overruns count pushes that found
+ * the queue full, underruns the times the task found it empty. */
+GST_START_TEST(test_counters_with_buffer_lists) {
+  if (!adaptive_only("the stats structure")) {
+    return;
+  }
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "max-size-buffers", 6, "leaky", GST_ADAPTIVE_QUEUE_LEAK_UPSTREAM,
+               nullptr);
+  start(fx);
+  auto list_of = [](guint64 first, guint n) {
+    GstBufferList* list = gst_buffer_list_new();
+    for (guint i = 0; i < n; i++)
+      gst_buffer_list_add(list, make_buffer(first + i));
+    return list;
+  };
+
+  block_downstream(fx, 0);
+  const guint64 underruns = Stats(fx->queue).u64("underruns");
+  fail_unless_equals_int(gst_pad_push_list(fx->up, list_of(1, 4)), GST_FLOW_OK);
+  /* Not full at 4: the list of 3 enters, to 7. */
+  fail_unless_equals_int(gst_pad_push_list(fx->up, list_of(5, 3)), GST_FLOW_OK);
+  /* Full: leaky=upstream drops the whole incoming list. */
+  fail_unless_equals_int(gst_pad_push_list(fx->up, list_of(8, 2)), GST_FLOW_OK);
+  {
+    Stats st(fx->queue);
+    fail_unless_equals_int(st.u("current-level-buffers"), 7);
+    fail_unless_equals_uint64(st.u64("drops"), 2);
+    fail_unless_equals_uint64(st.u64("overruns"), 1);
+    fail_unless_equals_uint64(st.u64("buffers-pushed"), 1);
+  }
+
+  /* leaky=downstream: a list that finds the queue full pushes out whole
+   * items from the head, the list of 4 first. */
+  g_object_set(fx->queue, "leaky", GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM, nullptr);
+  fail_unless_equals_int(gst_pad_push_list(fx->up, list_of(10, 2)), GST_FLOW_OK);
+  {
+    Stats st(fx->queue);
+    fail_unless_equals_int(st.u("current-level-buffers"), 5);
+    fail_unless_equals_uint64(st.u64("drops"), 6);
+    fail_unless_equals_uint64(st.u64("overruns"), 2);
+  }
+
+  open_gate(fx);
+  AQ_WAIT_FOR(received_buffers(fx) == 6);
+  AQ_WAIT_FOR(Stats(fx->queue).u64("underruns") == underruns + 1);
+  assert_sequence(fx, "stream-start segment 0 [5D 6 7] [10D 11]");
+  Stats st(fx->queue);
+  fail_unless_equals_uint64(st.u64("buffers-pushed"), 6);
+  fail_unless_equals_uint64(st.u64("drops"), 6);
+  fail_unless_equals_uint64(st.u64("overruns"), 2);
+  fail_unless_equals_int(st.u("max-level-buffers"), 7);
+  fail_unless_equals_int(st.u("current-level-buffers"), 0);
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
+/* What a set property reads back: right after the set, after EOS, and
+ * after each state change up and down; the levels follow the data. */
+GST_START_TEST(test_property_read_back) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "max-size-buffers", 7, "max-size-bytes", 1234, "max-size-time",
+               3 * GST_SECOND, "min-threshold-buffers", 2, "min-threshold-bytes", 16,
+               "min-threshold-time", 5 * kMs, "silent", TRUE, nullptr);
+  gst_util_set_object_arg(G_OBJECT(fx->queue), "leaky", "downstream");
+  const bool adaptive = adaptive_only("adaptivequeue's own properties");
+  if (adaptive)
+    g_object_set(fx->queue, "adaptation-interval", 70 * kMs, "trim-period", 300 * kMs, "cpu-weight",
+                 0.25, "demand-headroom", 1.5, "min-buffers", 3, "max-buffers", 40, nullptr);
+
+  /* EOS clears the thresholds so the queue drains, and they read back 0
+   * until a flush (here: PAUSED -> READY) restores them, as on queue. */
+  bool thresholds = true;
+  auto check = [fx, adaptive, &thresholds](const char* when, guint level) {
+    fail_unless(uint_prop(fx->queue, "max-size-buffers") == 7, "%s: max-size-buffers", when);
+    fail_unless(uint_prop(fx->queue, "max-size-bytes") == 1234, "%s: max-size-bytes", when);
+    fail_unless(uint64_prop(fx->queue, "max-size-time") == 3 * GST_SECOND, "%s: max-size-time",
+                when);
+    fail_unless(uint_prop(fx->queue, "min-threshold-buffers") == (thresholds ? 2u : 0u),
+                "%s: min-threshold-buffers", when);
+    fail_unless(uint_prop(fx->queue, "min-threshold-bytes") == (thresholds ? 16u : 0u),
+                "%s: min-threshold-bytes", when);
+    fail_unless(uint64_prop(fx->queue, "min-threshold-time") == (thresholds ? 5 * kMs : 0),
+                "%s: min-threshold-time", when);
+    gint leaky = -1;
+    gboolean silent = FALSE, flush_on_eos = TRUE;
+    g_object_get(fx->queue, "leaky", &leaky, "silent", &silent, "flush-on-eos", &flush_on_eos,
+                 nullptr);
+    fail_unless(leaky == 2 && silent && !flush_on_eos, "%s: leaky, silent or flush-on-eos", when);
+    fail_unless(uint_prop(fx->queue, "current-level-buffers") == level,
+                "%s: current-level-buffers %u, not %u", when,
+                uint_prop(fx->queue, "current-level-buffers"), level);
+    fail_unless(uint_prop(fx->queue, "current-level-bytes") == level * kBufferSize,
+                "%s: current-level-bytes", when);
+    /* Each held buffer is 10 ms. */
+    fail_unless(uint64_prop(fx->queue, "current-level-time") == level * 10 * kMs,
+                "%s: current-level-time %" G_GUINT64_FORMAT, when,
+                uint64_prop(fx->queue, "current-level-time"));
+    if (!adaptive)
+      return;
+    gdouble weight = 0, headroom = 0;
+    g_object_get(fx->queue, "cpu-weight", &weight, "demand-headroom", &headroom, nullptr);
+    fail_unless(weight == 0.25 && headroom == 1.5, "%s: cpu-weight or demand-headroom", when);
+    fail_unless(uint64_prop(fx->queue, "adaptation-interval") == 70 * kMs,
+                "%s: adaptation-interval", when);
+    fail_unless(uint64_prop(fx->queue, "trim-period") == 300 * kMs, "%s: trim-period", when);
+    fail_unless(
+        uint_prop(fx->queue, "min-buffers") == 3 && uint_prop(fx->queue, "max-buffers") == 40,
+        "%s: min-buffers or max-buffers", when);
+    fail_unless(Stats(fx->queue).u("capacity") == 7, "%s: stats capacity", when);
+  };
+
+  check("after the set", 0);
+  const GstState up[] = {GST_STATE_READY, GST_STATE_PAUSED, GST_STATE_PLAYING};
+  for (GstState state : up) {
+    set_state(fx, state);
+    check(gst_element_state_get_name(state), 0);
+  }
+  /* Buffer 0 leaves once the thresholds are met, and waits downstream. */
+  push_initial_events(fx);
+  close_gate(fx);
+  for (guint64 i = 0; i <= 3; i++)
+    fail_unless_equals_int(push(fx, i, i * 10 * kMs, 10 * kMs), GST_FLOW_OK);
+  AQ_WAIT_FOR(held(fx) == 1);
+  check("holding 3", 3);
+  push_event(fx, gst_event_new_eos());
+  thresholds = false;
+  check("after EOS", 3);
+  open_gate(fx);
+  AQ_WAIT_FOR(received_buffers(fx) == 4);
+  AQ_WAIT_FOR(uint_prop(fx->queue, "current-level-buffers") == 0);
+  check("after EOS, drained", 0);
+  set_state(fx, GST_STATE_PAUSED);
+  check("PAUSED", 0);
+  thresholds = true;
+  for (GstState state : {GST_STATE_READY, GST_STATE_NULL}) {
+    set_state(fx, state);
+    check(gst_element_state_get_name(state), 0);
+  }
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
+/* What stats says across a restart (PLAYING -> NULL -> PLAYING): the
+ * counters run on from element creation, the levels are empty, and the
+ * latency average restarts: no sample before the first new buffer. */
+GST_START_TEST(test_stats_after_restart) {
+  if (!adaptive_only("the stats structure")) {
+    return;
+  }
+  Fixture* fx = fixture_new();
+  start(fx);
+  for (guint64 i = 0; i < 3; i++)
+    fail_unless_equals_int(push(fx, i, i * 10 * kMs, 10 * kMs), GST_FLOW_OK);
+  AQ_WAIT_FOR(Stats(fx->queue).u64("buffers-pushed") == 3);
+  const guint64 samples = Stats(fx->queue).u64("latency-samples");
+  fail_unless_equals_uint64(samples, 3);
+  fail_unless(Stats(fx->queue).i64("latency-average") >= 0, "no latency average");
+  const guint64 underruns = Stats(fx->queue).u64("underruns");
+
+  const GstState cycle[] = {GST_STATE_PAUSED, GST_STATE_READY,  GST_STATE_NULL,
+                            GST_STATE_READY,  GST_STATE_PAUSED, GST_STATE_PLAYING};
+  for (GstState state : cycle)
+    set_state(fx, state);
+  {
+    Stats st(fx->queue);
+    fail_unless_equals_int64(st.i64("latency-average"), -1);
+    fail_unless_equals_uint64(st.u64("latency-samples"), 0);
+    fail_unless_equals_uint64(st.u64("buffers-pushed"), 3);
+    fail_unless_equals_int(st.u("current-level-buffers"), 0);
+    fail_unless_equals_uint64(st.u64("current-level-time"), 0);
+    fail_unless(st.u64("underruns") >= underruns, "underruns went back");
+  }
+  push_initial_events(fx);
+  fail_unless_equals_int(push(fx, 3, 0, 10 * kMs), GST_FLOW_OK);
+  AQ_WAIT_FOR(Stats(fx->queue).u64("buffers-pushed") == 4);
+  fail_unless_equals_uint64(Stats(fx->queue).u64("latency-samples"), 1);
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
+/* A serialized query queued behind data is answered FALSE, and never sent
+ * later, when a flush drops the data it waits behind. (leaky=downstream
+ * never reaches it: the query holds the sink pad's stream lock, so nothing
+ * can be queued behind it to fill the queue.) */
+GST_START_TEST(test_queued_query_flushed) {
+  Fixture* fx = fixture_new();
+  start(fx);
+  block_downstream(fx, 0);
+  fail_unless_equals_int(push(fx, 1), GST_FLOW_OK);
+
+  GstQuery* query = gst_query_new_drain();
+  gboolean answered = TRUE;
+  Worker query_thread([&] { answered = gst_pad_peer_query(fx->up, query); });
+  fail_if(query_thread.wait(kSettleUs), "the query overtook the buffer ahead of it");
+  push_event(fx, gst_event_new_flush_start());
+  fail_unless(query_thread.wait(kWaitUs), "the query caller was not released");
+  fail_if(answered, "a query that never reached downstream was answered");
+  gst_query_unref(query);
+  push_event(fx, gst_event_new_flush_stop(TRUE));
+  push_initial_events(fx);
+  open_gate(fx);
+  fail_unless_equals_int(push(fx, 2), GST_FLOW_OK);
+  AQ_WAIT_FOR(received_buffers(fx) == 2);
+  const std::string seq = sequence(fx);
+  fail_if(seq.find("Q:") != std::string::npos, "the flushed query went out: %s", seq.c_str());
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
+/* Downstream answers EOS: what is queued behind that buffer is dropped up
+ * to the next EOS, SEGMENT or STREAM_START, other events included, and
+ * counted; further data is refused with EOS. */
+GST_START_TEST(test_downstream_eos_drops_queued_events) {
+  Fixture* fx = fixture_new();
+  start(fx);
+  g_mutex_lock(&fx->lock);
+  fx->chain_return = GST_FLOW_EOS;
+  g_mutex_unlock(&fx->lock);
+  block_downstream(fx, 0);
+  push_event(fx, custom_event(GST_EVENT_CUSTOM_DOWNSTREAM));
+  fail_unless_equals_int(push(fx, 1), GST_FLOW_OK);
+  open_gate(fx);
+  AQ_WAIT_FOR(push(fx, 2) == GST_FLOW_EOS);
+  assert_sequence(fx, "stream-start segment 0");
+  if (adaptive_only("the stats structure"))
+    fail_unless_equals_uint64(Stats(fx->queue).u64("drops"), 1);
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
 static Suite* queue_semantics_suite(void) {
   Suite* s = suite_create("adaptivequeue-queue-semantics");
 
@@ -2062,6 +2453,16 @@ static Suite* queue_semantics_suite(void) {
   tcase_add_test(tc, test_latency_message_only_when_needed);
   tcase_add_test(tc, test_fatal_error_after_eos);
   tcase_add_test(tc, test_replaced_value_notified);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("answers");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_queries_with_data_held);
+  tcase_add_test(tc, test_counters_with_buffer_lists);
+  tcase_add_test(tc, test_property_read_back);
+  tcase_add_test(tc, test_stats_after_restart);
+  tcase_add_test(tc, test_queued_query_flushed);
+  tcase_add_test(tc, test_downstream_eos_drops_queued_events);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("races");

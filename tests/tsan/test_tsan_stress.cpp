@@ -15,6 +15,9 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+/* First: Check's fail() macro breaks standard headers included after it. */
+#include "handoff_check.h"
+
 #include <gst/check/gstcheck.h>
 
 #include <atomic>
@@ -274,12 +277,21 @@ GST_START_TEST(test_handoff_with_flushes_and_leaks) {
 }
 GST_END_TEST;
 
+/* The hand-off checker of the element suite (handoff_check.h), here so the
+ * sanitizer watches the waiting flag and the wake-up on every hand-off
+ * (1,000 buffers in the TSan step, whose CK_TIMEOUT_MULTIPLIER is 4). */
+GST_START_TEST(test_handoff_wakeups) {
+  aqt::expect_handoff(4000, 7);
+}
+GST_END_TEST;
+
 static Suite* tsan_suite(void) {
   Suite* s = suite_create("adaptivequeue-tsan");
   TCase* tc = tcase_create("handoff");
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, test_handoff_in_order);
   tcase_add_test(tc, test_handoff_with_flushes_and_leaks);
+  tcase_add_test(tc, test_handoff_wakeups);
   suite_add_tcase(s, tc);
   return s;
 }
