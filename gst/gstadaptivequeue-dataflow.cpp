@@ -400,8 +400,10 @@ static void flush_qlocked(GstAdaptiveQueue* self, bool full) {
   q.src_segment_is_time = true;
   q.newseg_applied_to_src = false;
   q.head_needs_discont = q.tail_needs_discont = false;
-  q.sink_rt.store(GST_CLOCK_STIME_NONE, std::memory_order_release);
-  q.src_rt.store(GST_CLOCK_STIME_NONE, std::memory_order_release);
+  /* Both sides start as open TIME segments at 0, as on queue: a buffer's
+   * time counts in the level before any segment has reached the src side. */
+  update_running_time(q, true);
+  update_running_time(q, false);
   signal_del_qlocked(self);
 }
 

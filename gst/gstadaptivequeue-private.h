@@ -123,7 +123,8 @@ struct Settings {
 struct UpstreamSide {
   std::atomic<guint64> in_buffers{0};
   std::atomic<guint64> in_bytes{0};
-  std::atomic<gint64> sink_rt{GST_CLOCK_STIME_NONE};
+  /* Running time 0: the sides start as fresh TIME segments (see flush). */
+  std::atomic<gint64> sink_rt{0};
   std::atomic<GstClockTime> buffer_duration{GST_CLOCK_TIME_NONE};
   /* Set by the task before it sleeps; upstream's lock-free path reads it
    * with a read-modify-write per buffer (see wait_add_releasing_qlock). */
@@ -160,7 +161,7 @@ struct QueueState {
   guint64 seen_out_bytes = 0;
   alignas(64) std::atomic<guint64> out_buffers{0};
   std::atomic<guint64> out_bytes{0};
-  std::atomic<gint64> src_rt{GST_CLOCK_STIME_NONE};
+  std::atomic<gint64> src_rt{0};
   /* Bumped on every locked add and every removal, so spinning waiters see
    * progress without the lock; the lock-free path only moves the ring. */
   std::atomic<guint64> adds{0};

@@ -772,6 +772,51 @@ GST_START_TEST(test_level_time) {
 
 GST_END_TEST;
 
+/* The time level from the first buffer: `queue` starts its src side as an
+ * open TIME segment at 0, so a buffer at 1 s is a level of 1 s at once, in
+ * every segment format and for a buffer list too, whether the segment
+ * reached the src side at once (the queue was empty) or waits behind the
+ * caps, downstream holding the STREAM_START; on a new element and after a
+ * restart. Looped, since the reading once depended on which of the two the
+ * task's timing gave. */
+GST_START_TEST(test_level_time_from_first_buffer) {
+  const GstFormat formats[] = {GST_FORMAT_TIME, GST_FORMAT_BYTES, GST_FORMAT_DEFAULT};
+  const GstFormat format = formats[__i__ % 3];
+  const bool as_list = (__i__ / 3) % 2 == 1;
+  const bool segment_queued = (__i__ / 6) % 2 == 1;
+  const bool restarted = (__i__ / 12) % 2 == 1;
+  Fixture* fx = fixture_new();
+  if (restarted) {
+    set_state(fx, GST_STATE_PAUSED);
+    set_state(fx, GST_STATE_READY);
+  }
+  auto blocker = std::make_unique<Blocker>(fx->queue, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM);
+  set_state(fx, GST_STATE_PAUSED);
+  push_event(fx, gst_event_new_stream_start("aq"));
+  blocker->wait_held();
+  if (segment_queued)
+    push_event(fx, gst_event_new_caps(gst_caps_new_empty_simple("audio/x-raw")));
+  push_segment(fx, format);
+
+  GstBuffer* buffer = make_buffer(0, GST_SECOND);
+  GstFlowReturn ret;
+  if (as_list) {
+    GstBufferList* list = gst_buffer_list_new();
+    gst_buffer_list_add(list, buffer);
+    ret = gst_pad_push_list(fx->up, list);
+  } else {
+    ret = gst_pad_push(fx->up, buffer);
+  }
+  fail_unless_equals_int(ret, GST_FLOW_OK);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 1);
+  fail_unless_equals_uint64(uint64_prop(fx->queue, "current-level-time"), GST_SECOND);
+
+  blocker.reset();
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
 /* A buffer list counts as its length, its bytes as theirs, and its time runs
  * from its first to its last timestamp; buffers without a timestamp
  * continue from the previous one. */
@@ -2062,6 +2107,9 @@ static Suite* queue_semantics_suite(void) {
   tcase_add_test(tc, test_latency_message_only_when_needed);
   tcase_add_test(tc, test_fatal_error_after_eos);
   tcase_add_test(tc, test_replaced_value_notified);
+  /* Each format, buffer and list, segment queued or not, element new or
+   * restarted: 5 times over. */
+  tcase_add_loop_test(tc, test_level_time_from_first_buffer, 0, 120);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("races");
