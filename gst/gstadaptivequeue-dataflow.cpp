@@ -30,12 +30,10 @@ static bool is_filled(const QueueState& q) {
 static bool is_empty(QueueState& q) {
   if (q.items.empty())
     return true;
-  /* Min thresholds hold back buffers only; an event or query at the head,
-   * or a query waiting behind buffers, must get through. */
-  GstMiniObject* head = q.items.front().object;
-  if (!GST_IS_BUFFER(head) && !GST_IS_BUFFER_LIST(head))
-    return false;
-  if (q.queued_queries > 0)
+  /* As on queue, min thresholds hold items back only while data is at the
+   * tail: an event or query queued last drains all before it, so a waiting
+   * query is never stuck behind them. */
+  if (q.items.published() == q.control_tail || q.queued_queries > 0)
     return false;
   const Level& t = q.min_threshold;
   if (t.buffers == 0 && t.bytes == 0 && t.time == 0)
@@ -175,6 +173,8 @@ static void push_item(QueueState& q, const Item& item) {
   make_room_qlocked(q);
   Item copy = item;
   q.items.try_push(std::move(copy));
+  if (!GST_IS_BUFFER(item.object) && !GST_IS_BUFFER_LIST(item.object))
+    q.control_tail = q.items.published();
 }
 
 /* Notes the ring size the capacity needs. A fixed limit above the adaptive
@@ -733,10 +733,15 @@ static void forget_query(QueueState& q, GstQuery* query) {
   for (size_t i = 0; i < n; i++) {
     Item item;
     q.items.pop(item);
-    if (item.object == GST_MINI_OBJECT_CAST(query))
+    if (item.object == GST_MINI_OBJECT_CAST(query)) {
       q.queued_queries--;
-    else
+    } else {
+      const bool data = GST_IS_BUFFER(item.object) || GST_IS_BUFFER_LIST(item.object);
       q.items.try_push(std::move(item)); /* the pop made room */
+      /* The tail moved: mark it again if it is no data. */
+      if (!data)
+        q.control_tail = q.items.published();
+    }
   }
 }
 

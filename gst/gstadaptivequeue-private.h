@@ -220,6 +220,9 @@ struct QueueState {
   /* Whether the task (add) and upstream (del) spin before sleeping. */
   aq::SpinBackoff add_spin;
   aq::SpinBackoff del_spin;
+  /* items.published() when the tail item is an event or query (queued
+   * under the lock); any other value means data is at the tail. */
+  size_t control_tail = SIZE_MAX;
   guint queued_queries = 0;
   GstQuery* last_handled_query = nullptr;
   /* The query the task is passing downstream with the lock released: its

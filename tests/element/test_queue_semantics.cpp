@@ -817,6 +817,42 @@ GST_START_TEST(test_level_time_from_first_buffer) {
 
 GST_END_TEST;
 
+/* Min thresholds hold items back only while data is at the tail, as on
+ * queue: an event queued last drains the buffers before it, and an event
+ * with a buffer below the threshold behind it waits with it. */
+GST_START_TEST(test_threshold_follows_the_tail) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "min-threshold-buffers", 3, nullptr);
+  start(fx);
+  /* Below the threshold, then an event: both go. */
+  fail_unless_equals_int(push(fx, 0), GST_FLOW_OK);
+  push_event(fx, custom_event(GST_EVENT_CUSTOM_DOWNSTREAM));
+  AQ_WAIT_FOR(received_events(fx, GST_EVENT_CUSTOM_DOWNSTREAM) == 1);
+  assert_sequence(fx, "stream-start segment 0 custom-downstream");
+
+  /* An event with a buffer behind it, queued while downstream holds the
+   * last event: the tail is data below the threshold, so neither goes
+   * until another event arrives. */
+  auto blocker = std::make_unique<Blocker>(fx->queue, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM);
+  push_event(fx, custom_event(GST_EVENT_CUSTOM_DOWNSTREAM));
+  blocker->wait_held();
+  push_event(fx, custom_event(GST_EVENT_CUSTOM_DOWNSTREAM_STICKY));
+  fail_unless_equals_int(push(fx, 1), GST_FLOW_OK);
+  blocker.reset();
+  AQ_WAIT_FOR(received_events(fx, GST_EVENT_CUSTOM_DOWNSTREAM) == 2);
+  g_usleep(kSettleUs);
+  assert_sequence(fx, "stream-start segment 0 custom-downstream custom-downstream");
+  push_event(fx, custom_event(GST_EVENT_CUSTOM_DOWNSTREAM_OOB));
+  push_event(fx, custom_event(GST_EVENT_CUSTOM_DOWNSTREAM));
+  AQ_WAIT_FOR(received_events(fx, GST_EVENT_CUSTOM_DOWNSTREAM) == 3);
+  assert_sequence(fx,
+                  "stream-start segment 0 custom-downstream custom-downstream "
+                  "custom-downstream-oob custom-downstream-sticky 1 custom-downstream");
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
 /* A buffer list counts as its length, its bytes as theirs, and its time runs
  * from its first to its last timestamp; buffers without a timestamp
  * continue from the previous one. */
@@ -2107,6 +2143,7 @@ static Suite* queue_semantics_suite(void) {
   tcase_add_test(tc, test_latency_message_only_when_needed);
   tcase_add_test(tc, test_fatal_error_after_eos);
   tcase_add_test(tc, test_replaced_value_notified);
+  tcase_add_test(tc, test_threshold_follows_the_tail);
   /* Each format, buffer and list, segment queued or not, element new or
    * restarted: 5 times over. */
   tcase_add_loop_test(tc, test_level_time_from_first_buffer, 0, 120);
