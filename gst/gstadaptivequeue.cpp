@@ -504,13 +504,13 @@ static void get_property(GObject* object, guint prop_id, GValue* value, GParamSp
           g_value_set_uint64(value, q.max.time);
           break;
         case PROP_MIN_THRESHOLD_BUFFERS:
-          g_value_set_uint(value, q.orig_min_threshold.buffers);
+          g_value_set_uint(value, q.min_threshold.buffers);
           break;
         case PROP_MIN_THRESHOLD_BYTES:
-          g_value_set_uint(value, q.orig_min_threshold.bytes);
+          g_value_set_uint(value, q.min_threshold.bytes);
           break;
         case PROP_MIN_THRESHOLD_TIME:
-          g_value_set_uint64(value, q.orig_min_threshold.time);
+          g_value_set_uint64(value, q.min_threshold.time);
           break;
         case PROP_LEAKY:
           g_value_set_enum(value, q.leaky);

@@ -853,6 +853,28 @@ GST_START_TEST(test_threshold_follows_the_tail) {
 
 GST_END_TEST;
 
+/* EOS clears the min thresholds so everything drains, and they read back
+ * cleared until a flush restores them, as on queue. */
+GST_START_TEST(test_thresholds_read_back_after_eos) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "min-threshold-buffers", 3, "min-threshold-bytes", 40,
+               "min-threshold-time", 30 * kMs, nullptr);
+  start(fx);
+  push_event(fx, gst_event_new_eos());
+  AQ_WAIT_FOR(received_events(fx, GST_EVENT_EOS) == 1);
+  fail_unless_equals_int(uint_prop(fx->queue, "min-threshold-buffers"), 0);
+  fail_unless_equals_int(uint_prop(fx->queue, "min-threshold-bytes"), 0);
+  fail_unless_equals_uint64(uint64_prop(fx->queue, "min-threshold-time"), 0);
+  push_event(fx, gst_event_new_flush_start());
+  push_event(fx, gst_event_new_flush_stop(TRUE));
+  fail_unless_equals_int(uint_prop(fx->queue, "min-threshold-buffers"), 3);
+  fail_unless_equals_int(uint_prop(fx->queue, "min-threshold-bytes"), 40);
+  fail_unless_equals_uint64(uint64_prop(fx->queue, "min-threshold-time"), 30 * kMs);
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
 /* A buffer list counts as its length, its bytes as theirs, and its time runs
  * from its first to its last timestamp; buffers without a timestamp
  * continue from the previous one. */
@@ -2144,6 +2166,7 @@ static Suite* queue_semantics_suite(void) {
   tcase_add_test(tc, test_fatal_error_after_eos);
   tcase_add_test(tc, test_replaced_value_notified);
   tcase_add_test(tc, test_threshold_follows_the_tail);
+  tcase_add_test(tc, test_thresholds_read_back_after_eos);
   /* Each format, buffer and list, segment queued or not, element new or
    * restarted: 5 times over. */
   tcase_add_loop_test(tc, test_level_time_from_first_buffer, 0, 120);
