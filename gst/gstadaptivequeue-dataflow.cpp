@@ -371,7 +371,9 @@ void leak_downstream_qlocked(GstAdaptiveQueue* self, bool to_capacity) {
   }
 }
 
-static void flush_qlocked(GstAdaptiveQueue* self, bool full) {
+/* Drops every queued item, counting each out. The src side's part of a
+ * flush: upstream may still be adding meanwhile. */
+static void drop_queued_qlocked(GstAdaptiveQueue* self, bool full) {
   QueueState& q = *self->q;
   Item item;
   q.flushes++;
@@ -385,16 +387,26 @@ static void flush_qlocked(GstAdaptiveQueue* self, bool full) {
     if (!full && GST_IS_EVENT(obj) && GST_EVENT_IS_STICKY(obj) &&
         GST_EVENT_TYPE(obj) != GST_EVENT_SEGMENT && GST_EVENT_TYPE(obj) != GST_EVENT_EOS)
       gst_pad_store_sticky_event(self->srcpad, GST_EVENT_CAST(obj));
+    q.out_buffers.store(q.out_buffers.load(std::memory_order_relaxed) + item.buffers,
+                        std::memory_order_release);
+    q.out_bytes.store(q.out_bytes.load(std::memory_order_relaxed) + item.bytes,
+                      std::memory_order_release);
     gst_mini_object_unref(obj);
   }
   q.queued_queries = 0;
   q.last_query = false;
   g_cond_broadcast(&self->query_handled);
+  q.min_threshold = q.orig_min_threshold;
+  q.head_needs_discont = false;
+}
+
+static void flush_qlocked(GstAdaptiveQueue* self, bool full) {
+  QueueState& q = *self->q;
+  drop_queued_qlocked(self, full);
   /* Upstream is quiet during a flush (its own FLUSH_STOP or EOS, or after
    * deactivation took its stream lock): all it counted in is out now. */
   q.out_buffers.store(q.in_buffers.load(std::memory_order_relaxed), std::memory_order_release);
   q.out_bytes.store(q.in_bytes.load(std::memory_order_relaxed), std::memory_order_release);
-  q.min_threshold = q.orig_min_threshold;
   gst_segment_init(&q.sink_segment, GST_FORMAT_TIME);
   gst_segment_init(&q.src_segment, GST_FORMAT_TIME);
   q.src_segment_is_time = true;
@@ -553,6 +565,12 @@ out_flushing : {
   const GstFlowReturn result = q.srcresult;
   GST_DEBUG_OBJECT(self, "pausing task, reason %s", gst_flow_get_name(result));
   gst_pad_pause_task(self->srcpad);
+  /* Flushing, what is queued will never go: drop it now, as queue does.
+   * Upstream's side is reset by its FLUSH_STOP; the time level reads 0. */
+  if (result == GST_FLOW_FLUSHING) {
+    drop_queued_qlocked(self, false);
+    q.src_rt.store(q.sink_rt.load(std::memory_order_acquire), std::memory_order_release);
+  }
   wake_all_qlocked(self);
   qunlock(self);
   /* Upstream has finished, so nobody else will report the error. */

@@ -875,6 +875,34 @@ GST_START_TEST(test_thresholds_read_back_after_eos) {
 
 GST_END_TEST;
 
+/* When the task stops on FLUSHING, from a FLUSH_START or from downstream,
+ * what is queued is dropped at once, as on queue: the levels read 0 before
+ * any FLUSH_STOP. */
+GST_START_TEST(test_flushing_task_drops_queued) {
+  const bool from_downstream = __i__ == 1;
+  Fixture* fx = fixture_new();
+  start(fx);
+  block_downstream(fx, 0, 0, 10 * kMs);
+  for (guint i = 1; i <= 2; i++)
+    fail_unless_equals_int(push(fx, i, i * 10 * kMs, 10 * kMs), GST_FLOW_OK);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 2);
+  if (from_downstream) {
+    g_mutex_lock(&fx->lock);
+    fx->chain_return = GST_FLOW_FLUSHING;
+    g_mutex_unlock(&fx->lock);
+    open_gate(fx);
+  } else {
+    push_event(fx, gst_event_new_flush_start());
+  }
+  AQ_WAIT_FOR(uint_prop(fx->queue, "current-level-buffers") == 0);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-bytes"), 0);
+  fail_unless_equals_uint64(uint64_prop(fx->queue, "current-level-time"), 0);
+  fail_unless_equals_int(received_buffers(fx), 1);
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
 /* A buffer list counts as its length, its bytes as theirs, and its time runs
  * from its first to its last timestamp; buffers without a timestamp
  * continue from the previous one. */
@@ -2167,6 +2195,7 @@ static Suite* queue_semantics_suite(void) {
   tcase_add_test(tc, test_replaced_value_notified);
   tcase_add_test(tc, test_threshold_follows_the_tail);
   tcase_add_test(tc, test_thresholds_read_back_after_eos);
+  tcase_add_loop_test(tc, test_flushing_task_drops_queued, 0, 2);
   /* Each format, buffer and list, segment queued or not, element new or
    * restarted: 5 times over. */
   tcase_add_loop_test(tc, test_level_time_from_first_buffer, 0, 120);
