@@ -665,13 +665,16 @@ static GstFlowReturn sink_chain_list(GstPad*, GstObject* parent, GstBufferList* 
                     static_cast<guint>(gst_buffer_list_calculate_size(list)));
 }
 
-static gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
+/* A full event function, as queue's: a refused event returns the flow that
+ * refused it, which upstream's pad acts on (a sticky EOS refused for a
+ * fatal flow is not sent again). */
+static GstFlowReturn sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
   auto* self = GST_ADAPTIVE_QUEUE(parent);
   QueueState& q = *self->q;
 
   switch (GST_EVENT_TYPE(event)) {
     case GST_EVENT_FLUSH_START: {
-      gboolean res = gst_pad_push_event(self->srcpad, event);
+      const gboolean res = gst_pad_push_event(self->srcpad, event);
       qlock(self);
       q.srcresult = GST_FLOW_FLUSHING;
       q.last_query = false;
@@ -679,7 +682,7 @@ static gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
       qunlock(self);
       /* Downstream is flushing too, so the task returns promptly. */
       gst_pad_pause_task(self->srcpad);
-      return res;
+      return res ? GST_FLOW_OK : GST_FLOW_ERROR;
     }
     case GST_EVENT_FLUSH_STOP: {
       gboolean res = gst_pad_push_event(self->srcpad, event);
@@ -691,14 +694,14 @@ static gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
       if (gst_pad_is_active(self->srcpad))
         gst_pad_start_task(self->srcpad, (GstTaskFunction)loop, self->srcpad, nullptr);
       qunlock(self);
-      return res;
+      return res ? GST_FLOW_OK : GST_FLOW_ERROR;
     }
     default:
       break;
   }
 
   if (!GST_EVENT_IS_SERIALIZED(event))
-    return gst_pad_push_event(self->srcpad, event);
+    return gst_pad_push_event(self->srcpad, event) ? GST_FLOW_OK : GST_FLOW_ERROR;
 
   qlock(self);
   /* STREAM_START and SEGMENT end an EOS: a new stream may follow. */
@@ -718,14 +721,14 @@ static gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
       GST_LOG_OBJECT(pad, "refusing %" GST_PTR_FORMAT ": %s", (gpointer)event,
                      gst_flow_get_name(result));
       gst_event_unref(event);
-      return FALSE;
+      return result;
     }
   }
   if (q.eos && !new_stream) {
     qunlock(self);
     GST_LOG_OBJECT(pad, "refusing %" GST_PTR_FORMAT " after EOS", (gpointer)event);
     gst_event_unref(event);
-    return FALSE;
+    return GST_FLOW_EOS;
   }
   if (q.eos) {
     /* The task paused after EOS: restart it for the new stream, as queue
@@ -740,7 +743,7 @@ static gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
   }
   enqueue_event_qlocked(self, event);
   qunlock(self);
-  return TRUE;
+  return GST_FLOW_OK;
 }
 
 /* Takes a query its caller gives up on out of the ring, keeping the order
@@ -967,7 +970,7 @@ void add_pads(GstAdaptiveQueue* self) {
   self->sinkpad = gst_pad_new_from_static_template(&sink_template, "sink");
   gst_pad_set_chain_function(self->sinkpad, sink_chain);
   gst_pad_set_chain_list_function(self->sinkpad, sink_chain_list);
-  gst_pad_set_event_function(self->sinkpad, sink_event);
+  gst_pad_set_event_full_function(self->sinkpad, sink_event);
   gst_pad_set_query_function(self->sinkpad, sink_query);
   gst_pad_set_activatemode_function(self->sinkpad, sink_activate_mode);
   GST_PAD_SET_PROXY_CAPS(self->sinkpad);

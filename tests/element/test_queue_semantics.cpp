@@ -903,6 +903,37 @@ GST_START_TEST(test_flushing_task_drops_queued) {
 
 GST_END_TEST;
 
+/* An EOS refused while not linked reports the error once: the refusal
+ * returns NOT_LINKED, as on queue, so upstream's pad does not send the EOS
+ * again before a later serialized query or event. */
+GST_START_TEST(test_refused_eos_reports_once) {
+  Fixture* fx = fixture_new();
+  start(fx);
+  g_mutex_lock(&fx->lock);
+  fx->chain_return = GST_FLOW_NOT_LINKED;
+  g_mutex_unlock(&fx->lock);
+  GstFlowReturn ret = push(fx, 0);
+  fail_unless(wait_until([&] {
+                ret = push(fx, 1);
+                return ret != GST_FLOW_OK;
+              }),
+              "data still accepted after a fatal flow");
+  fail_unless_equals_int(ret, GST_FLOW_NOT_LINKED);
+  fail_if(gst_pad_push_event(fx->up, gst_event_new_eos()), "EOS accepted after a fatal flow");
+  fail_unless(fx->bus->wait_error(), "no error posted");
+
+  GstQuery* query = gst_query_new_drain();
+  fail_if(gst_pad_peer_query(fx->up, query), "query answered after a fatal flow");
+  gst_query_unref(query);
+  fail_if(gst_pad_push_event(fx->up, custom_event(GST_EVENT_CUSTOM_DOWNSTREAM)),
+          "event accepted after a fatal flow");
+  fx->bus->drain();
+  fail_unless_equals_int(fx->bus->errors.size(), 1);
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
 /* A buffer list counts as its length, its bytes as theirs, and its time runs
  * from its first to its last timestamp; buffers without a timestamp
  * continue from the previous one. */
@@ -2196,6 +2227,7 @@ static Suite* queue_semantics_suite(void) {
   tcase_add_test(tc, test_threshold_follows_the_tail);
   tcase_add_test(tc, test_thresholds_read_back_after_eos);
   tcase_add_loop_test(tc, test_flushing_task_drops_queued, 0, 2);
+  tcase_add_test(tc, test_refused_eos_reports_once);
   /* Each format, buffer and list, segment queued or not, element new or
    * restarted: 5 times over. */
   tcase_add_loop_test(tc, test_level_time_from_first_buffer, 0, 120);
