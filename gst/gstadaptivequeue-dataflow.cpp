@@ -71,6 +71,22 @@ static void update_running_time(QueueState& q, bool sink) {
   const GstSegment& segment = sink ? q.sink_segment : q.src_segment;
   (sink ? q.sink_rt : q.src_rt)
       .store(segment_running_time(&segment, segment.position), std::memory_order_release);
+  /* The src side moves under the lock; upstream's buffers void it by count. */
+  if (!sink)
+    q.time_zeroed_at.store(G_MAXUINT64, std::memory_order_relaxed);
+}
+
+/* Under the lock: upstream's events move its running time. */
+static void time_level_moved_qlocked(QueueState& q) {
+  q.time_zeroed_at.store(G_MAXUINT64, std::memory_order_relaxed);
+}
+
+/* The task, under the lock, after a removal: with no buffer left the time
+ * level reads 0, as on queue. */
+static void zero_time_level_if_empty_qlocked(QueueState& q) {
+  const guint64 in = q.in_buffers.load(std::memory_order_acquire);
+  if (in == q.out_buffers.load(std::memory_order_relaxed))
+    q.time_zeroed_at.store(in, std::memory_order_relaxed);
 }
 
 static void set_position(QueueState& q, bool sink, GstClockTime position) {
@@ -121,6 +137,7 @@ static void apply_segment(QueueState& q, GstEvent* event, bool sink) {
   if (!sink)
     q.src_segment_is_time = is_time;
   update_running_time(q, sink);
+  time_level_moved_qlocked(q);
 }
 
 static void apply_gap(QueueState& q, GstEvent* event, bool sink) {
@@ -131,6 +148,7 @@ static void apply_gap(QueueState& q, GstEvent* event, bool sink) {
   if (GST_CLOCK_TIME_IS_VALID(duration))
     ts += duration;
   set_position(q, sink, ts);
+  time_level_moved_qlocked(q);
 }
 
 /* ---- enqueue / dequeue_qlocked ---- */
@@ -330,9 +348,12 @@ static bool dequeue_qlocked(GstAdaptiveQueue* self, Item& item, GCond** waiter =
       apply_buffer(q, GST_BUFFER_CAST(obj), false);
     else
       apply_buffer_list(q, GST_BUFFER_LIST_CAST(obj), false);
+    zero_time_level_if_empty_qlocked(q);
   } else if (GST_IS_EVENT(obj)) {
     GstEvent* event = GST_EVENT_CAST(obj);
-    if (GST_EVENT_TYPE(event) == GST_EVENT_SEGMENT) {
+    if (GST_EVENT_TYPE(event) == GST_EVENT_EOS) {
+      zero_time_level_if_empty_qlocked(q);
+    } else if (GST_EVENT_TYPE(event) == GST_EVENT_SEGMENT) {
       if (!q.newseg_applied_to_src)
         apply_segment(q, event, false);
       else

@@ -162,6 +162,10 @@ struct QueueState {
   alignas(64) std::atomic<guint64> out_buffers{0};
   std::atomic<guint64> out_bytes{0};
   std::atomic<gint64> src_rt{0};
+  /* As on queue, the time level reads 0 once a removal empties the queue of
+   * buffers, until either side's running time moves again: in_buffers at
+   * that removal (a later buffer voids it), or G_MAXUINT64. */
+  std::atomic<guint64> time_zeroed_at{G_MAXUINT64};
   /* Bumped on every locked add and every removal, so spinning waiters see
    * progress without the lock; the lock-free path only moves the ring. */
   std::atomic<guint64> adds{0};
@@ -356,10 +360,12 @@ inline Level level_of(const QueueState& q) {
   const guint64 out_buffers = q.out_buffers.load(std::memory_order_acquire);
   const guint64 out_bytes = q.out_bytes.load(std::memory_order_acquire);
   const gint64 src = q.src_rt.load(std::memory_order_acquire);
-  l.buffers = static_cast<guint>(q.in_buffers.load(std::memory_order_acquire) - out_buffers);
+  const guint64 in_buffers = q.in_buffers.load(std::memory_order_acquire);
+  l.buffers = static_cast<guint>(in_buffers - out_buffers);
   l.bytes = static_cast<guint>(q.in_bytes.load(std::memory_order_acquire) - out_bytes);
   const gint64 sink = q.sink_rt.load(std::memory_order_acquire);
-  if (GST_CLOCK_STIME_IS_VALID(sink) && GST_CLOCK_STIME_IS_VALID(src) && sink >= src)
+  if (GST_CLOCK_STIME_IS_VALID(sink) && GST_CLOCK_STIME_IS_VALID(src) && sink >= src &&
+      q.time_zeroed_at.load(std::memory_order_relaxed) != in_buffers)
     /* Unsigned: the difference may exceed G_MAXINT64 but never G_MAXUINT64. */
     l.time = static_cast<guint64>(sink) - static_cast<guint64>(src);
   return l;

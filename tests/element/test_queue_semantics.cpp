@@ -934,6 +934,32 @@ GST_START_TEST(test_refused_eos_reports_once) {
 
 GST_END_TEST;
 
+/* The time level reads 0 once the task has taken the last buffer, even
+ * with a segment still queued that moved upstream's running time, until
+ * either side moves again: queue's rule. */
+GST_START_TEST(test_level_time_zero_without_buffers) {
+  Fixture* fx = fixture_new();
+  start(fx);
+  block_downstream(fx, 0, 0, 10 * kMs);
+  fail_unless_equals_int(push(fx, 1, 10 * kMs, 10 * kMs), GST_FLOW_OK);
+  GstSegment segment;
+  gst_segment_init(&segment, GST_FORMAT_TIME);
+  segment.base = 5 * GST_SECOND;
+  push_event(fx, gst_event_new_segment(&segment));
+  fail_unless(uint64_prop(fx->queue, "current-level-time") > GST_SECOND,
+              "the queued segment does not count");
+
+  auto blocker = std::make_unique<Blocker>(fx->queue);
+  open_gate(fx);
+  blocker->wait_held();
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 0);
+  fail_unless_equals_uint64(uint64_prop(fx->queue, "current-level-time"), 0);
+  blocker.reset();
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
 /* A buffer list counts as its length, its bytes as theirs, and its time runs
  * from its first to its last timestamp; buffers without a timestamp
  * continue from the previous one. */
@@ -2228,6 +2254,7 @@ static Suite* queue_semantics_suite(void) {
   tcase_add_test(tc, test_thresholds_read_back_after_eos);
   tcase_add_loop_test(tc, test_flushing_task_drops_queued, 0, 2);
   tcase_add_test(tc, test_refused_eos_reports_once);
+  tcase_add_test(tc, test_level_time_zero_without_buffers);
   /* Each format, buffer and list, segment queued or not, element new or
    * restarted: 5 times over. */
   tcase_add_loop_test(tc, test_level_time_from_first_buffer, 0, 120);
