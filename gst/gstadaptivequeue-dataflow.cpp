@@ -153,7 +153,9 @@ static void apply_gap(QueueState& q, GstEvent* event, bool sink) {
 
 /* ---- enqueue / dequeue_qlocked ---- */
 
-static void flush_qlocked(GstAdaptiveQueue* self, bool full);
+/* `restart`: the stream restarts (FLUSH_STOP, deactivation), so a push in
+ * flight across it is stale; flush-on-eos is no restart. */
+static void flush_qlocked(GstAdaptiveQueue* self, bool full, bool restart = true);
 
 /* Sets DISCONT on a buffer, or on the first buffer of a list. */
 static void mark_discont(GstMiniObject** obj) {
@@ -289,7 +291,7 @@ static void enqueue_event_qlocked(GstAdaptiveQueue* self, GstEvent* event) {
     case GST_EVENT_EOS:
       q.eos = true;
       if (q.flush_on_eos) {
-        flush_qlocked(self, false);
+        flush_qlocked(self, false, false);
       } else {
         /* Drain everything: the thresholds no longer hold data back. */
         q.min_threshold = Level{};
@@ -397,7 +399,6 @@ void leak_downstream_qlocked(GstAdaptiveQueue* self, bool to_capacity) {
 static void drop_queued_qlocked(GstAdaptiveQueue* self, bool full) {
   QueueState& q = *self->q;
   Item item;
-  q.flushes++;
   while (q.items.pop(item)) {
     GstMiniObject* obj = item.object;
     if (GST_IS_QUERY(obj)) {
@@ -421,8 +422,10 @@ static void drop_queued_qlocked(GstAdaptiveQueue* self, bool full) {
   q.head_needs_discont = false;
 }
 
-static void flush_qlocked(GstAdaptiveQueue* self, bool full) {
+static void flush_qlocked(GstAdaptiveQueue* self, bool full, bool restart) {
   QueueState& q = *self->q;
+  if (restart)
+    q.flushes++;
   drop_queued_qlocked(self, full);
   /* Upstream is quiet during a flush (its own FLUSH_STOP or EOS, or after
    * deactivation took its stream lock): all it counted in is out now. */

@@ -960,6 +960,26 @@ GST_START_TEST(test_level_time_zero_without_buffers) {
 
 GST_END_TEST;
 
+/* flush-on-eos drops what is queued but is no new stream: the buffer in
+ * flight keeps its result, so a fatal flow from downstream with EOS queued
+ * is reported, as on queue. */
+GST_START_TEST(test_flush_on_eos_keeps_result_in_flight) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "flush-on-eos", TRUE, nullptr);
+  start(fx);
+  block_downstream(fx, 0);
+  push_event(fx, gst_event_new_eos());
+  g_mutex_lock(&fx->lock);
+  fx->chain_return = GST_FLOW_ERROR;
+  g_mutex_unlock(&fx->lock);
+  open_gate(fx);
+  fail_unless(fx->bus->wait_error(), "no error for the fatal flow");
+  fail_unless_equals_int(fx->bus->errors.size(), 1);
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
 /* A buffer list counts as its length, its bytes as theirs, and its time runs
  * from its first to its last timestamp; buffers without a timestamp
  * continue from the previous one. */
@@ -2255,6 +2275,7 @@ static Suite* queue_semantics_suite(void) {
   tcase_add_loop_test(tc, test_flushing_task_drops_queued, 0, 2);
   tcase_add_test(tc, test_refused_eos_reports_once);
   tcase_add_test(tc, test_level_time_zero_without_buffers);
+  tcase_add_test(tc, test_flush_on_eos_keeps_result_in_flight);
   /* Each format, buffer and list, segment queued or not, element new or
    * restarted: 5 times over. */
   tcase_add_loop_test(tc, test_level_time_from_first_buffer, 0, 120);
