@@ -78,12 +78,12 @@ const ChosenDifference kChosenDifferences[] = {
      "refusing buffers until the next SEGMENT, adaptivequeue goes on. No SEGMENT "
      "or STREAM_START is sent while downstream returns EOS and data is queued or "
      "held downstream"},
-    {"stream-behind-eos", Handling::NotGenerated,
-     "a STREAM_START or SEGMENT queued behind an EOS that has not left yet "
-     "(downstream holds it, or a fatal flow stopped the task): queue 1.22 pauses "
-     "on the EOS and answers EOS to pushes, the new stream stuck behind it; "
-     "adaptivequeue pushes the new stream on. Neither is sent while an EOS "
-     "accepted by the element has not reached downstream"},
+    {"items-behind-eos", Handling::NotGenerated,
+     "a STREAM_START, SEGMENT or serialized query queued behind an EOS that has "
+     "not left (downstream holds it, or a fatal flow stopped the task, which then "
+     "sends an EOS of its own): queue 1.22 pauses on the EOS, answers the query "
+     "FALSE and leaves a new stream stuck behind it, answering EOS to pushes; "
+     "adaptivequeue pushes them on. None is sent while such an EOS may be queued"},
 };
 
 bool chosen(const char* id) {
@@ -389,7 +389,15 @@ class Side {
     std::lock_guard<std::mutex> g(jobs_lock_);
     g_mutex_lock(&lock_);
     eos_accepted_ = eos_delivered_;
+    eos_taken_since_flush_ = false;
     g_mutex_unlock(&lock_);
+  }
+
+  /* The element took an EOS since the last flush: after a fatal flow it
+   * may still hold it behind the EOS it sent itself. */
+  bool eos_taken_since_flush() {
+    std::lock_guard<std::mutex> g(jobs_lock_);
+    return eos_taken_since_flush_;
   }
 
   int held() {
@@ -545,8 +553,10 @@ class Side {
       const std::string result = job();
       g.lock();
       answers_.push_back(result);
-      if (result == "eos 1")
+      if (result == "eos 1") {
         eos_accepted_++;
+        eos_taken_since_flush_ = true;
+      }
       busy_ = !jobs_.empty();
     }
   }
@@ -703,6 +713,7 @@ class Side {
   bool stop_ = false;
   /* Guarded by jobs_lock_, and lock_ for the second. */
   int eos_accepted_ = 0;
+  bool eos_taken_since_flush_ = false;
   int eos_delivered_ = 0;
   std::thread worker_;
 };
@@ -717,8 +728,10 @@ struct StreamState {
   bool started = false;
   bool segment = false;
   bool caps = false;
-  /* Downstream returns EOS for data. */
+  /* Downstream returns EOS for data; it was told to return a fatal flow
+   * since the last flush. */
   bool down_eos = false;
+  bool fatal = false;
   /* A segment was sent since the pads were activated: the pad keeps it
    * across flushes and streams. */
   bool any_segment = false;
@@ -822,7 +835,7 @@ class Runner {
         return;
       }
       case Kind::StreamStart:
-        if (!can_serialize || (eos_in_flight() && chosen("stream-behind-eos")) ||
+        if (!can_serialize || (eos_in_flight() && chosen("items-behind-eos")) ||
             (data_behind_downstream_eos() && chosen("segment-after-downstream-eos")))
           return;
         st.started = true;
@@ -848,7 +861,7 @@ class Runner {
         });
         return;
       case Kind::Segment: {
-        if (!can_serialize || !st.started || (eos_in_flight() && chosen("stream-behind-eos")) ||
+        if (!can_serialize || !st.started || (eos_in_flight() && chosen("items-behind-eos")) ||
             (data_behind_downstream_eos() && chosen("segment-after-downstream-eos")))
           return;
         GstSegment seg;
@@ -921,13 +934,14 @@ class Runner {
           return;
         st.flushing = false;
         st.eos = false;
+        st.fatal = false;
         both([](Side& side) { side.forget_eos(); });
         st.segment = false;
         serialized_event([] { return gst_event_new_flush_stop(TRUE); });
         return;
       case Kind::QueryAllocation:
       case Kind::QueryDrain:
-        if (!can_serialize || !st.started)
+        if (!can_serialize || !st.started || (eos_in_flight() && chosen("items-behind-eos")))
           return;
         both([&](Side& side) {
           GstPad* up = side.up();
@@ -1056,6 +1070,8 @@ class Runner {
         const GstFlowReturn r =
             s.a % 2 ? GST_FLOW_OK : kDownReturns[s.b % G_N_ELEMENTS(kDownReturns)];
         st.down_eos = r == GST_FLOW_EOS;
+        if (r == GST_FLOW_NOT_LINKED || r < GST_FLOW_EOS)
+          st.fatal = true;
         both([&](Side& side) { side.set_down_return(r); });
         return;
       }
@@ -1072,7 +1088,9 @@ class Runner {
 
   /* An EOS the element took has not reached downstream (on queue's side,
    * which the other matches once settled). */
-  bool eos_in_flight() { return sides_[0]->eos_in_flight(); }
+  bool eos_in_flight() {
+    return sides_[0]->eos_in_flight() || (st_.fatal && sides_[0]->eos_taken_since_flush());
+  }
 
   bool data_behind_downstream_eos() {
     return st_.down_eos &&
@@ -1107,7 +1125,7 @@ class Runner {
   std::string settle() {
     constexpr int kStablePolls = 4;
     constexpr gint64 kPollUs = 1000;
-    const gint64 deadline = g_get_monotonic_time() + G_USEC_PER_SEC * slowdown();
+    const gint64 deadline = g_get_monotonic_time() + 2 * G_USEC_PER_SEC * slowdown();
     std::string last;
     int stable = 0;
     std::string a, b;
