@@ -72,12 +72,13 @@ const ChosenDifference kChosenDifferences[] = {
      "holds data back: the queue is full, so adaptivequeue's task pushes at once; "
      "queue wakes only upstream on a limit change and pushes with the next item. "
      "No max-size limit is lowered while a min threshold is set"},
-    {"segment-after-downstream-eos", Handling::NotGenerated,
-     "downstream returned EOS for a buffer and a SEGMENT is queued behind it: both "
-     "drop data up to the SEGMENT and push it; queue 1.22 then pauses with EOS, "
-     "refusing buffers until the next SEGMENT, adaptivequeue goes on. No SEGMENT "
-     "or STREAM_START is sent while downstream returns EOS and data is queued or "
-     "held downstream"},
+    {"new-stream-after-downstream-eos", Handling::NotGenerated,
+     "downstream returned EOS for a buffer with a SEGMENT or STREAM_START queued "
+     "behind it: queue 1.22 drops a STREAM_START there, pushes the SEGMENT and then "
+     "pauses with EOS, refusing buffers until the next SEGMENT; adaptivequeue stops "
+     "dropping at either and goes on. Downstream is told to return EOS only with "
+     "nothing queued or held, and no SEGMENT or STREAM_START is sent while it "
+     "returns EOS with data queued or held"},
     {"items-behind-eos", Handling::NotGenerated,
      "a STREAM_START, SEGMENT or serialized query queued behind an EOS that has "
      "not left (downstream holds it, or a fatal flow stopped the task, which then "
@@ -836,7 +837,7 @@ class Runner {
       }
       case Kind::StreamStart:
         if (!can_serialize || (eos_in_flight() && chosen("items-behind-eos")) ||
-            (data_behind_downstream_eos() && chosen("segment-after-downstream-eos")))
+            (data_behind_downstream_eos() && chosen("new-stream-after-downstream-eos")))
           return;
         st.started = true;
         st.eos = false;
@@ -862,7 +863,7 @@ class Runner {
         return;
       case Kind::Segment: {
         if (!can_serialize || !st.started || (eos_in_flight() && chosen("items-behind-eos")) ||
-            (data_behind_downstream_eos() && chosen("segment-after-downstream-eos")))
+            (data_behind_downstream_eos() && chosen("new-stream-after-downstream-eos")))
           return;
         GstSegment seg;
         const GstFormat format = kFormats[s.a % 3];
@@ -1069,6 +1070,8 @@ class Runner {
         /* Mostly OK, so that data flows again. */
         const GstFlowReturn r =
             s.a % 2 ? GST_FLOW_OK : kDownReturns[s.b % G_N_ELEMENTS(kDownReturns)];
+        if (r == GST_FLOW_EOS && data_queued_or_held() && chosen("new-stream-after-downstream-eos"))
+          return;
         st.down_eos = r == GST_FLOW_EOS;
         if (r == GST_FLOW_NOT_LINKED || r < GST_FLOW_EOS)
           st.fatal = true;
@@ -1092,10 +1095,11 @@ class Runner {
     return sides_[0]->eos_in_flight() || (st_.fatal && sides_[0]->eos_taken_since_flush());
   }
 
-  bool data_behind_downstream_eos() {
-    return st_.down_eos &&
-           (sides_[0]->held() > 0 || sides_[0]->read_property("current-level-buffers") != "0");
+  bool data_queued_or_held() {
+    return sides_[0]->held() > 0 || sides_[0]->read_property("current-level-buffers") != "0";
   }
+
+  bool data_behind_downstream_eos() { return st_.down_eos && data_queued_or_held(); }
 
   /* Whether `value` lowers a limit: 0 is no limit. */
   bool lowers(const char* name, guint64 value) {
