@@ -81,6 +81,15 @@ const ChosenDifference kChosenDifferences[] = {
      "dropping at either and goes on. Downstream is told to return EOS only with "
      "nothing queued or held, and no SEGMENT or STREAM_START is sent while it "
      "returns EOS with data queued or held"},
+    {"query-after-downstream-eos", Handling::NotGenerated,
+     "a serialized query after downstream returned EOS: queue 1.22 holds it, its "
+     "caller blocked until a flush; adaptivequeue answers FALSE at once. None is "
+     "sent after downstream was told to return EOS, until a flush"},
+    {"time-level-after-flushing-return", Handling::NotGenerated,
+     "after downstream returned FLUSHING, before FLUSH_STOP: both drop what is "
+     "queued; queue also resets upstream's segment, adaptivequeue leaves it to "
+     "FLUSH_STOP (upstream may still be pushing), so a SEGMENT or GAP then reads "
+     "a different time level. None is sent then"},
     {"items-behind-eos", Handling::NotGenerated,
      "a STREAM_START, SEGMENT or serialized query queued behind an EOS that has "
      "not left (downstream holds it, or a fatal flow stopped the task, which then "
@@ -735,6 +744,9 @@ struct StreamState {
    * since the last flush. */
   bool down_eos = false;
   bool fatal = false;
+  /* Since the last flush, downstream was told to return EOS, FLUSHING. */
+  bool down_eos_seen = false;
+  bool down_flushing = false;
   /* A segment was sent since the pads were activated: the pad keeps it
    * across flushes and streams. */
   bool any_segment = false;
@@ -852,7 +864,9 @@ class Runner {
         return;
       case Kind::Caps:
         /* Sticky order: the first caps must come before the segment. */
-        if (!can_serialize || !st.started || (st.any_segment && !st.caps))
+        /* Once, before any segment: a CAPS dropped on the way (downstream's
+         * EOS) must not leave a later one after a segment downstream. */
+        if (!can_serialize || !st.started || st.any_segment)
           return;
         st.caps = true;
         serialized_event([&] {
@@ -865,6 +879,7 @@ class Runner {
         return;
       case Kind::Segment: {
         if (!can_serialize || !st.started || (eos_in_flight() && chosen("items-behind-eos")) ||
+            (st.down_flushing && chosen("time-level-after-flushing-return")) ||
             (data_behind_downstream_eos() && chosen("new-stream-after-downstream-eos")))
           return;
         GstSegment seg;
@@ -891,7 +906,7 @@ class Runner {
         return;
       }
       case Kind::Gap: {
-        if (!can_data)
+        if (!can_data || (st.down_flushing && chosen("time-level-after-flushing-return")))
           return;
         const GstClockTime ts = st.next_pts;
         const GstClockTime dur = s.a % 2 ? 20 * kMs : GST_CLOCK_TIME_NONE;
@@ -938,13 +953,16 @@ class Runner {
         st.flushing = false;
         st.eos = false;
         st.fatal = false;
+        st.down_eos_seen = st.down_eos;
+        st.down_flushing = false;
         both([](Side& side) { side.forget_eos(); });
         st.segment = false;
         serialized_event([] { return gst_event_new_flush_stop(TRUE); });
         return;
       case Kind::QueryAllocation:
       case Kind::QueryDrain:
-        if (!can_serialize || !st.started || (eos_in_flight() && chosen("items-behind-eos")))
+        if (!can_serialize || !st.started || (eos_in_flight() && chosen("items-behind-eos")) ||
+            (st.down_eos_seen && chosen("query-after-downstream-eos")))
           return;
         both([&](Side& side) {
           GstPad* up = side.up();
@@ -1050,6 +1068,7 @@ class Runner {
           StreamState fresh;
           fresh.next_id = st.next_id;
           fresh.down_eos = st.down_eos;
+          fresh.down_eos_seen = st.down_eos;
           st = fresh;
           both([](Side& side) { side.forget_eos(); });
           /* The pads' sticky events must not be sent again on their own. */
@@ -1075,6 +1094,8 @@ class Runner {
         if (r == GST_FLOW_EOS && data_queued_or_held() && chosen("new-stream-after-downstream-eos"))
           return;
         st.down_eos = r == GST_FLOW_EOS;
+        st.down_eos_seen |= st.down_eos;
+        st.down_flushing |= r == GST_FLOW_FLUSHING;
         if (r == GST_FLOW_NOT_LINKED || r < GST_FLOW_EOS)
           st.fatal = true;
         both([&](Side& side) { side.set_down_return(r); });
