@@ -90,6 +90,11 @@ const ChosenDifference kChosenDifferences[] = {
      "queued; queue also resets upstream's segment, adaptivequeue leaves it to "
      "FLUSH_STOP (upstream may still be pushing), so a SEGMENT or GAP then reads "
      "a different time level. None is sent then"},
+    {"abandoned-query", Handling::NotGenerated,
+     "a serialized query whose caller gave up when the task stopped: queue 1.22 "
+     "keeps it and sends it downstream when the task restarts, though its caller "
+     "may have freed it; adaptivequeue never does. No flush, state change down or "
+     "failing downstream flow is set while a serialized query waits"},
     {"items-behind-eos", Handling::NotGenerated,
      "a STREAM_START, SEGMENT or serialized query queued behind an EOS that has "
      "not left (downstream holds it, or a fatal flow stopped the task, which then "
@@ -349,6 +354,8 @@ class Side {
       jobs_cond_.notify_all();
     }
     worker_.join();
+    for (GstQuery* q : queries_)
+      gst_query_unref(q);
     bus_.reset();
     gst_element_set_bus(element_, nullptr);
     gst_pad_set_active(up_, FALSE);
@@ -385,6 +392,13 @@ class Side {
   void note(const std::string& text) {
     std::lock_guard<std::mutex> g(jobs_lock_);
     notes_.push_back(text);
+  }
+
+  /* Queries are freed with the side: queue 1.22 keeps an abandoned one
+   * and pushes it later (chosen difference "abandoned-query"). */
+  void keep(GstQuery* q) {
+    std::lock_guard<std::mutex> g(jobs_lock_);
+    queries_.push_back(q);
   }
 
   /* EOS events the element accepted that downstream has not seen. */
@@ -721,6 +735,7 @@ class Side {
   std::deque<std::function<std::string()>> jobs_;
   std::vector<std::string> answers_;
   std::vector<std::string> notes_;
+  std::vector<GstQuery*> queries_;
   bool busy_ = false;
   bool stop_ = false;
   /* Guarded by jobs_lock_, and lock_ for the second. */
@@ -939,7 +954,7 @@ class Runner {
         });
         return;
       case Kind::FlushStart:
-        if (!active || st.flushing)
+        if (!active || st.flushing || (query_pending() && chosen("abandoned-query")))
           return;
         st.flushing = true;
         both([&](Side& side) {
@@ -964,10 +979,12 @@ class Runner {
         if (!can_serialize || !st.started || (eos_in_flight() && chosen("items-behind-eos")) ||
             (st.down_eos_seen && chosen("query-after-downstream-eos")))
           return;
+        query_sent_ = true;
         both([&](Side& side) {
           GstPad* up = side.up();
+          Side* owner = &side;
           const bool allocation = s.kind == Kind::QueryAllocation;
-          side.upstream([up, allocation] {
+          side.upstream([up, owner, allocation] {
             GstCaps* caps = gst_caps_from_string("audio/x-raw");
             GstQuery* q = allocation ? gst_query_new_allocation(caps, TRUE) : gst_query_new_drain();
             gst_caps_unref(caps);
@@ -975,7 +992,7 @@ class Runner {
             std::string out = std::string(GST_QUERY_TYPE_NAME(q)) + " " + (ok ? "1" : "0");
             if (allocation)
               out += " metas=" + std::to_string(gst_query_get_n_allocation_metas(q));
-            gst_query_unref(q);
+            owner->keep(q);
             return out;
           });
         });
@@ -1054,6 +1071,8 @@ class Runner {
         /* Going down, the task must be able to leave downstream, and what
          * it can push is pushed first: how much a deactivation overtakes
          * is a matter of timing, on queue as here. */
+        if (target < st.state && query_pending() && chosen("abandoned-query"))
+          return;
         if (target < st.state && st.state > GST_STATE_READY) {
           both([](Side& side) { side.open_gate(); });
           pending_diff_ = settle();
@@ -1091,6 +1110,8 @@ class Runner {
         /* Mostly OK, so that data flows again. */
         const GstFlowReturn r =
             s.a % 2 ? GST_FLOW_OK : kDownReturns[s.b % G_N_ELEMENTS(kDownReturns)];
+        if (r != GST_FLOW_OK && query_pending() && chosen("abandoned-query"))
+          return;
         if (r == GST_FLOW_EOS && data_queued_or_held() && chosen("new-stream-after-downstream-eos"))
           return;
         st.down_eos = r == GST_FLOW_EOS;
@@ -1116,6 +1137,13 @@ class Runner {
    * which the other matches once settled). */
   bool eos_in_flight() {
     return sides_[0]->eos_in_flight() || (st_.fatal && sides_[0]->eos_taken_since_flush());
+  }
+
+  /* A serialized query is waiting for its answer on upstream's thread. */
+  bool query_pending() {
+    if (!sides_[0]->upstream_busy() && !sides_[1]->upstream_busy())
+      query_sent_ = false;
+    return query_sent_;
   }
 
   bool data_queued_or_held() {
@@ -1178,6 +1206,8 @@ class Runner {
   }
 
   int config_;
+  /* The last upstream job was a serialized query. */
+  bool query_sent_ = false;
   /* Whether this step's signals are compared. */
   bool signals_ = true;
   /* A difference found inside a step. */
