@@ -30,12 +30,10 @@ static bool is_filled_qlocked(const QueueState& q) {
 static bool is_empty_qlocked(QueueState& q) {
   if (q.items.empty())
     return true;
-  /* Min thresholds hold back buffers only; an event or query at the head,
-   * or a query waiting behind buffers, must get through. */
-  GstMiniObject* head = q.items.front().object;
-  if (!GST_IS_BUFFER(head) && !GST_IS_BUFFER_LIST(head))
-    return false;
-  if (q.queued_queries > 0)
+  /* As on queue, min thresholds hold items back only while data is at the
+   * tail: an event or query queued last drains all before it, so a waiting
+   * query is never stuck behind them. */
+  if (q.items.published() == q.control_tail || q.queued_queries > 0)
     return false;
   const Level& t = q.min_threshold;
   if (t.buffers == 0 && t.bytes == 0 && t.time == 0)
@@ -76,6 +74,22 @@ static void update_running_time(QueueState& q, bool sink) {
   const GstSegment& segment = sink ? q.sink_segment : q.src_segment;
   (sink ? q.sink_rt : q.src_rt)
       .store(segment_running_time(&segment, segment.position), std::memory_order_release);
+  /* The src side moves under the lock; upstream's buffers void it by count. */
+  if (!sink)
+    q.time_zeroed_at.store(G_MAXUINT64, std::memory_order_relaxed);
+}
+
+/* Under the lock: upstream's events move its running time. */
+static void time_level_moved_qlocked(QueueState& q) {
+  q.time_zeroed_at.store(G_MAXUINT64, std::memory_order_relaxed);
+}
+
+/* The task, under the lock, after a removal: with no buffer left the time
+ * level reads 0, as on queue. */
+static void zero_time_level_if_empty_qlocked(QueueState& q) {
+  const guint64 in = q.in_buffers.load(std::memory_order_acquire);
+  if (in == q.out_buffers.load(std::memory_order_relaxed))
+    q.time_zeroed_at.store(in, std::memory_order_relaxed);
 }
 
 static void set_position(QueueState& q, bool sink, GstClockTime position) {
@@ -126,6 +140,7 @@ static void apply_segment(QueueState& q, GstEvent* event, bool sink) {
   if (!sink)
     q.src_segment_is_time = is_time;
   update_running_time(q, sink);
+  time_level_moved_qlocked(q);
 }
 
 static void apply_gap(QueueState& q, GstEvent* event, bool sink) {
@@ -136,11 +151,14 @@ static void apply_gap(QueueState& q, GstEvent* event, bool sink) {
   if (GST_CLOCK_TIME_IS_VALID(duration))
     ts += duration;
   set_position(q, sink, ts);
+  time_level_moved_qlocked(q);
 }
 
 /* ---- enqueue / dequeue_qlocked ---- */
 
-static void flush_qlocked(GstAdaptiveQueue* self, bool full);
+/* `restart`: the stream restarts (FLUSH_STOP, deactivation), so a push in
+ * flight across it is stale; flush-on-eos is no restart. */
+static void flush_qlocked(GstAdaptiveQueue* self, bool full, bool restart = true);
 
 /* Sets DISCONT on a buffer, or on the first buffer of a list. */
 static void mark_discont(GstMiniObject** obj) {
@@ -178,6 +196,8 @@ static void push_item_qlocked(QueueState& q, const Item& item) {
   make_room_qlocked(q);
   Item copy = item;
   q.items.try_push(std::move(copy));
+  if (!GST_IS_BUFFER(item.object) && !GST_IS_BUFFER_LIST(item.object))
+    q.control_tail = q.items.published();
 }
 
 /* Counts data in and moves the sink position; upstream's thread, with or
@@ -215,7 +235,7 @@ static void enqueue_event_qlocked(GstAdaptiveQueue* self, GstEvent* event) {
     case GST_EVENT_EOS:
       q.eos = true;
       if (q.flush_on_eos) {
-        flush_qlocked(self, false);
+        flush_qlocked(self, false, false);
       } else {
         /* Drain everything: the thresholds no longer hold data back. */
         q.min_threshold = Level{};
@@ -274,9 +294,12 @@ static bool dequeue_qlocked(GstAdaptiveQueue* self, Item& item, GCond** waiter =
       apply_buffer(q, GST_BUFFER_CAST(obj), false);
     else
       apply_buffer_list(q, GST_BUFFER_LIST_CAST(obj), false);
+    zero_time_level_if_empty_qlocked(q);
   } else if (GST_IS_EVENT(obj)) {
     GstEvent* event = GST_EVENT_CAST(obj);
-    if (GST_EVENT_TYPE(event) == GST_EVENT_SEGMENT) {
+    if (GST_EVENT_TYPE(event) == GST_EVENT_EOS) {
+      zero_time_level_if_empty_qlocked(q);
+    } else if (GST_EVENT_TYPE(event) == GST_EVENT_SEGMENT) {
       if (!q.newseg_applied_to_src)
         apply_segment(q, event, false);
       else
@@ -314,10 +337,11 @@ void leak_downstream_qlocked(GstAdaptiveQueue* self, std::optional<guint> keep) 
   }
 }
 
-static void flush_qlocked(GstAdaptiveQueue* self, bool full) {
+/* Drops every queued item, counting each out. The src side's part of a
+ * flush: upstream may still be adding meanwhile. */
+static void drop_queued_qlocked(GstAdaptiveQueue* self, bool full) {
   QueueState& q = *self->q;
   Item item;
-  q.flushes++;
   while (q.items.pop(item)) {
     GstMiniObject* obj = item.object;
     if (GST_IS_QUERY(obj)) {
@@ -328,23 +352,37 @@ static void flush_qlocked(GstAdaptiveQueue* self, bool full) {
     if (!full && GST_IS_EVENT(obj) && GST_EVENT_IS_STICKY(obj) &&
         GST_EVENT_TYPE(obj) != GST_EVENT_SEGMENT && GST_EVENT_TYPE(obj) != GST_EVENT_EOS)
       gst_pad_store_sticky_event(self->srcpad, GST_EVENT_CAST(obj));
+    q.out_buffers.store(q.out_buffers.load(std::memory_order_relaxed) + item.buffers,
+                        std::memory_order_release);
+    q.out_bytes.store(q.out_bytes.load(std::memory_order_relaxed) + item.bytes,
+                      std::memory_order_release);
     gst_mini_object_unref(obj);
   }
   q.queued_queries = 0;
   q.last_query = false;
   g_cond_broadcast(&self->query_handled);
+  q.min_threshold = q.orig_min_threshold;
+  q.head_needs_discont = false;
+}
+
+static void flush_qlocked(GstAdaptiveQueue* self, bool full, bool restart) {
+  QueueState& q = *self->q;
+  if (restart)
+    q.flushes++;
+  drop_queued_qlocked(self, full);
   /* Upstream is quiet during a flush (its own FLUSH_STOP or EOS, or after
    * deactivation took its stream lock): all it counted in is out now. */
   q.out_buffers.store(q.in_buffers.load(std::memory_order_relaxed), std::memory_order_release);
   q.out_bytes.store(q.in_bytes.load(std::memory_order_relaxed), std::memory_order_release);
-  q.min_threshold = q.orig_min_threshold;
   gst_segment_init(&q.sink_segment, GST_FORMAT_TIME);
   gst_segment_init(&q.src_segment, GST_FORMAT_TIME);
   q.src_segment_is_time = true;
   q.newseg_applied_to_src = false;
   q.head_needs_discont = q.tail_needs_discont = false;
-  q.sink_rt.store(GST_CLOCK_STIME_NONE, std::memory_order_release);
-  q.src_rt.store(GST_CLOCK_STIME_NONE, std::memory_order_release);
+  /* Both sides start as open TIME segments at 0, as on queue: a buffer's
+   * time counts in the level before any segment has reached the src side. */
+  update_running_time(q, true);
+  update_running_time(q, false);
   signal_del_qlocked(self);
 }
 
@@ -487,6 +525,12 @@ out_flushing : {
   const GstFlowReturn result = q.srcresult;
   GST_DEBUG_OBJECT(self, "pausing task, reason %s", gst_flow_get_name(result));
   gst_pad_pause_task(self->srcpad);
+  /* Flushing, what is queued will never go: drop it now, as queue does.
+   * Upstream's side is reset by its FLUSH_STOP; the time level reads 0. */
+  if (result == GST_FLOW_FLUSHING) {
+    drop_queued_qlocked(self, false);
+    q.src_rt.store(q.sink_rt.load(std::memory_order_acquire), std::memory_order_release);
+  }
   wake_all_qlocked(self);
   qunlock(self);
   /* Upstream has finished, so nobody else will report the error. */
@@ -585,13 +629,16 @@ static GstFlowReturn sink_chain_list(GstPad*, GstObject* parent, GstBufferList* 
                     static_cast<guint>(gst_buffer_list_calculate_size(list)));
 }
 
-static gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
+/* A full event function, as queue's: a refused event returns the flow that
+ * refused it, which upstream's pad acts on (a sticky EOS refused for a
+ * fatal flow is not sent again). */
+static GstFlowReturn sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
   auto* self = GST_ADAPTIVE_QUEUE(parent);
   QueueState& q = *self->q;
 
   switch (GST_EVENT_TYPE(event)) {
     case GST_EVENT_FLUSH_START: {
-      gboolean res = gst_pad_push_event(self->srcpad, event);
+      const gboolean res = gst_pad_push_event(self->srcpad, event);
       qlock(self);
       q.srcresult = GST_FLOW_FLUSHING;
       q.last_query = false;
@@ -599,7 +646,7 @@ static gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
       qunlock(self);
       /* Downstream is flushing too, so the task returns promptly. */
       gst_pad_pause_task(self->srcpad);
-      return res;
+      return res ? GST_FLOW_OK : GST_FLOW_ERROR;
     }
     case GST_EVENT_FLUSH_STOP: {
       gboolean res = gst_pad_push_event(self->srcpad, event);
@@ -611,14 +658,14 @@ static gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
       if (gst_pad_is_active(self->srcpad))
         gst_pad_start_task(self->srcpad, (GstTaskFunction)loop, self->srcpad, nullptr);
       qunlock(self);
-      return res;
+      return res ? GST_FLOW_OK : GST_FLOW_ERROR;
     }
     default:
       break;
   }
 
   if (!GST_EVENT_IS_SERIALIZED(event))
-    return gst_pad_push_event(self->srcpad, event);
+    return gst_pad_push_event(self->srcpad, event) ? GST_FLOW_OK : GST_FLOW_ERROR;
 
   qlock(self);
   /* STREAM_START and SEGMENT end an EOS: a new stream may follow. */
@@ -638,14 +685,14 @@ static gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
       GST_LOG_OBJECT(pad, "refusing %" GST_PTR_FORMAT ": %s", (gpointer)event,
                      gst_flow_get_name(result));
       gst_event_unref(event);
-      return FALSE;
+      return result;
     }
   }
   if (q.eos && !new_stream) {
     qunlock(self);
     GST_LOG_OBJECT(pad, "refusing %" GST_PTR_FORMAT " after EOS", (gpointer)event);
     gst_event_unref(event);
-    return FALSE;
+    return GST_FLOW_EOS;
   }
   if (q.eos) {
     /* The task paused after EOS: restart it for the new stream, as queue
@@ -660,7 +707,7 @@ static gboolean sink_event(GstPad* pad, GstObject* parent, GstEvent* event) {
   }
   enqueue_event_qlocked(self, event);
   qunlock(self);
-  return TRUE;
+  return GST_FLOW_OK;
 }
 
 /* Takes a query its caller gives up on out of the ring, keeping the order
@@ -671,10 +718,15 @@ static void forget_query_qlocked(QueueState& q, GstQuery* query) {
   for (size_t i = 0; i < n; i++) {
     Item item;
     q.items.pop(item);
-    if (item.object == GST_MINI_OBJECT_CAST(query))
+    if (item.object == GST_MINI_OBJECT_CAST(query)) {
       q.queued_queries--;
-    else
+    } else {
+      const bool data = GST_IS_BUFFER(item.object) || GST_IS_BUFFER_LIST(item.object);
       q.items.try_push(std::move(item)); /* the pop made room */
+      /* The tail moved: mark it again if it is no data. */
+      if (!data)
+        q.control_tail = q.items.published();
+    }
   }
 }
 
@@ -853,7 +905,7 @@ void add_pads(GstAdaptiveQueue* self) {
   self->sinkpad = gst_pad_new_from_static_template(&sink_template, "sink");
   gst_pad_set_chain_function(self->sinkpad, sink_chain);
   gst_pad_set_chain_list_function(self->sinkpad, sink_chain_list);
-  gst_pad_set_event_function(self->sinkpad, sink_event);
+  gst_pad_set_event_full_function(self->sinkpad, sink_event);
   gst_pad_set_query_function(self->sinkpad, sink_query);
   gst_pad_set_activatemode_function(self->sinkpad, sink_activate_mode);
   GST_PAD_SET_PROXY_CAPS(self->sinkpad);

@@ -113,7 +113,8 @@ struct Settings {
 struct UpstreamSide {
   std::atomic<guint64> in_buffers{0};
   std::atomic<guint64> in_bytes{0};
-  std::atomic<gint64> sink_rt{GST_CLOCK_STIME_NONE};
+  /* Running time 0: the sides start as fresh TIME segments (see flush). */
+  std::atomic<gint64> sink_rt{0};
   std::atomic<GstClockTime> buffer_duration{GST_CLOCK_TIME_NONE};
   /* Set by the task before it sleeps; upstream's lock-free path reads it
    * with a read-modify-write per buffer (see wait_add_releasing_qlock). */
@@ -150,7 +151,11 @@ struct QueueState {
   guint64 seen_out_bytes = 0;
   alignas(64) std::atomic<guint64> out_buffers{0};
   std::atomic<guint64> out_bytes{0};
-  std::atomic<gint64> src_rt{GST_CLOCK_STIME_NONE};
+  std::atomic<gint64> src_rt{0};
+  /* As on queue, the time level reads 0 once a removal empties the queue of
+   * buffers, until either side's running time moves again: in_buffers at
+   * that removal (a later buffer voids it), or G_MAXUINT64. */
+  std::atomic<guint64> time_zeroed_at{G_MAXUINT64};
   /* Bumped on every locked add and every removal, so spinning waiters see
    * progress without the lock; the lock-free path only moves the ring. */
   std::atomic<guint64> adds{0};
@@ -210,6 +215,9 @@ struct QueueState {
   /* Whether the task (add) and upstream (del) spin before sleeping. */
   aq::SpinBackoff add_spin;
   aq::SpinBackoff del_spin;
+  /* items.published() when the tail item is an event or query (queued
+   * under the lock); any other value means data is at the tail. */
+  size_t control_tail = SIZE_MAX;
   guint queued_queries = 0;
   GstQuery* last_handled_query = nullptr;
   /* The query the task is passing downstream with the lock released: its
@@ -343,10 +351,12 @@ inline Level level_of(const QueueState& q) {
   const guint64 out_buffers = q.out_buffers.load(std::memory_order_acquire);
   const guint64 out_bytes = q.out_bytes.load(std::memory_order_acquire);
   const gint64 src = q.src_rt.load(std::memory_order_acquire);
-  l.buffers = static_cast<guint>(q.in_buffers.load(std::memory_order_acquire) - out_buffers);
+  const guint64 in_buffers = q.in_buffers.load(std::memory_order_acquire);
+  l.buffers = static_cast<guint>(in_buffers - out_buffers);
   l.bytes = static_cast<guint>(q.in_bytes.load(std::memory_order_acquire) - out_bytes);
   const gint64 sink = q.sink_rt.load(std::memory_order_acquire);
-  if (GST_CLOCK_STIME_IS_VALID(sink) && GST_CLOCK_STIME_IS_VALID(src) && sink >= src)
+  if (GST_CLOCK_STIME_IS_VALID(sink) && GST_CLOCK_STIME_IS_VALID(src) && sink >= src &&
+      q.time_zeroed_at.load(std::memory_order_relaxed) != in_buffers)
     /* Unsigned: the difference may exceed G_MAXINT64 but never G_MAXUINT64. */
     l.time = static_cast<guint64>(sink) - static_cast<guint64>(src);
   return l;

@@ -226,12 +226,9 @@ void Bus::take(GstMessage* m) {
 
 /* ---- pads ---- */
 
-Blocker::Blocker(GstElement* q) : pad_(gst_element_get_static_pad(q, "src")) {
-  id_ = gst_pad_add_probe(
-      pad_,
-      static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BLOCK | GST_PAD_PROBE_TYPE_BUFFER |
-                                   GST_PAD_PROBE_TYPE_BUFFER_LIST),
-      on_probe, this, nullptr);
+Blocker::Blocker(GstElement* q, GstPadProbeType what) : pad_(gst_element_get_static_pad(q, "src")) {
+  id_ = gst_pad_add_probe(pad_, static_cast<GstPadProbeType>(GST_PAD_PROBE_TYPE_BLOCK | what),
+                          on_probe, this, nullptr);
 }
 
 Blocker::~Blocker() {

@@ -153,10 +153,12 @@ void expect_eos(Bus& bus, gint64 timeout_us = kWaitUs);
 
 /* ---- pads ---- */
 
-/* Holds buffers at the element's src pad, like a stalled downstream. */
+/* Holds buffers (or what `what` names) at the element's src pad, like a
+ * stalled downstream. */
 class Blocker {
  public:
-  explicit Blocker(GstElement* q);
+  explicit Blocker(GstElement* q, GstPadProbeType what = static_cast<GstPadProbeType>(
+                                      GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST));
   ~Blocker();
   Blocker(const Blocker&) = delete;
   Blocker& operator=(const Blocker&) = delete;

@@ -821,6 +821,214 @@ GST_START_TEST(test_level_time) {
 
 GST_END_TEST;
 
+/* The time level from the first buffer: `queue` starts its src side as an
+ * open TIME segment at 0, so a buffer at 1 s is a level of 1 s at once, in
+ * every segment format and for a buffer list too, whether the segment
+ * reached the src side at once (the queue was empty) or waits behind the
+ * caps, downstream holding the STREAM_START; on a new element and after a
+ * restart. Looped, since the reading once depended on which of the two the
+ * task's timing gave. */
+GST_START_TEST(test_level_time_from_first_buffer) {
+  const GstFormat formats[] = {GST_FORMAT_TIME, GST_FORMAT_BYTES, GST_FORMAT_DEFAULT};
+  const GstFormat format = formats[__i__ % 3];
+  const bool as_list = (__i__ / 3) % 2 == 1;
+  const bool segment_queued = (__i__ / 6) % 2 == 1;
+  const bool restarted = (__i__ / 12) % 2 == 1;
+  Fixture* fx = fixture_new();
+  if (restarted) {
+    set_state(fx, GST_STATE_PAUSED);
+    set_state(fx, GST_STATE_READY);
+  }
+  auto blocker = std::make_unique<Blocker>(fx->queue, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM);
+  set_state(fx, GST_STATE_PAUSED);
+  push_event(fx, gst_event_new_stream_start("aq"));
+  blocker->wait_held();
+  if (segment_queued)
+    push_event(fx, gst_event_new_caps(gst_caps_new_empty_simple("audio/x-raw")));
+  push_segment(fx, format);
+
+  GstBuffer* buffer = make_buffer(0, GST_SECOND);
+  GstFlowReturn ret;
+  if (as_list) {
+    GstBufferList* list = gst_buffer_list_new();
+    gst_buffer_list_add(list, buffer);
+    ret = gst_pad_push_list(fx->up, list);
+  } else {
+    ret = gst_pad_push(fx->up, buffer);
+  }
+  fail_unless_equals_int(ret, GST_FLOW_OK);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 1);
+  fail_unless_equals_uint64(uint64_prop(fx->queue, "current-level-time"), GST_SECOND);
+
+  blocker.reset();
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
+/* Min thresholds hold items back only while data is at the tail, as on
+ * queue: an event queued last drains the buffers before it, and an event
+ * with a buffer below the threshold behind it waits with it. */
+GST_START_TEST(test_threshold_follows_the_tail) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "min-threshold-buffers", 3, nullptr);
+  start(fx);
+  /* Below the threshold, then an event: both go. */
+  fail_unless_equals_int(push(fx, 0), GST_FLOW_OK);
+  push_event(fx, custom_event(GST_EVENT_CUSTOM_DOWNSTREAM));
+  AQ_WAIT_FOR(received_events(fx, GST_EVENT_CUSTOM_DOWNSTREAM) == 1);
+  assert_sequence(fx, "stream-start segment 0 custom-downstream");
+
+  /* An event with a buffer behind it, queued while downstream holds the
+   * last event: the tail is data below the threshold, so neither goes
+   * until another event arrives. */
+  auto blocker = std::make_unique<Blocker>(fx->queue, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM);
+  push_event(fx, custom_event(GST_EVENT_CUSTOM_DOWNSTREAM));
+  blocker->wait_held();
+  push_event(fx, custom_event(GST_EVENT_CUSTOM_DOWNSTREAM_STICKY));
+  fail_unless_equals_int(push(fx, 1), GST_FLOW_OK);
+  blocker.reset();
+  AQ_WAIT_FOR(received_events(fx, GST_EVENT_CUSTOM_DOWNSTREAM) == 2);
+  g_usleep(kSettleUs);
+  assert_sequence(fx, "stream-start segment 0 custom-downstream custom-downstream");
+  push_event(fx, custom_event(GST_EVENT_CUSTOM_DOWNSTREAM_OOB));
+  push_event(fx, custom_event(GST_EVENT_CUSTOM_DOWNSTREAM));
+  AQ_WAIT_FOR(received_events(fx, GST_EVENT_CUSTOM_DOWNSTREAM) == 3);
+  assert_sequence(fx,
+                  "stream-start segment 0 custom-downstream custom-downstream "
+                  "custom-downstream-oob custom-downstream-sticky 1 custom-downstream");
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
+/* EOS clears the min thresholds so everything drains, and they read back
+ * cleared until a flush restores them, as on queue. */
+GST_START_TEST(test_thresholds_read_back_after_eos) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "min-threshold-buffers", 3, "min-threshold-bytes", 40,
+               "min-threshold-time", 30 * kMs, nullptr);
+  start(fx);
+  push_event(fx, gst_event_new_eos());
+  AQ_WAIT_FOR(received_events(fx, GST_EVENT_EOS) == 1);
+  fail_unless_equals_int(uint_prop(fx->queue, "min-threshold-buffers"), 0);
+  fail_unless_equals_int(uint_prop(fx->queue, "min-threshold-bytes"), 0);
+  fail_unless_equals_uint64(uint64_prop(fx->queue, "min-threshold-time"), 0);
+  push_event(fx, gst_event_new_flush_start());
+  push_event(fx, gst_event_new_flush_stop(TRUE));
+  fail_unless_equals_int(uint_prop(fx->queue, "min-threshold-buffers"), 3);
+  fail_unless_equals_int(uint_prop(fx->queue, "min-threshold-bytes"), 40);
+  fail_unless_equals_uint64(uint64_prop(fx->queue, "min-threshold-time"), 30 * kMs);
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
+/* When the task stops on FLUSHING, from a FLUSH_START or from downstream,
+ * what is queued is dropped at once, as on queue: the levels read 0 before
+ * any FLUSH_STOP. */
+GST_START_TEST(test_flushing_task_drops_queued) {
+  const bool from_downstream = __i__ == 1;
+  Fixture* fx = fixture_new();
+  start(fx);
+  block_downstream(fx, 0, 0, 10 * kMs);
+  for (guint i = 1; i <= 2; i++)
+    fail_unless_equals_int(push(fx, i, i * 10 * kMs, 10 * kMs), GST_FLOW_OK);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 2);
+  if (from_downstream) {
+    g_mutex_lock(&fx->lock);
+    fx->chain_return = GST_FLOW_FLUSHING;
+    g_mutex_unlock(&fx->lock);
+    open_gate(fx);
+  } else {
+    push_event(fx, gst_event_new_flush_start());
+  }
+  AQ_WAIT_FOR(uint_prop(fx->queue, "current-level-buffers") == 0);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-bytes"), 0);
+  fail_unless_equals_uint64(uint64_prop(fx->queue, "current-level-time"), 0);
+  fail_unless_equals_int(received_buffers(fx), 1);
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
+/* An EOS refused while not linked reports the error once: the refusal
+ * returns NOT_LINKED, as on queue, so upstream's pad does not send the EOS
+ * again before a later serialized query or event. */
+GST_START_TEST(test_refused_eos_reports_once) {
+  Fixture* fx = fixture_new();
+  start(fx);
+  g_mutex_lock(&fx->lock);
+  fx->chain_return = GST_FLOW_NOT_LINKED;
+  g_mutex_unlock(&fx->lock);
+  GstFlowReturn ret = push(fx, 0);
+  fail_unless(wait_until([&] {
+                ret = push(fx, 1);
+                return ret != GST_FLOW_OK;
+              }),
+              "data still accepted after a fatal flow");
+  fail_unless_equals_int(ret, GST_FLOW_NOT_LINKED);
+  fail_if(gst_pad_push_event(fx->up, gst_event_new_eos()), "EOS accepted after a fatal flow");
+  fail_unless(fx->bus->wait_error(), "no error posted");
+
+  GstQuery* query = gst_query_new_drain();
+  fail_if(gst_pad_peer_query(fx->up, query), "query answered after a fatal flow");
+  gst_query_unref(query);
+  fail_if(gst_pad_push_event(fx->up, custom_event(GST_EVENT_CUSTOM_DOWNSTREAM)),
+          "event accepted after a fatal flow");
+  fx->bus->drain();
+  fail_unless_equals_int(fx->bus->errors.size(), 1);
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
+/* The time level reads 0 once the task has taken the last buffer, even
+ * with a segment still queued that moved upstream's running time, until
+ * either side moves again: queue's rule. */
+GST_START_TEST(test_level_time_zero_without_buffers) {
+  Fixture* fx = fixture_new();
+  start(fx);
+  block_downstream(fx, 0, 0, 10 * kMs);
+  fail_unless_equals_int(push(fx, 1, 10 * kMs, 10 * kMs), GST_FLOW_OK);
+  GstSegment segment;
+  gst_segment_init(&segment, GST_FORMAT_TIME);
+  segment.base = 5 * GST_SECOND;
+  push_event(fx, gst_event_new_segment(&segment));
+  fail_unless(uint64_prop(fx->queue, "current-level-time") > GST_SECOND,
+              "the queued segment does not count");
+
+  auto blocker = std::make_unique<Blocker>(fx->queue);
+  open_gate(fx);
+  blocker->wait_held();
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 0);
+  fail_unless_equals_uint64(uint64_prop(fx->queue, "current-level-time"), 0);
+  blocker.reset();
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
+/* flush-on-eos drops what is queued but is no new stream: the buffer in
+ * flight keeps its result, so a fatal flow from downstream with EOS queued
+ * is reported, as on queue. */
+GST_START_TEST(test_flush_on_eos_keeps_result_in_flight) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "flush-on-eos", TRUE, nullptr);
+  start(fx);
+  block_downstream(fx, 0);
+  push_event(fx, gst_event_new_eos());
+  g_mutex_lock(&fx->lock);
+  fx->chain_return = GST_FLOW_ERROR;
+  g_mutex_unlock(&fx->lock);
+  open_gate(fx);
+  fail_unless(fx->bus->wait_error(), "no error for the fatal flow");
+  fail_unless_equals_int(fx->bus->errors.size(), 1);
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
 /* A buffer list counts as its length, its bytes as theirs, and its time runs
  * from its first to its last timestamp; buffers without a timestamp
  * continue from the previous one. */
@@ -2453,6 +2661,15 @@ static Suite* queue_semantics_suite(void) {
   tcase_add_test(tc, test_latency_message_only_when_needed);
   tcase_add_test(tc, test_fatal_error_after_eos);
   tcase_add_test(tc, test_replaced_value_notified);
+  tcase_add_test(tc, test_threshold_follows_the_tail);
+  tcase_add_test(tc, test_thresholds_read_back_after_eos);
+  tcase_add_loop_test(tc, test_flushing_task_drops_queued, 0, 2);
+  tcase_add_test(tc, test_refused_eos_reports_once);
+  tcase_add_test(tc, test_level_time_zero_without_buffers);
+  tcase_add_test(tc, test_flush_on_eos_keeps_result_in_flight);
+  /* Each format, buffer and list, segment queued or not, element new or
+   * restarted: 5 times over. */
+  tcase_add_loop_test(tc, test_level_time_from_first_buffer, 0, 120);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("answers");
