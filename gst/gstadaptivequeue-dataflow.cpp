@@ -47,6 +47,48 @@ static bool is_empty_qlocked(QueueState& q) {
   return below_threshold && !is_filled_qlocked(q);
 }
 
+/* ---- notify-levels ---- */
+
+/* As queue >= 1.26: with notify-levels, a streaming thread that changed a
+ * level notifies it once it has released the lock, never under it. Each
+ * level is compared with the one last notified, so a change is notified
+ * once whichever thread sees it first. */
+constexpr unsigned LEVEL_BUFFERS = 1, LEVEL_BYTES = 2, LEVEL_TIME = 4;
+
+/* Which levels changed since the last notify, taking them as notified. */
+static unsigned levels_to_notify_qlocked(QueueState& q) {
+  if (!q.notify_levels)
+    return 0;
+  const Level now = level_of(q);
+  const Level& last = q.notified_level;
+  const unsigned changed = (now.buffers != last.buffers ? LEVEL_BUFFERS : 0) |
+                           (now.bytes != last.bytes ? LEVEL_BYTES : 0) |
+                           (now.time != last.time ? LEVEL_TIME : 0);
+  q.notified_level = now;
+  return changed;
+}
+
+/* No lock held. */
+static void notify_levels(GstAdaptiveQueue* self, unsigned changed) {
+  if (changed & LEVEL_BUFFERS)
+    g_object_notify(G_OBJECT(self), "current-level-buffers");
+  if (changed & LEVEL_BYTES)
+    g_object_notify(G_OBJECT(self), "current-level-bytes");
+  if (changed & LEVEL_TIME)
+    g_object_notify(G_OBJECT(self), "current-level-time");
+}
+
+/* Notifies `changed`, releasing the lock only if there is any; false if
+ * flushing after. */
+static bool notify_levels_releasing_qlock(GstAdaptiveQueue* self, unsigned changed) {
+  if (!changed)
+    return true;
+  qunlock(self);
+  notify_levels(self, changed);
+  qlock(self);
+  return self->q->srcresult == GST_FLOW_OK;
+}
+
 gint64 segment_running_time(const GstSegment* segment, GstClockTime position) {
   if (!GST_CLOCK_TIME_IS_VALID(position))
     return GST_CLOCK_STIME_NONE;
@@ -389,8 +431,9 @@ static void flush_qlocked(GstAdaptiveQueue* self, bool full, bool restart) {
 /* ---- the src pad task ---- */
 
 /* Pushes the head item downstream. Called and returns with the lock held;
- * returns the flow result, or the flushing result when the lock check fails. */
-static GstFlowReturn push_one_releasing_qlock(GstAdaptiveQueue* self) {
+ * returns the flow result, or the flushing result when the lock check fails.
+ * `changed`: the levels its removal changed, to notify after the push. */
+static GstFlowReturn push_one_releasing_qlock(GstAdaptiveQueue* self, unsigned& changed) {
   QueueState& q = *self->q;
   Item item;
   GstFlowReturn result = GST_FLOW_OK;
@@ -398,6 +441,9 @@ static GstFlowReturn push_one_releasing_qlock(GstAdaptiveQueue* self) {
 
   if (!dequeue_qlocked(self, item, &waiter))
     return GST_FLOW_OK;
+  /* Taken as notified now, so an item entering during the push notifies
+   * its own change. */
+  changed = levels_to_notify_qlocked(q);
 
 next:
   GstMiniObject* obj = item.object;
@@ -508,11 +554,16 @@ static void loop(GstPad* pad) {
   /* Keep pushing while data is ready: one lock round and one task
    * iteration fewer per item. Bounded so the task still cycles. */
   for (int n = 1;; n++) {
-    ret = push_one_releasing_qlock(self);
+    unsigned changed = 0;
+    ret = push_one_releasing_qlock(self, changed);
     if (q.srcresult != GST_FLOW_OK)
       goto out_flushing;
     q.srcresult = ret;
     if (ret != GST_FLOW_OK)
+      goto out_flushing;
+    /* After the push, as queue; with what dropping after EOS removed. */
+    changed |= levels_to_notify_qlocked(q);
+    if (!notify_levels_releasing_qlock(self, changed))
       goto out_flushing;
     if (n == PUSHES_PER_ITERATION || is_empty_qlocked(q))
       break;
@@ -548,6 +599,7 @@ static GstFlowReturn chain_data(GstAdaptiveQueue* self, GstMiniObject* obj, guin
   QueueState& q = *self->q;
   GstFlowReturn ret;
   GCond* waiter;
+  unsigned changed = 0;
   /* An overrun growth's adaptation message, posted once unlocked. */
   GstMessage* grown = nullptr;
 
@@ -586,6 +638,9 @@ static GstFlowReturn chain_data(GstAdaptiveQueue* self, GstMiniObject* obj, guin
     }
     if (q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM) {
       leak_downstream_qlocked(self);
+      /* queue notifies the drop at once unless silent. */
+      if (!q.silent && !notify_levels_releasing_qlock(self, levels_to_notify_qlocked(q)))
+        goto out_flushing;
       continue;
     }
     do {
@@ -601,8 +656,10 @@ static GstFlowReturn chain_data(GstAdaptiveQueue* self, GstMiniObject* obj, guin
     q.tail_needs_discont = false;
   }
   waiter = enqueue_data_qlocked(self, obj, buffers, bytes);
+  changed = levels_to_notify_qlocked(q);
   qunlock(self);
   wake(waiter);
+  notify_levels(self, changed);
   if (grown)
     gst_element_post_message(GST_ELEMENT_CAST(self), grown);
   return GST_FLOW_OK;
@@ -611,7 +668,9 @@ out_flushing:
   ret = q.srcresult;
   GST_LOG_OBJECT(self, "refusing data, task paused: %s", gst_flow_get_name(ret));
 out_unref:
+  changed = levels_to_notify_qlocked(q);
   qunlock(self);
+  notify_levels(self, changed);
   gst_mini_object_unref(obj);
   if (grown)
     gst_element_post_message(GST_ELEMENT_CAST(self), grown);
@@ -706,7 +765,10 @@ static GstFlowReturn sink_event(GstPad* pad, GstObject* parent, GstEvent* event)
     }
   }
   enqueue_event_qlocked(self, event);
+  /* A SEGMENT or GAP moves the time level; EOS with flush-on-eos all. */
+  const unsigned changed = levels_to_notify_qlocked(q);
   qunlock(self);
+  notify_levels(self, changed);
   return GST_FLOW_OK;
 }
 

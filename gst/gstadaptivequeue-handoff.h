@@ -23,7 +23,10 @@ namespace aq::element {
 
 /* Queue lock held: what the lock-free path may do now. */
 inline void publish_fast_path_qlocked(QueueState& q) {
-  const bool ok = q.srcresult == GST_FLOW_OK && !q.eos && !q.unexpected && !q.tail_needs_discont;
+  /* notify-levels closes it: levels are notified from the locked path, so
+   * the lock-free path pays nothing for them. */
+  const bool ok = q.srcresult == GST_FLOW_OK && !q.eos && !q.unexpected && !q.tail_needs_discont &&
+                  !q.notify_levels;
   /* Stores only on change: these share a line upstream reads per buffer. */
   if (q.fast_max_buffers.load(std::memory_order_relaxed) != q.max.buffers)
     q.fast_max_buffers.store(q.max.buffers, std::memory_order_relaxed);

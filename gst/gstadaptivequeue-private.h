@@ -56,6 +56,7 @@ constexpr guint64 DEFAULT_MIN_THRESHOLD_TIME = 0;
 constexpr GstAdaptiveQueueLeaky DEFAULT_LEAKY = GST_ADAPTIVE_QUEUE_NO_LEAK;
 constexpr gboolean DEFAULT_SILENT = FALSE;
 constexpr gboolean DEFAULT_FLUSH_ON_EOS = FALSE;
+constexpr gboolean DEFAULT_NOTIFY_LEVELS = FALSE; /* as queue >= 1.26 */
 constexpr gboolean DEFAULT_ADAPTIVE = TRUE;
 constexpr guint64 DEFAULT_ADAPTATION_INTERVAL = defaults::kIntervalNs;
 constexpr GstAdaptiveQueueLoadScope DEFAULT_LOAD_SCOPE = GST_ADAPTIVE_QUEUE_SCOPE_AUTO;
@@ -177,6 +178,10 @@ struct QueueState {
   GstAdaptiveQueueLeaky leaky = DEFAULT_LEAKY;
   bool silent = DEFAULT_SILENT;
   bool flush_on_eos = DEFAULT_FLUSH_ON_EOS;
+  /* notify-levels: the levels as last notified, so each change is
+   * notified once, by whichever streaming thread next releases the lock. */
+  bool notify_levels = DEFAULT_NOTIFY_LEVELS;
+  Level notified_level;
   GstAdaptiveQueueLatencySource latency_source = DEFAULT_LATENCY_SOURCE;
 
   /* Adaptation: on or off, the configuration it runs on (the newest that

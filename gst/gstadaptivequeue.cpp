@@ -376,6 +376,11 @@ static void set_latency_source_qlocked(GstAdaptiveQueue* self, const GValue* v, 
   q.latency_source = source;
 }
 
+/* Levels are notified as they change from now on, not as they stand. */
+static void notify_levels_changed_qlocked(GstAdaptiveQueue* self, const GValue*, GParamSpec*) {
+  self->q->notified_level = level_of(*self->q);
+}
+
 static void adaptive_changed_qlocked(GstAdaptiveQueue* self, const GValue*, GParamSpec*) {
   reserve_for_capacity_qlocked(*self->q);
 }
@@ -510,6 +515,12 @@ static const Property PROPERTIES[] = {
     {"flush-on-eos", "Flush on EOS",
      "Discard all data in the queue when an EOS event is received (default false)",
      bool_spec(DEFAULT_FLUSH_ON_EOS), RW_PLAYING, Lock::Queue, qfield<&QueueState::flush_on_eos>()},
+    {"notify-levels", "Notify levels",
+     "Emit notify::current-level-buffers, -bytes and -time from the streaming threads as the "
+     "levels change, as queue >= 1.26 does; while true every buffer takes the queue lock "
+     "(default false)",
+     bool_spec(DEFAULT_NOTIFY_LEVELS), RW_PLAYING, Lock::Queue,
+     qfield<&QueueState::notify_levels>(), notify_levels_changed_qlocked},
     /* adaptation */
     {"adaptive", "Adaptive",
      "Resize max-size-buffers every tick from load and latency; when false the queue behaves like "

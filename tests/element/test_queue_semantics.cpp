@@ -18,6 +18,9 @@
  *   moves, their order on a gst-launch line, adaptation-interval, proc-root;
  * - LATENCY messages, which `queue` never posts (checked: it posts none).
  *
+ * `queue` before 1.26 lacks notify-levels: those checks run against a
+ * `queue` that has it and are skipped, saying so, against one without.
+ *
  * Where adaptivequeue deliberately differs from `queue` (the reference run
  * checks what `queue` does instead, where that is safe):
  * - the `leaky` enum is a GType of its own, GstAdaptiveQueueLeaky, with
@@ -45,6 +48,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <memory>
 
 #include "aq_test.h"
@@ -1098,6 +1102,190 @@ GST_START_TEST(test_buffer_list_fills_by_length) {
   assert_sequence(fx, "stream-start segment 0 [1 2 3 4] [5 6]");
   if (adaptive_only("stats: queue counts no drops"))
     fail_unless_equals_uint64(Stats(fx->queue).u64("drops"), 1);
+
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
+/* ---- notify-levels ---- */
+
+namespace {
+
+/* One notify::current-level-* as a handler saw it: which level, its value
+ * read in the handler, and the thread. */
+struct LevelNote {
+  std::string level;
+  guint64 value;
+  GThread* thread;
+};
+
+struct LevelNotes {
+  std::mutex m;
+  std::vector<LevelNote> notes;
+
+  std::vector<LevelNote> take() {
+    std::lock_guard<std::mutex> guard(m);
+    return std::exchange(notes, {});
+  }
+  size_t size() {
+    std::lock_guard<std::mutex> guard(m);
+    return notes.size();
+  }
+};
+
+/* Reads the level in the handler: only possible with the lock released. */
+void on_level_notify(GObject* object, GParamSpec* pspec, LevelNotes* log) {
+  GValue v = G_VALUE_INIT;
+  g_value_init(&v, pspec->value_type);
+  g_object_get_property(object, pspec->name, &v);
+  const guint64 value =
+      pspec->value_type == G_TYPE_UINT64 ? g_value_get_uint64(&v) : g_value_get_uint(&v);
+  g_value_unset(&v);
+  std::lock_guard<std::mutex> guard(log->m);
+  log->notes.push_back(LevelNote{pspec->name + strlen("current-level-"), value, g_thread_self()});
+}
+
+void watch_levels(GstElement* e, LevelNotes* log) {
+  for (const char* name : {"current-level-buffers", "current-level-bytes", "current-level-time"})
+    g_signal_connect(e, (std::string("notify::") + name).c_str(), G_CALLBACK(on_level_notify), log);
+}
+
+/* The values notified for one level, in order; ms for time. */
+std::string notified(const std::vector<LevelNote>& notes, const char* level) {
+  std::string out;
+  for (const LevelNote& n : notes)
+    if (n.level == level)
+      out += (out.empty() ? "" : " ") + std::to_string(n.level == "time" ? n.value / kMs : n.value);
+  return out;
+}
+
+/* notify-levels exists on queue only from GStreamer 1.26. */
+bool has_notify_levels(GstElement* e) {
+  if (g_object_class_find_property(G_OBJECT_GET_CLASS(e), "notify-levels"))
+    return true;
+  fail_unless(!g_str_equal(factory_name(), "adaptivequeue"), "no notify-levels");
+  g_printerr("%s: no notify-levels (queue < 1.26), not checked\n", factory_name());
+  return false;
+}
+
+}  // namespace
+
+/* notify-levels is false by default, and then no level is notified while
+ * buffers enter and leave; it can be set in PLAYING. */
+GST_START_TEST(test_notify_levels_off_by_default) {
+  Fixture* fx = fixture_new();
+  if (!has_notify_levels(fx->queue)) {
+    fixture_free(fx);
+    return;
+  }
+  GParamSpec* pspec = g_object_class_find_property(G_OBJECT_GET_CLASS(fx->queue), "notify-levels");
+  fail_unless_equals_int(pspec->value_type, G_TYPE_BOOLEAN);
+  fail_unless(!G_PARAM_SPEC_BOOLEAN(pspec)->default_value, "default true");
+  fail_unless((pspec->flags & G_PARAM_READWRITE) == G_PARAM_READWRITE, "not read-write");
+  fail_unless(pspec->flags & GST_PARAM_MUTABLE_PLAYING, "not mutable in PLAYING");
+  gboolean on = TRUE;
+  g_object_get(fx->queue, "notify-levels", &on, nullptr);
+  fail_unless(!on, "notify-levels reads true");
+
+  LevelNotes log;
+  watch_levels(fx->queue, &log);
+  g_object_set(fx->queue, "max-size-buffers", 100, nullptr);
+  start(fx);
+  block_downstream(fx, 0, 0, 10 * kMs);
+  for (guint i = 1; i <= 3; i++)
+    fail_unless_equals_int(push(fx, i, i * 20 * kMs, 10 * kMs), GST_FLOW_OK);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 3);
+  open_gate(fx);
+  AQ_WAIT_FOR(received_buffers(fx) == 4);
+  AQ_WAIT_FOR(uint_prop(fx->queue, "current-level-buffers") == 0);
+  g_usleep(kSettleUs);
+  fail_unless_equals_int(log.size(), 0);
+
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
+/* With notify-levels, each level is notified as buffers enter, from
+ * upstream's thread, and as they leave, from the task once downstream took
+ * them; a handler reads the new value (the lock is released). */
+GST_START_TEST(test_notify_levels_follow_buffers) {
+  Fixture* fx = fixture_new();
+  if (!has_notify_levels(fx->queue)) {
+    fixture_free(fx);
+    return;
+  }
+  LevelNotes log;
+  watch_levels(fx->queue, &log);
+  g_object_set(fx->queue, "max-size-buffers", 100, "notify-levels", TRUE, nullptr);
+  start(fx);
+  /* Buffer 0 held downstream: the task sits in its push. */
+  block_downstream(fx, 0, 0, 10 * kMs);
+  log.take();
+
+  GThread* upstream = nullptr;
+  Worker pusher([&] {
+    upstream = g_thread_self();
+    for (guint i = 1; i <= 3; i++)
+      if (push(fx, i, i * 20 * kMs, 10 * kMs) != GST_FLOW_OK)
+        return;
+  });
+  fail_unless(pusher.wait(kWaitUs), "a push deadlocked: notified under the lock?");
+  std::vector<LevelNote> in = log.take();
+  fail_unless_equals_string(notified(in, "buffers").c_str(), "1 2 3");
+  fail_unless_equals_string(notified(in, "bytes").c_str(), "16 32 48");
+  /* Sink running time (end of each buffer) minus the src's (end of 0). */
+  fail_unless_equals_string(notified(in, "time").c_str(), "20 40 60");
+  for (const LevelNote& n : in)
+    fail_unless(n.thread == upstream, "%s notified from another thread", n.level.c_str());
+
+  /* Each removal is notified once downstream returns: buffer 0's first. */
+  open_gate(fx);
+  AQ_WAIT_FOR(received_buffers(fx) == 4);
+  AQ_WAIT_FOR(log.size() == 12);
+  g_usleep(kSettleUs);
+  std::vector<LevelNote> out = log.take();
+  fail_unless_equals_string(notified(out, "buffers").c_str(), "3 2 1 0");
+  fail_unless_equals_string(notified(out, "bytes").c_str(), "48 32 16 0");
+  fail_unless_equals_string(notified(out, "time").c_str(), "60 40 20 0");
+  for (const LevelNote& n : out)
+    fail_unless(n.thread != upstream, "%s notified from upstream's thread", n.level.c_str());
+
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
+/* notify-levels set in PLAYING takes effect at the next change, and unset
+ * stops the notifications. */
+GST_START_TEST(test_notify_levels_set_while_playing) {
+  Fixture* fx = fixture_new();
+  if (!has_notify_levels(fx->queue)) {
+    fixture_free(fx);
+    return;
+  }
+  LevelNotes log;
+  watch_levels(fx->queue, &log);
+  g_object_set(fx->queue, "max-size-buffers", 100, nullptr);
+  start(fx);
+  block_downstream(fx, 0);
+  fail_unless_equals_int(push(fx, 1), GST_FLOW_OK);
+  fail_unless_equals_int(log.size(), 0);
+
+  g_object_set(fx->queue, "notify-levels", TRUE, nullptr);
+  fail_unless_equals_int(push(fx, 2), GST_FLOW_OK);
+  std::vector<LevelNote> in = log.take();
+  fail_unless_equals_string(notified(in, "buffers").c_str(), "2");
+  fail_unless_equals_string(notified(in, "bytes").c_str(), "32");
+
+  g_object_set(fx->queue, "notify-levels", FALSE, nullptr);
+  fail_unless_equals_int(push(fx, 3), GST_FLOW_OK);
+  open_gate(fx);
+  AQ_WAIT_FOR(received_buffers(fx) == 4);
+  AQ_WAIT_FOR(uint_prop(fx->queue, "current-level-buffers") == 0);
+  g_usleep(kSettleUs);
+  fail_unless_equals_int(log.size(), 0);
 
   fixture_free(fx);
 }
@@ -2625,6 +2813,9 @@ static Suite* queue_semantics_suite(void) {
   tcase_add_loop_test(tc, test_level_time, 0, 3);
   tcase_add_test(tc, test_level_buffer_lists);
   tcase_add_test(tc, test_buffer_list_fills_by_length);
+  tcase_add_test(tc, test_notify_levels_off_by_default);
+  tcase_add_test(tc, test_notify_levels_follow_buffers);
+  tcase_add_test(tc, test_notify_levels_set_while_playing);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("events");
