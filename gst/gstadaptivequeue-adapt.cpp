@@ -204,9 +204,11 @@ static GstMessage* adaptation_message_qlocked(GstAdaptiveQueue* self, const aq::
 void reserve_for_capacity_qlocked(QueueState& q) {
   if (q.max.buffers == 0)
     return;
-  /* Adapting, the capacity may reach max-buffers on a push that overruns:
-   * reserve for that too, so the push does not allocate. */
-  const guint most = q.adaptive ? std::max(q.max.buffers, q.policy.max_buffers) : q.max.buffers;
+  /* Adapting, a push that overruns may grow the capacity up to the growth
+   * ceiling: reserve for that too, so the push does not allocate. */
+  const guint most = q.adaptive
+                         ? std::max(q.max.buffers, aq::growth_ceiling(q.policy, q.growth_limit))
+                         : q.max.buffers;
   const size_t want = static_cast<size_t>(std::min(most, MAX_RESERVED_BUFFERS)) + EVENT_HEADROOM;
   if (q.want_storage < want)
     q.want_storage = want;
@@ -233,7 +235,7 @@ void set_capacity_qlocked(GstAdaptiveQueue* self, guint capacity, CapacityCause 
 
 GstMessage* grow_on_overrun_qlocked(GstAdaptiveQueue* self) {
   QueueState& q = *self->q;
-  q.interval_overrun = true;
+  q.trace.overrun();
   const guint level = level_of(q).buffers;
   /* Only a queue full by its buffer count, with a count to size. */
   if (!q.adaptive || q.max.buffers == 0 || level < q.max.buffers)
@@ -241,8 +243,8 @@ GstMessage* grow_on_overrun_qlocked(GstAdaptiveQueue* self) {
   /* The level only rises between removals, so the highest since the tick
    * is the highest seen at a removal, or now. */
   const aq::Decision d =
-      q.adapter.overrun(q.policy, q.max.buffers, std::max(q.interval_level_max, level),
-                        q.upstream_latency.live, static_cast<int64_t>(gst_util_get_timestamp()));
+      q.adapter.overrun(q.policy, q.max.buffers, q.trace.max(level), q.upstream_latency.live,
+                        static_cast<int64_t>(gst_util_get_timestamp()), q.growth_limit);
   if (!d.applied)
     return nullptr;
   GST_DEBUG_OBJECT(self, "overrun: capacity %u -> %u", d.old_capacity, d.new_capacity);
@@ -295,16 +297,18 @@ static TickOutcome run_tick_tlocked(GstAdaptiveQueue* self, const Settings& s) {
   q.interval_latency_max = q.latency.take_interval_max();
   /* Without adaptation, or without a buffer limit, there is nothing to
    * size: the tick only samples and reports. */
+  /* The level only rises between removals: the highest since the last
+   * tick was seen at a removal, or is the level now. */
+  const aq::LevelInterval iv = q.trace.take(level_of(q).buffers);
   if (adaptive && q.adaptive && q.max.buffers > 0) {
     aq::TickInput in;
     in.capacity = q.max.buffers;
-    /* The level only rises between removals: the highest since the last
-     * tick was seen at a removal, or is the level now. */
-    in.level_max = std::max(q.interval_level_max, level_of(q).buffers);
+    in.level_max = iv.max;
     in.live = q.upstream_latency.live;
     in.load = reading.sample;
     in.latency_avg_ns = q.latency.average();
     in.now_ns = now;
+    in.growth_limit = q.growth_limit;
     const aq::Decision d = q.adapter.tick(q.policy, in);
     q.demand_floor = d.demand_floor;
     if (reading.sample) {
@@ -322,16 +326,15 @@ static TickOutcome run_tick_tlocked(GstAdaptiveQueue* self, const Settings& s) {
       set_capacity_qlocked(self, d.new_capacity, CapacityCause::Adaptation);
     if (d.applied)
       out.adaptation = adaptation_message_qlocked(self, d, q, reading.sample);
-    if (q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM) {
-      const guint n = q.trimmer.tick(q.policy, now, q.interval_level_min, q.interval_overrun);
+    /* A non-live upstream's backlog is backpressure, not latency. */
+    if (q.leaky == GST_ADAPTIVE_QUEUE_LEAK_DOWNSTREAM && in.live) {
+      const guint n = q.trimmer.tick(q.policy, now, iv);
       if (n > 0) {
-        GST_DEBUG_OBJECT(self, "trimming %u buffers of latency", n);
+        GST_DEBUG_OBJECT(self, "trimming %u buffers of latency, keeping %u", n, q.trimmer.keep());
         trim_qlocked(self, n);
       }
     }
   }
-  q.interval_level_max = q.interval_level_min = level_of(q).buffers;
-  q.interval_overrun = false;
   out.latency_changed = latency_report_changed_qlocked(q);
   qunlock(self);
   return out;
@@ -513,6 +516,7 @@ GstStructure* build_stats(GstAdaptiveQueue* self) {
       "combined-factor", G_TYPE_DOUBLE, t.last_decision.combined,
       "adaptations", G_TYPE_UINT64, q.adapter.adaptations(),
       "overrun-growths", G_TYPE_UINT64, q.adapter.overrun_growths(),
+      "trim-keep", G_TYPE_UINT, q.trimmer.keep(),
       "trims", G_TYPE_UINT64, q.trimmer.trims(),
       "trimmed-buffers", G_TYPE_UINT64, q.trimmer.trimmed_buffers(),
       "ticks", G_TYPE_UINT64, t.ticks,

@@ -267,7 +267,7 @@ static GCond* enqueue_data_qlocked(GstAdaptiveQueue* self, GstMiniObject* obj, g
   push_item_qlocked(q, Item{obj, buffers, bytes});
   const guint level = level_of(q).buffers;
   q.max_level_buffers = std::max(q.max_level_buffers, level);
-  q.interval_level_max = std::max(q.interval_level_max, level);
+  q.trace.push(level);
   return note_add_qlocked(self);
 }
 
@@ -324,14 +324,14 @@ static bool dequeue_qlocked(GstAdaptiveQueue* self, Item& item, GCond** waiter =
    * need not track it. */
   const guint before = buffers_of(q);
   q.max_level_buffers = std::max(q.max_level_buffers, before);
-  q.interval_level_max = std::max(q.interval_level_max, before);
+  q.trace.push(before);
   GstMiniObject* obj = item.object;
   if (GST_IS_BUFFER(obj) || GST_IS_BUFFER_LIST(obj)) {
     q.out_buffers.store(q.out_buffers.load(std::memory_order_relaxed) + item.buffers,
                         std::memory_order_release);
     q.out_bytes.store(q.out_bytes.load(std::memory_order_relaxed) + item.bytes,
                       std::memory_order_release);
-    q.interval_level_min = std::min(q.interval_level_min, before - item.buffers);
+    q.trace.pop(before - item.buffers);
     if (GST_IS_BUFFER(obj))
       apply_buffer(q, GST_BUFFER_CAST(obj), false);
     else
@@ -416,6 +416,7 @@ static void flush_qlocked(GstAdaptiveQueue* self, bool full, bool restart) {
    * deactivation took its stream lock): all it counted in is out now. */
   q.out_buffers.store(q.in_buffers.load(std::memory_order_relaxed), std::memory_order_release);
   q.out_bytes.store(q.in_bytes.load(std::memory_order_relaxed), std::memory_order_release);
+  q.trace.start(0);
   gst_segment_init(&q.sink_segment, GST_FORMAT_TIME);
   gst_segment_init(&q.src_segment, GST_FORMAT_TIME);
   q.src_segment_is_time = true;

@@ -35,6 +35,7 @@
 #include "gstadaptivequeue.h"
 #include "adapter.h"
 #include "latency_tracker.h"
+#include "level_trace.h"
 #include "shared_sampler.h"
 #include "spsc_ring.h"
 #include "sizing_policy.h"
@@ -190,13 +191,16 @@ struct QueueState {
    * overruns grows the capacity at once, under this lock. */
   bool adaptive = DEFAULT_ADAPTIVE;
   aq::PolicyConfig policy;
+  /* How far a live upstream's overrun may grow the capacity: an explicit
+   * max-size-buffers, else queue's default count (the time and byte limits
+   * stay hard limits over it). */
+  guint growth_limit = defaults::kGrowthLimitBuffers;
   aq::Adapter adapter;
   aq::Trimmer trimmer;
-  /* Since the last tick: the highest and lowest buffer level, an overrun,
-   * and the largest latency sample of the interval before. */
-  guint interval_level_max = 0;
-  guint interval_level_min = 0;
-  bool interval_overrun = false;
+  /* The buffer level since the last tick, as seen under this lock (at
+   * locked pushes and every removal), and the largest latency sample of
+   * the interval before. */
+  aq::LevelTrace trace;
   std::optional<gint64> interval_latency_max;
   /* The demand floor at the last tick. */
   guint demand_floor = 0;

@@ -145,6 +145,14 @@ static aq::PolicyConfig effective_policy_olocked(const Settings& s) {
   return config;
 }
 
+/* An explicit max-size-buffers bounds an overrun's growth, as it bounds
+ * queue; without one, queue's default count does. */
+static guint growth_limit_olocked(const Settings& s) {
+  if (s.explicit_max_size_buffers && *s.explicit_max_size_buffers > 0)
+    return *s.explicit_max_size_buffers;
+  return aq::defaults::kGrowthLimitBuffers;
+}
+
 /* Posts the configuration problem if it has not reached a bus yet: a
  * property set before the element is in a pipeline has nobody to tell. */
 void aq::element::post_config_problem(GstAdaptiveQueue* self) {
@@ -182,6 +190,7 @@ static std::pair<aq::PolicyConfig, aq::PolicyConfig> change_config(GstAdaptiveQu
   change(s);
   const aq::PolicyConfig after = effective_policy_olocked(s);
   const std::string problem = aq::describe(aq::validate(after));
+  const guint growth_limit = growth_limit_olocked(s);
   if (problem != s.config_problem) {
     s.config_problem = problem;
     s.config_problem_posted = false;
@@ -191,6 +200,7 @@ static std::pair<aq::PolicyConfig, aq::PolicyConfig> change_config(GstAdaptiveQu
   qlock(self);
   if (problem.empty())
     self->q->policy = after;
+  self->q->growth_limit = growth_limit;
   then(*self->q, problem.empty());
   reserve_for_capacity_qlocked(*self->q);
   qunlock(self);
@@ -476,7 +486,8 @@ static const Property PROPERTIES[] = {
      uint64_spec(0, G_MAXUINT64, 0), RO, Lock::Queue, level<&Level::time>()},
     {"max-size-buffers", "Max. size (buffers)",
      "Max. number of buffers in the queue, 0 = no limit, as on queue; adaptation resizes it every "
-     "tick within min-buffers..max-buffers. A value set outside them moves the nearer bound to it "
+     "tick within min-buffers..max-buffers, and past max-buffers for a live upstream that "
+     "overruns. A value set outside them moves the nearer bound to it, and bounds that growth "
      "(buffers, 0 - 4294967295, default 16)",
      uint_spec(0, G_MAXUINT, DEFAULT_MAX_SIZE_BUFFERS), RW_PLAYING, Lock::Own,
      sized<Sized::Size>()},
@@ -533,8 +544,9 @@ static const Property PROPERTIES[] = {
      uint_spec(1, G_MAXUINT, aq::defaults::kMinBuffers), RW_PLAYING, Lock::Own,
      sized<Sized::MinBound>()},
     {"max-buffers", "Max. capacity (buffers)",
-     "Largest capacity adaptation may choose; follows a larger max-size-buffers set explicitly "
-     "(buffers, 1 - 4294967295, default 32)",
+     "Ceiling of JetKVM's step; follows a larger max-size-buffers set explicitly. With a live "
+     "upstream a push that finds the queue full grows it past this, up to max-size-buffers when "
+     "set, else 200, and max-size-time and max-size-bytes (buffers, 1 - 4294967295, default 32)",
      uint_spec(1, G_MAXUINT, aq::defaults::kMaxBuffers), RW_PLAYING, Lock::Own,
      sized<Sized::MaxBound>()},
     {"cpu-low-threshold", "CPU low threshold",
@@ -631,9 +643,11 @@ static const Property PROPERTIES[] = {
                  aq::defaults::kDemandWindowNs),
      RW_PLAYING, Lock::Config, sfield<&Settings::policy, &aq::PolicyConfig::demand_window_ns>()},
     {"trim-period", "Trim period",
-     "With leaky=downstream, after this long with the level never below T >= 2 and no overrun, "
-     "drop the T - 1 oldest buffers once: latency a real-time sink never drains. 0 = off; 1 - "
-     "99999999 are invalid (ns, 0 or 100000000 - 600000000000, default 0)",
+     "With leaky=downstream and a live upstream, after this long with the level always above "
+     "the recent need (a 95th percentile of each tick's rise, at least 1) and no overrun, drop "
+     "the oldest buffers down to it once: latency a consumer at a fixed pace never drains. 0 = "
+     "off; 1 - 99999999 are invalid (ns, 0 or 100000000 - 600000000000, default 20000000000 = "
+     "20 s)",
      uint64_spec(0, aq::limits::kMaxTrimPeriodNs, aq::defaults::kTrimPeriodNs), RW_PLAYING,
      Lock::Config, sfield<&Settings::policy, &aq::PolicyConfig::trim_period_ns>()},
     {"stats",
@@ -748,6 +762,7 @@ static GstStateChangeReturn change_state(GstElement* element, GstStateChange tra
   if (transition == GST_STATE_CHANGE_READY_TO_PAUSED) {
     qlock(self);
     self->q->latency.reset();
+    self->q->trace.start(0);
     qunlock(self);
     start_ticks(self);
   }

@@ -29,7 +29,8 @@ constexpr double kSmoothing = 0.3;
 constexpr int64_t kIntervalNs = 500'000'000;
 constexpr double kDemandHeadroom = 1.25;
 constexpr int64_t kDemandWindowNs = 10'000'000'000;
-constexpr int64_t kTrimPeriodNs = 0;  // off: the default never drops on purpose
+// PulseAudio's 20 s of sustained headroom before it shrinks its watermark.
+constexpr int64_t kTrimPeriodNs = 20'000'000'000;
 // queue's default max-size-buffers: how far a live upstream's overrun may
 // grow the capacity when max-size-buffers is not set.
 constexpr uint32_t kGrowthLimitBuffers = 200;

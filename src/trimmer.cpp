@@ -17,11 +17,6 @@ uint32_t Trimmer::tick(const PolicyConfig& config, int64_t now_ns, const LevelIn
   return stretch(period, now_ns, interval.min, interval.overrun, keep());
 }
 
-uint32_t Trimmer::tick(const PolicyConfig& config, int64_t now_ns, uint32_t level_min,
-                       bool overrun) {
-  return stretch(config.trim_period_ns, now_ns, level_min, overrun, 1);
-}
-
 uint32_t Trimmer::stretch(int64_t period_ns, int64_t now_ns, uint32_t level_min, bool overrun,
                           uint32_t keep) {
   // The interval before the first tick, or before the rule was turned on, is

@@ -27,9 +27,6 @@ class Trimmer {
   // 0, or demand_headroom 0: JetKVM's step alone). The need is learnt with
   // the rule off too, so turning it on starts informed.
   uint32_t tick(const PolicyConfig& config, int64_t now_ns, const LevelInterval& interval);
-  // The same with a keep level of 1 and no need learnt: the element's call
-  // until it keeps a LevelTrace.
-  uint32_t tick(const PolicyConfig& config, int64_t now_ns, uint32_t level_min, bool overrun);
 
   // The level the rule keeps: max(1, the need quantile).
   uint32_t keep() const;

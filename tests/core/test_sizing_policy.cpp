@@ -522,7 +522,7 @@ START_TEST(defaults_match_the_design) {
   ck_assert_int_eq(aq::defaults::kIntervalNs, 500 * kMs);
   ck_assert_double_eq(c.demand_headroom, 1.25);
   ck_assert_int_eq(c.demand_window_ns, 10'000 * kMs);
-  ck_assert_int_eq(c.trim_period_ns, 0);
+  ck_assert_int_eq(c.trim_period_ns, 20'000 * kMs);
 }
 END_TEST
 

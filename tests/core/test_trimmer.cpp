@@ -1,5 +1,6 @@
-// Trimmer: after trim-period with the level never below T >= 2 and no
-// overrun, drop T - 1 buffers once; what restarts the stretch; off by default.
+// Trimmer: with no need (keep level 1), after trim-period with the level
+// never below T >= 2 and no overrun, drop T - 1 buffers once; what restarts
+// the stretch; off at 0. Then the keep level following the need.
 // SPDX-License-Identifier: LGPL-2.1-or-later
 
 #include <cstdint>
@@ -16,6 +17,10 @@ namespace {
 constexpr int64_t kMs = 1'000'000;
 constexpr int64_t kTick = 500 * kMs;
 
+aq::LevelInterval interval(uint32_t min, uint32_t rise, bool overrun = false) {
+  return aq::LevelInterval{min + rise, min, rise, overrun};
+}
+
 struct TickIn {
   uint32_t level_min;
   bool overrun;
@@ -30,8 +35,8 @@ struct TrimCase {
 };
 
 const TrimCase kTrimCases[] = {
-    {"off by default",
-     aq::defaults::kTrimPeriodNs,
+    {"off at 0",
+     0,
      {{5, false, 0}, {5, false, 0}, {5, false, 0}, {5, false, 0}, {5, false, 0}, {5, false, 0}}},
     // Stretch from 0.5 s; at 2.5 s it has lasted 2 s with the level >= 5.
     {"steady backlog of 5",
@@ -107,7 +112,7 @@ START_TEST(trim_table) {
   for (size_t i = 0; i < c.ticks.size(); ++i) {
     const TickIn& in = c.ticks[i];
     const int64_t now = static_cast<int64_t>(i + 1) * kTick;
-    const uint32_t got = t.tick(config, now, in.level_min, in.overrun);
+    const uint32_t got = t.tick(config, now, interval(in.level_min, 0, in.overrun));
     ck_assert_msg(got == in.drop, "%s: tick at %lld ms drops %u, expected %u", c.name,
                   static_cast<long long>(now / kMs), got, in.drop);
     if (got > 0) {
@@ -123,17 +128,18 @@ END_TEST
 START_TEST(turning_on_starts_a_stretch) {
   PolicyConfig on;
   on.trim_period_ns = 2000 * kMs;
-  const PolicyConfig off;
+  PolicyConfig off;
+  off.trim_period_ns = 0;
   Trimmer t;
-  ck_assert_uint_eq(t.tick(on, 1 * kTick, 5, false), 0);
-  ck_assert_uint_eq(t.tick(on, 2 * kTick, 5, false), 0);
-  ck_assert_uint_eq(t.tick(off, 3 * kTick, 5, false), 0);
+  ck_assert_uint_eq(t.tick(on, 1 * kTick, interval(5, 0)), 0);
+  ck_assert_uint_eq(t.tick(on, 2 * kTick, interval(5, 0)), 0);
+  ck_assert_uint_eq(t.tick(off, 3 * kTick, interval(5, 0)), 0);
   // On again at 2.0 s: the stretch starts there, not at 0.5 s.
-  ck_assert_uint_eq(t.tick(on, 4 * kTick, 5, false), 0);
-  ck_assert_uint_eq(t.tick(on, 5 * kTick, 5, false), 0);
-  ck_assert_uint_eq(t.tick(on, 6 * kTick, 5, false), 0);
-  ck_assert_uint_eq(t.tick(on, 7 * kTick, 5, false), 0);
-  ck_assert_uint_eq(t.tick(on, 8 * kTick, 5, false), 4);
+  ck_assert_uint_eq(t.tick(on, 4 * kTick, interval(5, 0)), 0);
+  ck_assert_uint_eq(t.tick(on, 5 * kTick, interval(5, 0)), 0);
+  ck_assert_uint_eq(t.tick(on, 6 * kTick, interval(5, 0)), 0);
+  ck_assert_uint_eq(t.tick(on, 7 * kTick, interval(5, 0)), 0);
+  ck_assert_uint_eq(t.tick(on, 8 * kTick, interval(5, 0)), 4);
 }
 END_TEST
 
@@ -141,24 +147,20 @@ START_TEST(reset_forgets_the_stretch) {
   PolicyConfig config;
   config.trim_period_ns = 1000 * kMs;
   Trimmer t;
-  t.tick(config, 1 * kTick, 5, false);
-  t.tick(config, 2 * kTick, 5, false);
-  ck_assert_uint_eq(t.tick(config, 3 * kTick, 5, false), 4);
+  t.tick(config, 1 * kTick, interval(5, 0));
+  t.tick(config, 2 * kTick, interval(5, 0));
+  ck_assert_uint_eq(t.tick(config, 3 * kTick, interval(5, 0)), 4);
   t.reset();
   ck_assert_uint_eq(t.trims(), 0);
   ck_assert_uint_eq(t.trimmed_buffers(), 0);
   // A new stretch starts at the next tick, 2.0 s: trim at 3.0 s.
-  ck_assert_uint_eq(t.tick(config, 4 * kTick, 5, false), 0);
-  ck_assert_uint_eq(t.tick(config, 5 * kTick, 5, false), 0);
-  ck_assert_uint_eq(t.tick(config, 6 * kTick, 5, false), 4);
+  ck_assert_uint_eq(t.tick(config, 4 * kTick, interval(5, 0)), 0);
+  ck_assert_uint_eq(t.tick(config, 5 * kTick, interval(5, 0)), 0);
+  ck_assert_uint_eq(t.tick(config, 6 * kTick, interval(5, 0)), 4);
 }
 END_TEST
 
-// ---- with the interval: the keep level follows the need ----
-
-aq::LevelInterval interval(uint32_t min, uint32_t rise, bool overrun = false) {
-  return aq::LevelInterval{min + rise, min, rise, overrun};
-}
+// ---- the keep level follows the need ----
 
 struct KeepCase {
   const char* name;

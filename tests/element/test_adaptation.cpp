@@ -11,6 +11,7 @@
 
 #include "aq_test.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -871,6 +872,167 @@ GST_START_TEST(test_overrun_waits_without_floor) {
 }
 GST_END_TEST;
 
+/* leaky=no, live: growth goes past max-buffers (32) as far as a queue user's
+ * limits keep data: 200 buffers by default (max-size-time 0 here), the time
+ * limit where it binds first (1 s of 10 ms buffers: the level stops at 100
+ * although the capacity grew to 102), or an explicit max-size-buffers in
+ * place of 200 (here 20 < max-buffers, so max-buffers bounds it). Then the
+ * push waits, as on queue, and nothing is lost. */
+struct GrowthCase {
+  const char* name;
+  guint explicit_size; /* 0: not set */
+  guint64 max_time;
+  std::vector<guint> sizes; /* capacities, each found full by a push */
+  guint full_at;            /* the level at which the push waits */
+};
+
+static const GrowthCase kGrowthCases[] = {
+    {"200 buffers", 0, 0, {16, 22, 29, 38, 49, 63, 80, 102, 129, 163, 200}, 200},
+    {"max-size-time 1 s", 0, GST_SECOND, {16, 22, 29, 38, 49, 63, 80, 102}, 100},
+    {"max-size-buffers 20", 20, 0, {20, 27, 32}, 32},
+};
+
+GST_START_TEST(test_overrun_grows_past_max_buffers) {
+  const GrowthCase& c = kGrowthCases[__i__];
+  GstElement* q = make_queue("/nonexistent", 60 * GST_SECOND);
+  g_object_set(q, "max-size-time", c.max_time, nullptr);
+  if (c.explicit_size)
+    g_object_set(q, "max-size-buffers", c.explicit_size, nullptr);
+  Bus bus(q);
+  GstHarness* h = start_harness(q);
+  learn_live_upstream(h, q);
+  Blocker block(q);
+  fail_unless_equals_int(gst_harness_push(h, timed_buffer(0)), GST_FLOW_OK);
+  block.wait_held();
+
+  guint64 next = 1;
+  for (guint size : c.sizes) {
+    while (next <= std::min(size, c.full_at))
+      fail_unless_equals_int(gst_harness_push(h, timed_buffer(next++)), GST_FLOW_OK);
+    fail_unless_equals_int(capacity(q), size);
+  }
+  fail_unless_equals_int(uint_prop(q, "max-buffers"), 32);
+  fail_unless_equals_uint64(Stats(q).u64("overrun-growths"), c.sizes.size() - 1);
+
+  /* Full for good: the push waits, and nothing was dropped. */
+  Pusher pusher(h, next, 1);
+  g_usleep(100 * 1000);
+  fail_unless_equals_int(pusher.done(), 0);
+  fail_unless_equals_int(Stats(q).u("current-level-buffers"), c.full_at);
+  fail_unless_equals_int(capacity(q), c.sizes.back());
+  block.release();
+  AQ_WAIT_FOR(pusher.done() == 1);
+  pull_in_order(h, 0, c.full_at + 2);
+  fail_unless_equals_uint64(Stats(q).u64("drops"), 0);
+
+  gst_harness_teardown(h);
+  gst_object_unref(q);
+}
+GST_END_TEST;
+
+/* After a growth to 200, the ticks bring the capacity back: the floor holds
+ * it while the demand window holds the level of 200, then JetKVM's step
+ * takes it within min-buffers..max-buffers at once (its result is clamped
+ * there) and on down under load. */
+GST_START_TEST(test_growth_comes_back) {
+  LoadFixture load(90, 90);
+  TickDriver ticks(&load);
+  GstElement* q = make_queue(load.dir(), kTickInterval);
+  g_object_set(q, "latency-weight", 0.0, "max-size-time", G_GUINT64_CONSTANT(0), "demand-window",
+               100 * GST_MSECOND, nullptr);
+  Bus bus(q);
+  GstHarness* h = start_harness(q);
+  learn_live_upstream(h, q);
+  Blocker block(q);
+  fail_unless_equals_int(gst_harness_push(h, timed_buffer(0)), GST_FLOW_OK);
+  block.wait_held();
+  for (guint64 i = 1; i <= 200; i++)
+    fail_unless_equals_int(gst_harness_push(h, timed_buffer(i)), GST_FLOW_OK);
+  fail_unless_equals_int(capacity(q), 200);
+  block.release();
+  pull_in_order(h, 0, 201);
+
+  /* The interval saw 200: the floor holds 200. */
+  ticks.run(1);
+  fail_unless_equals_int(capacity(q), 200);
+  fail_unless_equals_int(Stats(q).u("demand-floor"), 200);
+  /* Past the window, JetKVM's step alone: 200 is clamped to 32 at once. */
+  g_usleep(300 * 1000);
+  ticks.run(1);
+  fail_unless_equals_int(capacity(q), 32);
+  fail_unless_equals_int(Stats(q).u("demand-floor"), 0);
+  const guint settle = ticks_to_settle(32, -0.8, 4, 32, 0.3);
+  ticks.run(settle);
+  fail_unless_equals_int(capacity(q), 6);
+
+  gst_harness_teardown(h);
+  gst_object_unref(q);
+}
+GST_END_TEST;
+
+/* leaky=downstream, live: a burst of 10 behind a stalled consumer is the
+ * need of its interval, and the trimmer keeps it; ticks that see no rise
+ * make it forget (95th percentile, forget factor 0.983: about 20 ticks),
+ * until it keeps 1. At the default trim period, 20 s after the last tick
+ * with the level at or below the keep level, the 9 oldest go at once: not
+ * at 19 s. A non-live upstream, or demand-headroom 0 (JetKVM's step alone),
+ * never trims, even at the shortest period. */
+GST_START_TEST(test_trims_standing_backlog) {
+  const bool trims = __i__ == 0;
+  GstElement* q = make_queue("/nonexistent", 60 * GST_SECOND);
+  gst_util_set_object_arg(G_OBJECT(q), "leaky", "downstream");
+  fail_unless_equals_uint64(uint64_prop(q, "trim-period"), 20 * GST_SECOND);
+  if (__i__ == 2)
+    g_object_set(q, "demand-headroom", 0.0, nullptr);
+  if (!trims)
+    g_object_set(q, "trim-period", 100 * GST_MSECOND, nullptr);
+  TickDriver ticks;
+  GstHarness* h = start_harness(q);
+  if (__i__ != 1)
+    learn_live_upstream(h, q);
+  Blocker block(q);
+  fail_unless_equals_int(gst_harness_push(h, timed_buffer(0)), GST_FLOW_OK);
+  block.wait_held();
+  for (guint64 i = 1; i <= 10; i++)
+    fail_unless_equals_int(gst_harness_push(h, timed_buffer(i)), GST_FLOW_OK);
+
+  ticks.run(1);
+  /* Not live, the trimmer is not fed at all. */
+  fail_unless_equals_int(Stats(q).u("trim-keep"), __i__ == 1 ? 1 : 10);
+  const gint64 t0 = g_get_monotonic_time();
+  fail_unless(ticks.run_until([&] { return Stats(q).u("trim-keep") == 1; }),
+              "the need of 10 is never forgotten");
+  const gint64 t1 = g_get_monotonic_time();
+  if (trims) {
+    /* The stretch began at a tick between t0 and t1. */
+    if (t1 < t0 + 19 * G_USEC_PER_SEC) {
+      g_usleep(t0 + 19 * G_USEC_PER_SEC - g_get_monotonic_time());
+      ticks.run(1);
+      fail_unless_equals_uint64(Stats(q).u64("trims"), 0);
+    }
+    g_usleep(t1 + 20 * G_USEC_PER_SEC + 50 * 1000 - g_get_monotonic_time());
+  } else {
+    /* Past the shortest period, the level still above the keep level. */
+    ticks.run(3);
+    g_usleep(200 * 1000);
+  }
+  ticks.run(1);
+  {
+    Stats st(q);
+    fail_unless_equals_uint64(st.u64("trims"), trims ? 1 : 0);
+    fail_unless_equals_uint64(st.u64("trimmed-buffers"), trims ? 9 : 0);
+    fail_unless_equals_uint64(st.u64("drops"), trims ? 9 : 0);
+    fail_unless_equals_int(st.u("current-level-buffers"), trims ? 1 : 10);
+  }
+  block.release();
+  pull_in_order(h, 0, 1);
+  pull_in_order(h, trims ? 10 : 1, trims ? 1 : 10);
+
+  gst_harness_teardown(h);
+  gst_object_unref(q);
+}
+GST_END_TEST;
+
 /* Under a load that shrinks the capacity, the floor keeps it at
  * ceil(1.25 x the highest level of the demand window) while that level is
  * in the window; once it has left, JetKVM's step shrinks on from there. */
@@ -987,10 +1149,10 @@ GST_START_TEST(test_tick_schedule_under_repeated_sets) {
 GST_END_TEST;
 
 /* Trimming as the element applies it: with trim-period, leaky=downstream
- * and a live upstream, a backlog that stands for the whole period (its
- * level never below 2, no overrun) is cut to one buffer at the first tick
- * past the period, once; the oldest go, counted as drops and trims. Not
- * before the period, and not while the level dips below 2. */
+ * and a live upstream, a backlog that stands for the whole period (no
+ * overrun) is cut to the recent need (`trim-keep`) at the first tick past
+ * the period, once; the oldest go, counted as drops and trims. Not before
+ * the period, and not while the level dips to the need. */
 GST_START_TEST(test_trim_standing_backlog) {
   /* No load sample (the counters never move): the capacity stays, and
    * ticks run at once, so two ticks in a row are well inside the period. */
@@ -1033,25 +1195,29 @@ GST_START_TEST(test_trim_standing_backlog) {
   {
     Stats st(q);
     fail_unless_equals_uint64(st.u64("trims"), 1);
-    fail_unless_equals_uint64(st.u64("trimmed-buffers"), 9);
-    fail_unless_equals_uint64(st.u64("drops"), 9);
-    fail_unless_equals_int(st.u("current-level-buffers"), 1);
+    /* The burst rose by 9 in one interval: that is the need kept. */
+    fail_unless_equals_int(st.u("trim-keep"), 9);
+    fail_unless_equals_uint64(st.u64("trimmed-buffers"), 1);
+    fail_unless_equals_uint64(st.u64("drops"), 1);
+    fail_unless_equals_int(st.u("current-level-buffers"), 9);
     fail_unless_equals_int(st.u("capacity"), 16);
   }
-  /* Once: the level is 1 now, so no stretch runs. */
+  /* Once: the level is at the need now, so no stretch runs. */
   g_usleep(period / 1000 + 20 * 1000);
   ticks.run(2);
   fail_unless_equals_uint64(Stats(q).u64("trims"), 1);
 
-  /* The held one, then the newest, marked DISCONT after the gap. */
+  /* The held one, then the rest from the one after the oldest queued,
+   * marked DISCONT after the gap. */
   block.release();
   pull_in_order(h, 0, 1);
   GstBuffer* b = gst_harness_pull(h);
-  fail_unless(b != nullptr, "the newest buffer is missing");
-  fail_unless_equals_uint64(GST_BUFFER_OFFSET(b), 10);
+  fail_unless(b != nullptr, "the buffer after the trimmed one is missing");
+  fail_unless_equals_uint64(GST_BUFFER_OFFSET(b), 2);
   fail_unless(GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DISCONT), "no DISCONT after the trim");
   gst_buffer_unref(b);
-  AQ_WAIT_FOR(Stats(q).u64("buffers-pushed") == 2);
+  pull_in_order(h, 3, 8);
+  AQ_WAIT_FOR(Stats(q).u64("buffers-pushed") == 10);
 
   gst_harness_teardown(h);
   gst_object_unref(q);
@@ -1074,6 +1240,9 @@ static Suite* adaptation_suite(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_loop_test(tc, test_overrun_grows_live, 0, 2);
   tcase_add_loop_test(tc, test_overrun_waits_without_floor, 0, 2);
+  tcase_add_loop_test(tc, test_overrun_grows_past_max_buffers, 0, G_N_ELEMENTS(kGrowthCases));
+  tcase_add_test(tc, test_growth_comes_back);
+  tcase_add_loop_test(tc, test_trims_standing_backlog, 0, 3);
   tcase_add_test(tc, test_floor_holds_under_load);
   tcase_add_loop_test(tc, test_latency_beyond_upstream, 0, 2);
   suite_add_tcase(s, tc);

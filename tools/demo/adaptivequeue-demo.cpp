@@ -20,12 +20,18 @@ void usage(FILE* out) {
       "pipeline, under the same trouble; prints per queue the frames lost, the\n"
       "latency and the capacity, and draws demo.png (demo-kvm.png) with gnuplot.\n"
       "\n"
-      "  --graph capture|kvm      capture (default): a capture device -> opusenc\n"
+      "  --graph capture|kvm|playback\n"
+      "                           capture (default): a capture device -> opusenc\n"
       "                           -> QUEUE -> a synced sink that stalls;\n"
       "                           kvm: audiotestsrc -> opusenc -> rtpopuspay -> UDP\n"
       "                           loopback -> rtpjitterbuffer -> rtpopusdepay ->\n"
       "                           opusdec -> QUEUE -> a synced sink; the sender holds\n"
-      "                           its packets and sends them together\n"
+      "                           its packets and sends them together;\n"
+      "                           playback: a network receiver whose frames come in\n"
+      "                           bursts -> QUEUE leaky=downstream -> appsink taken\n"
+      "                           every 20 ms; plots lost frames against latency\n"
+      "                           (demo-playback.png; default variants adaptive,\n"
+      "                           queue-2,queue-4,queue-8,queue-16,queue-32,queue-64)\n"
       "  --variants LIST          comma-separated queues to run (default\n"
       "                           adaptive,jetkvm,queue-8,queue-32):\n"
       "                             adaptive  adaptivequeue, defaults\n"
@@ -64,6 +70,8 @@ bool parse_uint(const char* v, guint64& out) {
   return !*end;
 }
 
+bool variants_set = false;
+
 /* Returns the option that is wrong, or nullptr. */
 const char* parse_args(int argc, char** argv, demo::Options& o) {
   for (int i = 1; i < argc; i++) {
@@ -79,9 +87,12 @@ const char* parse_args(int argc, char** argv, demo::Options& o) {
         o.graph = demo::Graph::Capture;
       else if (v && !strcmp(v, "kvm"))
         o.graph = demo::Graph::Kvm;
+      else if (v && !strcmp(v, "playback"))
+        o.graph = demo::Graph::Playback;
       else
         return argv[i - 1];
     } else if (a == "--variants") {
+      variants_set = true;
       const char* v = next();
       if (!v)
         return argv[i - 1];
@@ -154,6 +165,9 @@ int main(int argc, char** argv) {
     usage(stderr);
     return 2;
   }
+  if (opts.graph == demo::Graph::Playback && !variants_set)
+    opts.variants = {"adaptive", "queue-2",  "queue-4", "queue-8",
+                     "queue-16", "queue-32", "queue-64"};
   std::vector<demo::VariantSpec> specs;
   for (const auto& k : opts.variants) {
     demo::VariantSpec s;
@@ -170,6 +184,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "adaptivequeue-demo: give 1 to 8 variants\n");
     return 2;
   }
+  /* The playback graph's trouble is the network alone. */
+  if (opts.graph == demo::Graph::Playback)
+    return demo::run_playback(opts, specs);
   if (opts.load_workers != 0) {
     gchar* p = g_find_program_in_path("stress-ng");
     if (!p) {

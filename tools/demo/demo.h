@@ -22,7 +22,7 @@ constexpr GstClockTime kBin = 100 * GST_MSECOND;  /* plot resolution */
  * frame and it overruns, as an ALSA device does. */
 constexpr guint64 kDeviceRing = 2;
 
-enum class Graph { Capture, Kvm };
+enum class Graph { Capture, Kvm, Playback };
 
 struct Options {
   Graph graph = Graph::Capture;
@@ -148,5 +148,7 @@ class CpuMeter {
 
 /* Builds the graph, runs it for opts.duration under the trouble, measures. */
 int run_demo(const Options& opts, const std::vector<VariantSpec>& specs);
+/* The playback graph (--graph playback): demo-playback.cpp. */
+int run_playback(const Options& opts, const std::vector<VariantSpec>& specs);
 
 }  // namespace demo

@@ -57,12 +57,20 @@ bool agrees(double replay, double sim, double absolute) {
 }
 
 // The simulator's queue for a variant: aq-fixed-N is a fixed N there too.
+// adaptivequeue with its defaults has queue's time and byte limits (1 s,
+// 10 MiB) over its count, grows on overrun up to 200 buffers, and trims
+// with leaky=downstream (the core's default trim period).
 aqsim::QueueSetup setup_for(const Variant& v) {
   aqsim::QueueSetup q;
   q.name = v.queue;
   q.leaky = v.leaky;
   q.adaptive = v.adaptive;
   q.capacity = v.adaptive ? aq::defaults::kInitialBuffers : v.capacity;
+  if (v.adaptive) {
+    q.max_time_ns = 1'000'000'000;
+    q.max_bytes = 10 * 1024 * 1024;
+    q.growth_limit = aq::defaults::kGrowthLimitBuffers;
+  }
   return q;
 }
 

@@ -25,11 +25,6 @@ constexpr uint32_t kQueueBuffers = aq::defaults::kGrowthLimitBuffers;
 constexpr int64_t kQueueTimeNs = 1'000'000'000;
 constexpr uint64_t kQueueBytes = 10 * 1024 * 1024;
 
-// The trim period the adaptive rows run with leaky=downstream and a live
-// source (a non-live one never trims): PulseAudio's 20 s of sustained
-// headroom before it shrinks its watermark.
-constexpr int64_t kTrimPeriodNs = 20'000'000'000;
-
 // The comparison the report is about: fixed capacities (a count alone),
 // queue's defaults, the adaptive defaults and JetKVM's step alone
 // (demand-headroom 0, which turns off the floor, the growth and the
@@ -49,8 +44,6 @@ std::vector<aqsim::QueueSetup> setups() {
     adaptive.max_time_ns = kQueueTimeNs;
     adaptive.max_bytes = kQueueBytes;
     adaptive.growth_limit = kQueueBuffers;
-    if (leaky == aqsim::Leaky::Downstream)
-      adaptive.config.trim_period_ns = kTrimPeriodNs;
     out.push_back(adaptive);
     aqsim::QueueSetup jetkvm = adaptive;
     jetkvm.name = "jetkvm";
@@ -137,7 +130,10 @@ void write_result(FILE* f, const aqsim::Scenario& s, const aqsim::QueueSetup& q,
       static_cast<unsigned long long>(r.underruns), static_cast<unsigned long long>(r.trimmed),
       static_cast<unsigned long long>(r.overrun_growths), r.level_mean, r.level_mean_mem_high,
       q.config.min_buffers, q.config.max_buffers, q.adaptive ? q.config.demand_headroom : 0.0,
-      q.adaptive ? static_cast<double>(q.config.trim_period_ns) / 1e9 : 0.0);
+      // Trimming applies to leaky=downstream only.
+      q.adaptive && q.leaky == aqsim::Leaky::Downstream
+          ? static_cast<double>(q.config.trim_period_ns) / 1e9
+          : 0.0);
 }
 
 bool write_series(const std::string& dir, const aqsim::Scenario& s, const aqsim::QueueSetup& q,
@@ -244,7 +240,7 @@ int main(int argc, char** argv) {
       config.min_buffers, config.max_buffers, aq::defaults::kInitialBuffers,
       static_cast<long long>(aqsim::kTickNs / aqsim::kMs), config.smoothing, config.demand_headroom,
       static_cast<long long>(config.demand_window_ns / 1'000'000'000),
-      static_cast<long long>(kTrimPeriodNs / 1'000'000'000));
+      static_cast<long long>(aq::defaults::kTrimPeriodNs / 1'000'000'000));
   for (const std::string& path : scenario_paths) {
     aqsim::Scenario scenario;
     try {
