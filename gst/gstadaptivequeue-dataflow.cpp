@@ -21,6 +21,31 @@ namespace aq::element {
  * still returns to the task loop now and then. */
 constexpr int PUSHES_PER_ITERATION = 64;
 
+/* ---- the queue of the running GStreamer ---- */
+
+/* adaptivequeue behaves like the `queue` of the GStreamer it runs on. Where
+ * queue's behaviour changed between versions, the version loaded at run
+ * time (gst_version(), not the headers built against) picks; this is the
+ * one place that says which changes there are:
+ *
+ * - 1.24: when a push fails fatally (an error other than NOT_LINKED or
+ *   EOS), queue drops what it still holds; 1.22 keeps it. After EOS, a new
+ *   STREAM_START then starts the new stream at once on 1.24, while 1.22
+ *   first drains the old stream to its EOS and answers EOS to pushes until
+ *   the next SEGMENT. */
+static bool queue_drops_on_fatal_error() {
+  static const bool since_1_24 = [] {
+    guint major = 0, minor = 0, micro = 0, nano = 0;
+    gst_version(&major, &minor, &micro, &nano);
+    return major > 1 || (major == 1 && minor >= 24);
+  }();
+  return since_1_24;
+}
+
+static bool is_fatal(GstFlowReturn result) {
+  return result < GST_FLOW_EOS && result != GST_FLOW_FLUSHING;
+}
+
 /* ---- levels ---- */
 
 static bool is_filled_qlocked(const QueueState& q) {
@@ -583,6 +608,11 @@ out_flushing : {
     drop_queued_qlocked(self, false);
     q.src_rt.store(q.sink_rt.load(std::memory_order_acquire), std::memory_order_release);
   }
+  /* queue >= 1.24 drops what it holds on a fatal error. Only after EOS
+   * here: upstream is quiet then, as a flush needs (before EOS, upstream's
+   * lock-free path may be adding an item this very moment). */
+  if (eos && is_fatal(result) && queue_drops_on_fatal_error())
+    flush_qlocked(self, false);
   wake_all_qlocked(self);
   qunlock(self);
   /* Upstream has finished, so nobody else will report the error. */
@@ -753,6 +783,30 @@ static GstFlowReturn sink_event(GstPad* pad, GstObject* parent, GstEvent* event)
     GST_LOG_OBJECT(pad, "refusing %" GST_PTR_FORMAT " after EOS", (gpointer)event);
     gst_event_unref(event);
     return GST_FLOW_EOS;
+  }
+  if (q.eos && GST_EVENT_TYPE(event) == GST_EVENT_STREAM_START && is_fatal(q.srcresult) &&
+      !queue_drops_on_fatal_error()) {
+    /* queue 1.22 kept the old stream after the fatal error: restarted, it
+     * drops its buffers (downstream has had EOS), pauses on its EOS and
+     * answers EOS to pushes until the next SEGMENT restarts it. Dropped
+     * here at once, with the same result. */
+    Item item;
+    while (dequeue_qlocked(self, item)) {
+      GstMiniObject* obj = item.object;
+      const bool old_eos = GST_IS_EVENT(obj) && GST_EVENT_TYPE(obj) == GST_EVENT_EOS;
+      if (GST_IS_QUERY(obj)) {
+        abandon_query_qlocked(q, GST_QUERY_CAST(obj), &self->query_handled);
+      } else {
+        q.drops += item.buffers;
+        gst_mini_object_unref(obj);
+      }
+      if (old_eos)
+        break;
+    }
+    q.srcresult = GST_FLOW_EOS;
+    enqueue_event_qlocked(self, event);
+    qunlock(self);
+    return GST_FLOW_OK;
   }
   if (q.eos) {
     /* The task paused after EOS: restart it for the new stream, as queue

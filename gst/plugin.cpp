@@ -11,5 +11,4 @@ static gboolean plugin_init(GstPlugin* plugin) {
 
 GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, adaptivequeue,
                   "A queue whose capacity adapts to system load and latency", plugin_init,
-                  PACKAGE_VERSION, "LGPL", "gst-adaptivequeue",
-                  "https://github.com/jetkvm/gst-adaptivequeue")
+                  PACKAGE_VERSION, "LGPL", PACKAGE, PACKAGE_ORIGIN)

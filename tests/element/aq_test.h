@@ -90,6 +90,15 @@ void pull_in_order(GstHarness* h, guint64 start_at, guint n);
 void push_pull(GstHarness* h, guint64 start_at, guint n, bool timed = true);
 
 /* Configuration warnings are LIBRARY/SETTINGS, load warnings RESOURCE/READ. */
+/* Whether the running GStreamer's `queue` drops what it holds when a push
+ * fails fatally (since 1.24; 1.22 keeps it): the elements follow the
+ * running version there (see the dataflow code), and so do the tests. */
+inline bool queue_drops_on_fatal_error() {
+  guint major, minor, micro, nano;
+  gst_version(&major, &minor, &micro, &nano);
+  return major > 1 || minor >= 24;
+}
+
 inline GQuark settings_domain() {
   return GST_LIBRARY_ERROR;
 }
