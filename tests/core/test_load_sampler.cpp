@@ -308,6 +308,24 @@ START_TEST(system_scope_sums_several_allowed_cpus) {
 }
 END_TEST
 
+START_TEST(system_scope_allowed_cpus_overflowing_their_sum) {
+  // Each line's counters fit in 64 bits; the two allowed CPUs' sum does not.
+  ProcTree tree;
+  DirProcFiles files(tree.dir());
+  LoadSampler sampler(LoadScope::System, files, no_cgroup(), HostInfo{100, 4096, 4, {1, 2}});
+  tree.write("meminfo", meminfo_text(1'000'000, 250'000));
+  tree.write("stat",
+             "cpu0 0 0 0 0\ncpu1 9223372036854775808 0 0 0\ncpu2 9223372036854775808 0 0 0\n");
+  for (int i = 1; i <= 2; ++i)
+    assert_no_sample(sampler.poll(i * kSec), "stat: allowed CPUs' counters overflow their sum",
+                     "overflow");
+  // One tick less on cpu2: the sum fits, and the reading is good again.
+  tree.write("stat",
+             "cpu0 0 0 0 0\ncpu1 9223372036854775808 0 0 0\ncpu2 9223372036854775807 0 0 0\n");
+  assert_warming_up(sampler.poll(3 * kSec), "fits");
+}
+END_TEST
+
 START_TEST(system_scope_allowed_cpu_going_offline) {
   ProcTree tree;
   DirProcFiles files(tree.dir());
@@ -480,6 +498,17 @@ START_TEST(fifo_and_endless_files_fail_fast) {
   unlink((root + "/meminfo").c_str());
   unlink((root + "/stat").c_str());
   rmdir(dir);
+}
+END_TEST
+
+// A regular file whose read() fails after the open succeeded: procfs's
+// self/mem reads the process's memory from address 0, which is not mapped.
+START_TEST(read_error_after_open_fails) {
+  DirProcFiles files("/proc");
+  std::string out, error;
+  ck_assert(files.fetch("self/mem", out, error) == aq::ProcFiles::Status::Failed);
+  const std::string expected = "/proc/self/mem: " + std::string(std::strerror(EIO));
+  ck_assert_str_eq(error.c_str(), expected.c_str());
 }
 END_TEST
 
@@ -917,6 +946,32 @@ const BadCgroupCase kBadCgroups[] = {
      "memory.stat: total_inactive_file missing", LoadScope::Cgroup},
     {"v1 cpuset group syntax", "v1-docker", "cgroup/cpuset/docker/abc/cpuset.effective_cpus",
      "0-3:1/2\n", "cpuset.effective_cpus: bad CPU range", LoadScope::System},
+    // A v1 hierarchy's path that climbs out, for the usage hierarchy and for
+    // an optional one (separate cpu and cpuacct hierarchies).
+    {"v1 cpuacct path climbs out", "v1-this-host", "proc/self/cgroup",
+     "2:cpuacct:/../escape\n1:cpu:/\n0::/\n",
+     "cgroup path '/../escape' lies outside the cgroup namespace", LoadScope::System},
+    {"v1 cpu path climbs out", "v1-this-host", "proc/self/cgroup",
+     "2:cpuacct:/\n1:cpu:/a/../../escape\n0::/\n",
+     "cgroup path '/a/../../escape' lies outside the cgroup namespace", LoadScope::System},
+    // A file that is there but cannot be read, at each place the scope reads
+    // one: probing a v1 hierarchy, the limits, and the usage.
+    {"v1 cpuacct.usage a directory", "v1-docker", "cgroup/cpu,cpuacct/docker/abc/cpuacct.usage",
+     "<dir>", "docker/abc/cpuacct.usage: not a regular file", LoadScope::System},
+    {"v1 cpu.cfs_quota_us a directory", "v1-docker",
+     "cgroup/cpu,cpuacct/docker/abc/cpu.cfs_quota_us", "<dir>",
+     "docker/abc/cpu.cfs_quota_us: not a regular file", LoadScope::System},
+    {"v1 cpu.stat a directory", "v1-docker", "cgroup/cpu,cpuacct/docker/abc/cpu.stat", "<dir>",
+     "docker/abc/cpu.stat: not a regular file", LoadScope::Cgroup},
+    {"v2 cpu.max a directory", "v2-quota", "cgroup/system.slice/kvm.service/cpu.max", "<dir>",
+     "kvm.service/cpu.max: not a regular file", LoadScope::System},
+    {"v2 cpuset a directory", "v2-no-limit",
+     "cgroup/user.slice/user-1000.slice/session-2.scope/cpuset.cpus.effective", "<dir>",
+     "session-2.scope/cpuset.cpus.effective: not a regular file", LoadScope::System},
+    {"v2 memory.max a directory", "v2-quota", "cgroup/system.slice/kvm.service/memory.max", "<dir>",
+     "kvm.service/memory.max: not a regular file", LoadScope::System},
+    {"v2 memory.current a directory", "v2-quota", "cgroup/system.slice/kvm.service/memory.current",
+     "<dir>", "kvm.service/memory.current: not a regular file", LoadScope::Cgroup},
 };
 
 START_TEST(bad_cgroup_table) {
@@ -1059,7 +1114,7 @@ START_TEST(pressure_scope_bad_files) {
   struct Row {
     const char* layout;
     const char* file;
-    const char* contents;  // nullptr: remove
+    const char* contents;  // nullptr: remove; "<dir>": a directory
     const char* reason;
   };
   const Row rows[] = {
@@ -1068,13 +1123,23 @@ START_TEST(pressure_scope_bad_files) {
        "pressure/memory: some: avg10: not a percentage: 'x'"},
       {"v2-quota", "cgroup/system.slice/kvm.service/cpu.pressure",
        "full avg10=1 avg60=0 avg300=0 total=0\n", "cpu.pressure: no 'some' line"},
+      // A v2 path that climbs out is a fault, not the system's figures.
+      {"v2-quota", "proc/self/cgroup", "0::/../escape\n",
+       "cgroup path '/../escape' lies outside the cgroup namespace"},
+      // The cgroup's PSI file there but unreadable.
+      {"v2-quota", "cgroup/system.slice/kvm.service/cpu.pressure", "<dir>",
+       "kvm.service/cpu.pressure: not a regular file"},
   };
   for (const Row& row : rows) {
     HostTree t(row.layout);
-    if (row.contents)
-      t.write(row.file, row.contents);
-    else
+    if (!row.contents) {
       t.remove(row.file);
+    } else if (std::string(row.contents) == "<dir>") {
+      t.remove(row.file);
+      t.make_dir(row.file);
+    } else {
+      t.write(row.file, row.contents);
+    }
     LoadSampler sampler(LoadScope::Pressure, t.proc(), t.cgroup(), kHost);
     for (int i = 1; i <= 2; ++i)
       assert_no_sample(sampler.poll(i * kSec), row.reason, row.file);
@@ -1444,6 +1509,7 @@ Suite* load_sampler_suite() {
   tcase_add_test(exact, process_scope_uses_the_injected_host);
   tcase_add_test(exact, system_scope_reads_only_the_allowed_cpus);
   tcase_add_test(exact, system_scope_sums_several_allowed_cpus);
+  tcase_add_test(exact, system_scope_allowed_cpus_overflowing_their_sum);
   tcase_add_test(exact, system_scope_allowed_cpu_going_offline);
   tcase_add_test(exact, process_scope_is_a_share_of_the_allowed_cpus);
   suite_add_tcase(s, exact);
@@ -1459,6 +1525,7 @@ Suite* load_sampler_suite() {
   TCase* bad = tcase_create("bad");
   tcase_add_test(bad, missing_root_gives_no_sample);
   tcase_add_test(bad, fifo_and_endless_files_fail_fast);
+  tcase_add_test(bad, read_error_after_open_fails);
   tcase_add_loop_test(bad, bad_file_table, 0, aqtest::count(kBadFiles));
   tcase_add_test(bad, system_counter_going_backwards);
   tcase_add_test(bad, process_counter_or_clock_going_backwards);
