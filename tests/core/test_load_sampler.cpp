@@ -903,10 +903,16 @@ const BadCgroupCase kBadCgroups[] = {
      "cgroup v1 without a cpuacct hierarchy", LoadScope::System},
     {"named hierarchy only", "v2-quota", "proc/self/cgroup", "1:name=systemd:/\n",
      "no v2 entry and no v1 cpu, cpuacct or memory entry", LoadScope::System},
+    // Hierarchy 0 is v2 only without controllers; v1 entries have an id.
+    {"hierarchy 0 with controllers", "v2-quota", "proc/self/cgroup", "0:cpu:/x\n",
+     "no v2 entry and no v1 cpu, cpuacct or memory entry", LoadScope::System},
     {"v2 cpu.stat garbage", "v2-quota", "cgroup/system.slice/kvm.service/cpu.stat",
      "usage_usec x\n", "cpu.stat: usage_usec: not a number", LoadScope::Cgroup},
     {"v2 cpu.stat without usage", "v2-quota", "cgroup/system.slice/kvm.service/cpu.stat",
      "user_usec 5\n", "cpu.stat: usage_usec missing", LoadScope::Cgroup},
+    // usage_usec in ns must fit in 64 bits: 2^64 / 1000 µs is one too many.
+    {"v2 usage_usec over 2^64 ns", "v2-quota", "cgroup/system.slice/kvm.service/cpu.stat",
+     "usage_usec 18446744073709552\n", "cpu.stat: usage_usec too large", LoadScope::Cgroup},
     {"v2 cpu.stat a directory", "v2-quota", "cgroup/system.slice/kvm.service/cpu.stat", "<dir>",
      "cpu.stat: not a regular file", LoadScope::System},
     {"v2 cpu.max one field", "v2-quota", "cgroup/system.slice/kvm.service/cpu.max", "20000\n",
