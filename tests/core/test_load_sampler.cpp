@@ -319,10 +319,13 @@ START_TEST(system_scope_allowed_cpus_overflowing_their_sum) {
   for (int i = 1; i <= 2; ++i)
     assert_no_sample(sampler.poll(i * kSec), "stat: allowed CPUs' counters overflow their sum",
                      "overflow");
+  // Pinned, the aggregate line alone is not enough.
+  tree.write("stat", "cpu  1 2 3 4\nintr 5\n");
+  assert_no_sample(sampler.poll(3 * kSec), "stat: no 'cpuN' lines", "aggregate only");
   // One tick less on cpu2: the sum fits, and the reading is good again.
   tree.write("stat",
              "cpu0 0 0 0 0\ncpu1 9223372036854775808 0 0 0\ncpu2 9223372036854775807 0 0 0\n");
-  assert_warming_up(sampler.poll(3 * kSec), "fits");
+  assert_warming_up(sampler.poll(4 * kSec), "fits");
 }
 END_TEST
 
@@ -925,6 +928,8 @@ const BadCgroupCase kBadCgroups[] = {
      "memory.current: empty", LoadScope::Cgroup},
     {"v2 memory.stat missing", "v2-quota", "cgroup/system.slice/kvm.service/memory.stat", nullptr,
      "memory.stat: No such file", LoadScope::Cgroup},
+    {"v2 memory.stat garbage", "v2-quota", "cgroup/system.slice/kvm.service/memory.stat",
+     "inactive_file 4k\n", "memory.stat: inactive_file: not a number: '4k'", LoadScope::Cgroup},
     {"v2 memory.stat without inactive_file", "v2-quota",
      "cgroup/system.slice/kvm.service/memory.stat", "anon 5\n",
      "memory.stat: inactive_file missing", LoadScope::Cgroup},
@@ -943,6 +948,8 @@ const BadCgroupCase kBadCgroups[] = {
      "cpu.cfs_period_us: No such file", LoadScope::System},
     {"v1 period 0", "v1-docker", "cgroup/cpu,cpuacct/docker/abc/cpu.cfs_period_us", "0\n",
      "cpu.cfs_period_us: period is 0", LoadScope::System},
+    {"v1 period garbage", "v1-docker", "cgroup/cpu,cpuacct/docker/abc/cpu.cfs_period_us", "100ms\n",
+     "cpu.cfs_period_us: not a number: '100ms'", LoadScope::System},
     {"v1 cpu.stat garbage", "v1-docker", "cgroup/cpu,cpuacct/docker/abc/cpu.stat",
      "nr_throttled x\n", "cpu.stat: nr_throttled: not a number", LoadScope::Cgroup},
     {"v1 memory limit empty", "v1-docker", "cgroup/memory/docker/abc/memory.limit_in_bytes", "",
@@ -1000,6 +1007,22 @@ START_TEST(bad_cgroup_table) {
   ck_assert_msg(choice.scope == c.auto_scope, "%s: auto picked %s (%s)", c.name,
                 aq::scope_name(choice.scope), choice.reason.c_str());
   ck_assert_msg(!choice.reason.empty(), "%s: no reason", c.name);
+}
+END_TEST
+
+// A v1 quota file that turns unreadable once the cgroup was located: the
+// reading fails at the limits, and locating it again fails at the probe.
+START_TEST(cgroup_v1_quota_unreadable_after_locating) {
+  HostTree t("v1-docker");
+  const std::string dir = "cpu,cpuacct/docker/abc";
+  LoadSampler sampler(LoadScope::Cgroup, t.proc(), t.cgroup(), kHost);
+  write_usage(t, 1, dir, dir.c_str(), 1'000'000'000, 0);
+  assert_warming_up(sampler.poll(1 * kSec), "first poll");
+  t.remove("cgroup/" + dir + "/cpu.cfs_quota_us");
+  t.make_dir("cgroup/" + dir + "/cpu.cfs_quota_us");
+  for (int i = 2; i <= 3; ++i)
+    assert_no_sample(sampler.poll(i * kSec), "docker/abc/cpu.cfs_quota_us: not a regular file",
+                     "quota a directory");
 }
 END_TEST
 
@@ -1543,6 +1566,7 @@ Suite* load_sampler_suite() {
   tcase_add_loop_test(cgroup, cgroup_layout_table, 0, aqtest::count(kCgroupCases));
   tcase_add_test(cgroup, explicit_scopes_are_not_resolved);
   tcase_add_loop_test(cgroup, bad_cgroup_table, 0, aqtest::count(kBadCgroups));
+  tcase_add_test(cgroup, cgroup_v1_quota_unreadable_after_locating);
   tcase_add_test(cgroup, cgroup_counters_going_backwards);
   tcase_add_test(cgroup, cgroup_move_starts_over);
   tcase_add_test(cgroup, auto_picks_again_after_a_failure);
