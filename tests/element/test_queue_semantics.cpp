@@ -2559,17 +2559,27 @@ GST_START_TEST(test_position_in_other_formats) {
 
 GST_END_TEST;
 
-/* The sink pad works in push mode only: asked for pull mode (unlinked, so
- * GStreamer asks the element itself), it refuses, as queue does. */
+GstFlowReturn no_range(GstPad*, GstObject*, guint64, guint, GstBuffer**) {
+  return GST_FLOW_EOS;
+}
+
+/* The sink pad works in push mode only: linked to an upstream that could
+ * be pulled from (GStreamer then asks the element itself), it refuses pull
+ * mode, as queue does, and push mode still works. */
 GST_START_TEST(test_sink_pad_refuses_pull_mode) {
   GstElement* e = gst_element_factory_make(factory_name(), nullptr);
-  fail_unless(e != nullptr);
+  fail_unless(e != nullptr, "cannot create %s", factory_name());
+  GstPad* up = gst_pad_new_from_static_template(&up_template, "pullable");
+  gst_pad_set_getrange_function(up, no_range);
   GstPad* sink = gst_element_get_static_pad(e, "sink");
+  fail_unless_equals_int(gst_pad_link(up, sink), GST_PAD_LINK_OK);
   fail_if(gst_pad_activate_mode(sink, GST_PAD_MODE_PULL, TRUE), "pull mode accepted");
   fail_unless_equals_int(GST_PAD_MODE(sink), GST_PAD_MODE_NONE);
   fail_unless(gst_pad_activate_mode(sink, GST_PAD_MODE_PUSH, TRUE), "push mode refused");
-  fail_unless(gst_pad_activate_mode(sink, GST_PAD_MODE_PUSH, FALSE));
+  fail_unless(gst_pad_activate_mode(sink, GST_PAD_MODE_PUSH, FALSE), "push mode not left");
+  gst_pad_set_active(up, FALSE);
   gst_object_unref(sink);
+  gst_object_unref(up);
   gst_object_unref(e);
 }
 
