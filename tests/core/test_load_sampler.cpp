@@ -308,6 +308,27 @@ START_TEST(system_scope_sums_several_allowed_cpus) {
 }
 END_TEST
 
+START_TEST(system_scope_allowed_cpus_overflowing_their_sum) {
+  // Each line's counters fit in 64 bits; the two allowed CPUs' sum does not.
+  ProcTree tree;
+  DirProcFiles files(tree.dir());
+  LoadSampler sampler(LoadScope::System, files, no_cgroup(), HostInfo{100, 4096, 4, {1, 2}});
+  tree.write("meminfo", meminfo_text(1'000'000, 250'000));
+  tree.write("stat",
+             "cpu0 0 0 0 0\ncpu1 9223372036854775808 0 0 0\ncpu2 9223372036854775808 0 0 0\n");
+  for (int i = 1; i <= 2; ++i)
+    assert_no_sample(sampler.poll(i * kSec), "stat: allowed CPUs' counters overflow their sum",
+                     "overflow");
+  // Pinned, the aggregate line alone is not enough.
+  tree.write("stat", "cpu  1 2 3 4\nintr 5\n");
+  assert_no_sample(sampler.poll(3 * kSec), "stat: no 'cpuN' lines", "aggregate only");
+  // One tick less on cpu2: the sum fits, and the reading is good again.
+  tree.write("stat",
+             "cpu0 0 0 0 0\ncpu1 9223372036854775808 0 0 0\ncpu2 9223372036854775807 0 0 0\n");
+  assert_warming_up(sampler.poll(4 * kSec), "fits");
+}
+END_TEST
+
 START_TEST(system_scope_allowed_cpu_going_offline) {
   ProcTree tree;
   DirProcFiles files(tree.dir());
@@ -480,6 +501,17 @@ START_TEST(fifo_and_endless_files_fail_fast) {
   unlink((root + "/meminfo").c_str());
   unlink((root + "/stat").c_str());
   rmdir(dir);
+}
+END_TEST
+
+// A regular file whose read() fails after the open succeeded: procfs's
+// self/mem reads the process's memory from address 0, which is not mapped.
+START_TEST(read_error_after_open_fails) {
+  DirProcFiles files("/proc");
+  std::string out, error;
+  ck_assert(files.fetch("self/mem", out, error) == aq::ProcFiles::Status::Failed);
+  const std::string expected = "/proc/self/mem: " + std::string(std::strerror(EIO));
+  ck_assert_str_eq(error.c_str(), expected.c_str());
 }
 END_TEST
 
@@ -874,10 +906,16 @@ const BadCgroupCase kBadCgroups[] = {
      "cgroup v1 without a cpuacct hierarchy", LoadScope::System},
     {"named hierarchy only", "v2-quota", "proc/self/cgroup", "1:name=systemd:/\n",
      "no v2 entry and no v1 cpu, cpuacct or memory entry", LoadScope::System},
+    // Hierarchy 0 is v2 only without controllers; v1 entries have an id.
+    {"hierarchy 0 with controllers", "v2-quota", "proc/self/cgroup", "0:cpu:/x\n",
+     "no v2 entry and no v1 cpu, cpuacct or memory entry", LoadScope::System},
     {"v2 cpu.stat garbage", "v2-quota", "cgroup/system.slice/kvm.service/cpu.stat",
      "usage_usec x\n", "cpu.stat: usage_usec: not a number", LoadScope::Cgroup},
     {"v2 cpu.stat without usage", "v2-quota", "cgroup/system.slice/kvm.service/cpu.stat",
      "user_usec 5\n", "cpu.stat: usage_usec missing", LoadScope::Cgroup},
+    // usage_usec in ns must fit in 64 bits: 2^64 / 1000 µs is one too many.
+    {"v2 usage_usec over 2^64 ns", "v2-quota", "cgroup/system.slice/kvm.service/cpu.stat",
+     "usage_usec 18446744073709552\n", "cpu.stat: usage_usec too large", LoadScope::Cgroup},
     {"v2 cpu.stat a directory", "v2-quota", "cgroup/system.slice/kvm.service/cpu.stat", "<dir>",
      "cpu.stat: not a regular file", LoadScope::System},
     {"v2 cpu.max one field", "v2-quota", "cgroup/system.slice/kvm.service/cpu.max", "20000\n",
@@ -890,6 +928,8 @@ const BadCgroupCase kBadCgroups[] = {
      "memory.current: empty", LoadScope::Cgroup},
     {"v2 memory.stat missing", "v2-quota", "cgroup/system.slice/kvm.service/memory.stat", nullptr,
      "memory.stat: No such file", LoadScope::Cgroup},
+    {"v2 memory.stat garbage", "v2-quota", "cgroup/system.slice/kvm.service/memory.stat",
+     "inactive_file 4k\n", "memory.stat: inactive_file: not a number: '4k'", LoadScope::Cgroup},
     {"v2 memory.stat without inactive_file", "v2-quota",
      "cgroup/system.slice/kvm.service/memory.stat", "anon 5\n",
      "memory.stat: inactive_file missing", LoadScope::Cgroup},
@@ -908,6 +948,8 @@ const BadCgroupCase kBadCgroups[] = {
      "cpu.cfs_period_us: No such file", LoadScope::System},
     {"v1 period 0", "v1-docker", "cgroup/cpu,cpuacct/docker/abc/cpu.cfs_period_us", "0\n",
      "cpu.cfs_period_us: period is 0", LoadScope::System},
+    {"v1 period garbage", "v1-docker", "cgroup/cpu,cpuacct/docker/abc/cpu.cfs_period_us", "100ms\n",
+     "cpu.cfs_period_us: not a number: '100ms'", LoadScope::System},
     {"v1 cpu.stat garbage", "v1-docker", "cgroup/cpu,cpuacct/docker/abc/cpu.stat",
      "nr_throttled x\n", "cpu.stat: nr_throttled: not a number", LoadScope::Cgroup},
     {"v1 memory limit empty", "v1-docker", "cgroup/memory/docker/abc/memory.limit_in_bytes", "",
@@ -917,6 +959,32 @@ const BadCgroupCase kBadCgroups[] = {
      "memory.stat: total_inactive_file missing", LoadScope::Cgroup},
     {"v1 cpuset group syntax", "v1-docker", "cgroup/cpuset/docker/abc/cpuset.effective_cpus",
      "0-3:1/2\n", "cpuset.effective_cpus: bad CPU range", LoadScope::System},
+    // A v1 hierarchy's path that climbs out, for the usage hierarchy and for
+    // an optional one (separate cpu and cpuacct hierarchies).
+    {"v1 cpuacct path climbs out", "v1-this-host", "proc/self/cgroup",
+     "2:cpuacct:/../escape\n1:cpu:/\n0::/\n",
+     "cgroup path '/../escape' lies outside the cgroup namespace", LoadScope::System},
+    {"v1 cpu path climbs out", "v1-this-host", "proc/self/cgroup",
+     "2:cpuacct:/\n1:cpu:/a/../../escape\n0::/\n",
+     "cgroup path '/a/../../escape' lies outside the cgroup namespace", LoadScope::System},
+    // A file that is there but cannot be read, at each place the scope reads
+    // one: probing a v1 hierarchy, the limits, and the usage.
+    {"v1 cpuacct.usage a directory", "v1-docker", "cgroup/cpu,cpuacct/docker/abc/cpuacct.usage",
+     "<dir>", "docker/abc/cpuacct.usage: not a regular file", LoadScope::System},
+    {"v1 cpu.cfs_quota_us a directory", "v1-docker",
+     "cgroup/cpu,cpuacct/docker/abc/cpu.cfs_quota_us", "<dir>",
+     "docker/abc/cpu.cfs_quota_us: not a regular file", LoadScope::System},
+    {"v1 cpu.stat a directory", "v1-docker", "cgroup/cpu,cpuacct/docker/abc/cpu.stat", "<dir>",
+     "docker/abc/cpu.stat: not a regular file", LoadScope::Cgroup},
+    {"v2 cpu.max a directory", "v2-quota", "cgroup/system.slice/kvm.service/cpu.max", "<dir>",
+     "kvm.service/cpu.max: not a regular file", LoadScope::System},
+    {"v2 cpuset a directory", "v2-no-limit",
+     "cgroup/user.slice/user-1000.slice/session-2.scope/cpuset.cpus.effective", "<dir>",
+     "session-2.scope/cpuset.cpus.effective: not a regular file", LoadScope::System},
+    {"v2 memory.max a directory", "v2-quota", "cgroup/system.slice/kvm.service/memory.max", "<dir>",
+     "kvm.service/memory.max: not a regular file", LoadScope::System},
+    {"v2 memory.current a directory", "v2-quota", "cgroup/system.slice/kvm.service/memory.current",
+     "<dir>", "kvm.service/memory.current: not a regular file", LoadScope::Cgroup},
 };
 
 START_TEST(bad_cgroup_table) {
@@ -939,6 +1007,22 @@ START_TEST(bad_cgroup_table) {
   ck_assert_msg(choice.scope == c.auto_scope, "%s: auto picked %s (%s)", c.name,
                 aq::scope_name(choice.scope), choice.reason.c_str());
   ck_assert_msg(!choice.reason.empty(), "%s: no reason", c.name);
+}
+END_TEST
+
+// A v1 quota file that turns unreadable once the cgroup was located: the
+// reading fails at the limits, and locating it again fails at the probe.
+START_TEST(cgroup_v1_quota_unreadable_after_locating) {
+  HostTree t("v1-docker");
+  const std::string dir = "cpu,cpuacct/docker/abc";
+  LoadSampler sampler(LoadScope::Cgroup, t.proc(), t.cgroup(), kHost);
+  write_usage(t, 1, dir, dir.c_str(), 1'000'000'000, 0);
+  assert_warming_up(sampler.poll(1 * kSec), "first poll");
+  t.remove("cgroup/" + dir + "/cpu.cfs_quota_us");
+  t.make_dir("cgroup/" + dir + "/cpu.cfs_quota_us");
+  for (int i = 2; i <= 3; ++i)
+    assert_no_sample(sampler.poll(i * kSec), "docker/abc/cpu.cfs_quota_us: not a regular file",
+                     "quota a directory");
 }
 END_TEST
 
@@ -1059,7 +1143,7 @@ START_TEST(pressure_scope_bad_files) {
   struct Row {
     const char* layout;
     const char* file;
-    const char* contents;  // nullptr: remove
+    const char* contents;  // nullptr: remove; "<dir>": a directory
     const char* reason;
   };
   const Row rows[] = {
@@ -1068,13 +1152,23 @@ START_TEST(pressure_scope_bad_files) {
        "pressure/memory: some: avg10: not a percentage: 'x'"},
       {"v2-quota", "cgroup/system.slice/kvm.service/cpu.pressure",
        "full avg10=1 avg60=0 avg300=0 total=0\n", "cpu.pressure: no 'some' line"},
+      // A v2 path that climbs out is a fault, not the system's figures.
+      {"v2-quota", "proc/self/cgroup", "0::/../escape\n",
+       "cgroup path '/../escape' lies outside the cgroup namespace"},
+      // The cgroup's PSI file there but unreadable.
+      {"v2-quota", "cgroup/system.slice/kvm.service/cpu.pressure", "<dir>",
+       "kvm.service/cpu.pressure: not a regular file"},
   };
   for (const Row& row : rows) {
     HostTree t(row.layout);
-    if (row.contents)
-      t.write(row.file, row.contents);
-    else
+    if (!row.contents) {
       t.remove(row.file);
+    } else if (std::string(row.contents) == "<dir>") {
+      t.remove(row.file);
+      t.make_dir(row.file);
+    } else {
+      t.write(row.file, row.contents);
+    }
     LoadSampler sampler(LoadScope::Pressure, t.proc(), t.cgroup(), kHost);
     for (int i = 1; i <= 2; ++i)
       assert_no_sample(sampler.poll(i * kSec), row.reason, row.file);
@@ -1444,6 +1538,7 @@ Suite* load_sampler_suite() {
   tcase_add_test(exact, process_scope_uses_the_injected_host);
   tcase_add_test(exact, system_scope_reads_only_the_allowed_cpus);
   tcase_add_test(exact, system_scope_sums_several_allowed_cpus);
+  tcase_add_test(exact, system_scope_allowed_cpus_overflowing_their_sum);
   tcase_add_test(exact, system_scope_allowed_cpu_going_offline);
   tcase_add_test(exact, process_scope_is_a_share_of_the_allowed_cpus);
   suite_add_tcase(s, exact);
@@ -1459,6 +1554,7 @@ Suite* load_sampler_suite() {
   TCase* bad = tcase_create("bad");
   tcase_add_test(bad, missing_root_gives_no_sample);
   tcase_add_test(bad, fifo_and_endless_files_fail_fast);
+  tcase_add_test(bad, read_error_after_open_fails);
   tcase_add_loop_test(bad, bad_file_table, 0, aqtest::count(kBadFiles));
   tcase_add_test(bad, system_counter_going_backwards);
   tcase_add_test(bad, process_counter_or_clock_going_backwards);
@@ -1470,6 +1566,7 @@ Suite* load_sampler_suite() {
   tcase_add_loop_test(cgroup, cgroup_layout_table, 0, aqtest::count(kCgroupCases));
   tcase_add_test(cgroup, explicit_scopes_are_not_resolved);
   tcase_add_loop_test(cgroup, bad_cgroup_table, 0, aqtest::count(kBadCgroups));
+  tcase_add_test(cgroup, cgroup_v1_quota_unreadable_after_locating);
   tcase_add_test(cgroup, cgroup_counters_going_backwards);
   tcase_add_test(cgroup, cgroup_move_starts_over);
   tcase_add_test(cgroup, auto_picks_again_after_a_failure);

@@ -44,6 +44,9 @@ const HistCase kHistCases[] = {
     {"needs above max_need count at it", 0.95, 8, {{20, 1}}, 8},
     {"median of 1, 2, 3", 0.5, 255, {{1, 1}, {2, 1}, {3, 1}}, 2},
     {"median leans to the newest", 0.5, 255, {{1, 1}, {1, 1}, {9, 1}}, 1},
+    // A quantile no weight reaches (above 1) reads as the cap, not the
+    // highest need seen.
+    {"a quantile above 1 reads max_need", 1.5, 8, {{3, 5}}, 8},
 };
 
 START_TEST(hist_table) {

@@ -726,6 +726,32 @@ GST_START_TEST(test_no_sample_without_time_segment) {
 }
 GST_END_TEST;
 
+/* A clock that reads before the element's base time gives no running time,
+ * so no clock latency; once it passes the base time, each buffer's is the
+ * running time less the buffer's. */
+GST_START_TEST(test_clock_latency_before_base_time) {
+  GstElement* q = make_latency_queue("clock");
+  GstHarness* h = start_harness(q);
+  fail_unless_equals_int(gst_element_set_state(q, GST_STATE_PAUSED), GST_STATE_CHANGE_SUCCESS);
+  gst_element_set_base_time(q, 10 * GST_SECOND);
+  gst_harness_set_time(h, 5 * GST_SECOND);
+  fail_unless_equals_int(gst_element_set_state(q, GST_STATE_PLAYING), GST_STATE_CHANGE_SUCCESS);
+  push_pull(h, 0, 5);
+  fail_unless_equals_uint64(samples(q), 0);
+
+  /* Running time 1 s; buffers 5..9 at 50..90 ms are 950..910 ms late. */
+  gst_harness_set_time(h, 11 * GST_SECOND);
+  push_pull(h, 5, 5);
+  fail_unless_equals_uint64(samples(q), 5);
+  const gint64 average = Stats(q).i64("latency-average");
+  fail_unless(average >= 910 * GST_MSECOND && average <= 950 * GST_MSECOND,
+              "latency-average %" G_GINT64_FORMAT, average);
+
+  gst_harness_teardown(h);
+  gst_object_unref(q);
+}
+GST_END_TEST;
+
 /* Clock latency needs a clock and PLAYING; auto falls back to queued. */
 GST_START_TEST(test_clock_latency_needs_clock) {
   GstElement* q = make_latency_queue("clock");
@@ -1267,6 +1293,7 @@ static Suite* adaptation_suite(void) {
   tcase_add_test(tc, test_no_sample_without_timestamps);
   tcase_add_test(tc, test_no_sample_without_time_segment);
   tcase_add_test(tc, test_clock_latency_needs_clock);
+  tcase_add_test(tc, test_clock_latency_before_base_time);
   suite_add_tcase(s, tc);
 
   return s;
