@@ -524,7 +524,6 @@ static GstFlowReturn chain_data(GstAdaptiveQueue* self, GstMiniObject* obj, guin
 
   while (is_filled_qlocked(q)) {
     q.overruns++;
-    end_batch_qlocked(self);
     /* With a live upstream, a blocked push loses data at the source:
      * grow at once rather than block or drop. */
     if (!grown && (grown = grow_on_overrun_qlocked(self)) && !is_filled_qlocked(q))

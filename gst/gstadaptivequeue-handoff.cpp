@@ -83,66 +83,24 @@ static bool spin_briefly_releasing_qlock(GstAdaptiveQueue* self, aq::SpinBackoff
   return moved;
 }
 
-/* How many items the task, finding the queue empty, lets upstream queue
- * before it is woken: 1 (at once) unless upstream is known not to be live
- * and no min threshold holds data back. Then half the buffer limit, so
- * upstream never blocks on a sleeping task, and the task wakes once per
- * batch where it would otherwise wake, or spin, per buffer. */
-constexpr guint MAX_BATCH = 32;
-
-static guint batch_qlocked(const QueueState& q) {
-  const bool not_live = q.upstream_latency.known && !q.upstream_latency.live;
-  const Level& t = q.min_threshold;
-  if (!not_live || t.buffers != 0 || t.bytes != 0 || t.time != 0)
-    return 1;
-  if (q.max.buffers == 0)
-    return MAX_BATCH;
-  return std::clamp<guint>(q.max.buffers / 2, 1, MAX_BATCH);
-}
-
-/* The longest a queued item waits for its batch to fill: a non-live
- * upstream that stops mid-batch delays its last items by this much. */
-constexpr gint64 BATCH_WAIT_MICROSECONDS = 1000;
-
-/* Registers the task as waiting for `batch` items, sleeps, and clears the
- * registration. With a batch, the sleep ends at the deadline too; false if
- * it did and nothing came. */
-static bool sleep_for_items_qlocked(GstAdaptiveQueue* self, guint batch) {
-  QueueState& q = *self->q;
-  if (batch > 1)
-    q.wake_at.store(q.items.popped() + batch, std::memory_order_relaxed);
-  /* Upstream's lock-free path publishes an item, then reads this flag with
-   * a read-modify-write; the task sets it with one, then looks for an item.
-   * Both touch the flag atomically, so one comes second and sees the other:
-   * the task sees the item, or upstream sees the flag (and wake_at). */
-  q.waiting_add.exchange(batch > 1 ? TASK_BATCHING : TASK_ASLEEP, std::memory_order_acq_rel);
-  bool woken = true;
-  if (batch > 1) {
-    /* Items already there wait for the rest of their batch. */
-    if (q.items.size() < batch)
-      woken =
-          qwait_until(self, &self->item_add, g_get_monotonic_time() + BATCH_WAIT_MICROSECONDS) ||
-          !q.items.empty();
-  } else if (q.items.empty()) {
-    qwait(self, &self->item_add);
-  }
-  q.waiting_add.store(TASK_AWAKE, std::memory_order_relaxed);
-  return woken;
-}
-
 /* Waits for an item to be added; false when the pad is flushing. */
 bool wait_add_releasing_qlock(GstAdaptiveQueue* self) {
   QueueState& q = *self->q;
-  const guint batch = batch_qlocked(q);
-  /* A batch is awaited asleep: spinning would only take items one by one. */
-  if (batch == 1 && spin_briefly_releasing_qlock(self, q.add_spin, add_progress))
+  if (spin_briefly_releasing_qlock(self, q.add_spin, add_progress))
     return q.srcresult == GST_FLOW_OK;
   if (q.srcresult != GST_FLOW_OK)
     return false;
-  /* A deadline that brought nothing: upstream has stopped, so sleep until
-   * its next item rather than wake at every deadline. */
-  if (!sleep_for_items_qlocked(self, batch) && q.srcresult == GST_FLOW_OK)
-    sleep_for_items_qlocked(self, 1);
+  /* Upstream's lock-free path publishes an item, then reads this flag with
+   * a read-modify-write; the task sets it with one, then looks for an item.
+   * Both touch the flag atomically, so one comes second and sees the other:
+   * the task sees the item, or upstream sees the flag and wakes it. */
+  q.waiting_add.exchange(true, std::memory_order_acq_rel);
+  if (!q.items.empty()) {
+    q.waiting_add.store(false, std::memory_order_relaxed);
+    return true;
+  }
+  qwait(self, &self->item_add);
+  q.waiting_add.store(false, std::memory_order_relaxed);
   return q.srcresult == GST_FLOW_OK;
 }
 
@@ -177,8 +135,7 @@ bool yield_for_batch_releasing_qlock(GstAdaptiveQueue* self) {
   QueueState& q = *self->q;
   /* Live until a LATENCY query says otherwise. */
   const bool live = !q.upstream_latency.known || q.upstream_latency.live;
-  /* A task that waits for a batch lets upstream queue one anyway. */
-  if (spinning_pays_qlocked(self, q.add_spin) || live || batch_qlocked(q) > 1)
+  if (spinning_pays_qlocked(self, q.add_spin) || live)
     return false;
   qunlock(self);
   sched_yield();
@@ -235,18 +192,15 @@ bool fast_path_open_unlocked(GstAdaptiveQueue* self) {
 void publish_unlocked(GstAdaptiveQueue* self, Item item) {
   QueueState& q = *self->q;
   q.items.try_push(std::move(item));
-  /* Pairs with the exchange in sleep_for_items_qlocked(). */
-  guint8 waiting = TASK_AWAKE;
-  if (q.waiting_add.compare_exchange_strong(waiting, TASK_AWAKE, std::memory_order_acq_rel,
-                                            std::memory_order_acquire))
-    return;
-  /* A task waiting for a batch sleeps on until it is complete. */
-  if (waiting == TASK_BATCHING && q.items.published() < q.wake_at.load(std::memory_order_relaxed))
-    return;
-  qlock(self);
-  GCond* waiter = note_add_qlocked(self);
-  qunlock(self);
-  wake(waiter);
+  /* Pairs with the exchange in wait_add_releasing_qlock(). */
+  bool waiting = false;
+  if (!q.waiting_add.compare_exchange_strong(waiting, false, std::memory_order_acq_rel,
+                                             std::memory_order_acquire)) {
+    qlock(self);
+    GCond* waiter = note_add_qlocked(self);
+    qunlock(self);
+    wake(waiter);
+  }
 }
 
 }  // namespace aq::element

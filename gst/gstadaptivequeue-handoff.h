@@ -2,8 +2,7 @@
  * uses is QueueState (gstadaptivequeue-private.h). What the other rooms call:
  *   qlock, qunlock, qwait         the queue lock, tried briefly before sleeping
  *   note_*, signal_*, wake,       tell the other side of an item added or
- *   qunlock_and_wake, wake_all,   removed, only when it waits
- *   end_batch
+ *   qunlock_and_wake, wake_all    removed, only when it waits
  *   wait_*_releasing_qlock,       wait for the other side, spinning first
  *   yield_for_batch_releasing_qlock  only where that pays
  *   emit_releasing_qlock          a signal with the queue lock released
@@ -84,20 +83,7 @@ inline void qwait(GstAdaptiveQueue* self, GCond* cond) {
   tsan_acquired(&self->qlock);
 }
 
-/* qwait() until the monotonic time `end`; false if it passed. */
-inline bool qwait_until(GstAdaptiveQueue* self, GCond* cond, gint64 end) {
-  publish_fast_path_qlocked(*self->q);
-  tsan_releasing(&self->qlock);
-  const bool signalled = g_cond_wait_until(cond, &self->qlock, end);
-  tsan_acquired(&self->qlock);
-  return signalled;
-}
-
 /* ---- signalling and waiting ---- */
-
-/* What the task's waiting_add says: awake; asleep until the next item; or
- * asleep until a batch is queued (wake_at) or a short time has passed. */
-enum TaskWait : guint8 { TASK_AWAKE = 0, TASK_ASLEEP = 1, TASK_BATCHING = 2 };
 
 /* Records an addition; returns the condition to signal, or nullptr when
  * nobody waits. The streaming path signals it after releasing the lock, so
@@ -107,23 +93,13 @@ enum TaskWait : guint8 { TASK_AWAKE = 0, TASK_ASLEEP = 1, TASK_BATCHING = 2 };
 inline GCond* note_add_qlocked(GstAdaptiveQueue* self) {
   QueueState& q = *self->q;
   q.adds.fetch_add(1, std::memory_order_relaxed);
-  if (q.waiting_add.load(std::memory_order_relaxed) == TASK_AWAKE)
+  if (!q.waiting_add.load(std::memory_order_relaxed))
     return nullptr;
   /* One signal per sleep: g_cond_signal() is a futex call even when the
    * waiter is already awake, and until the woken thread runs every further
    * item would signal it again. The waiter re-registers before sleeping. */
-  q.waiting_add.store(TASK_AWAKE, std::memory_order_relaxed);
+  q.waiting_add.store(false, std::memory_order_relaxed);
   return &self->item_add;
-}
-
-/* Upstream found the queue full: a task waiting for a batch takes what is
- * there now instead of at its deadline. */
-inline void end_batch_qlocked(GstAdaptiveQueue* self) {
-  QueueState& q = *self->q;
-  if (q.waiting_add.load(std::memory_order_relaxed) != TASK_BATCHING)
-    return;
-  q.waiting_add.store(TASK_AWAKE, std::memory_order_relaxed);
-  g_cond_signal(&self->item_add);
 }
 
 inline GCond* note_del_qlocked(GstAdaptiveQueue* self) {
@@ -162,7 +138,7 @@ void wake_all_qlocked(GstAdaptiveQueue* self);
 bool wait_add_releasing_qlock(GstAdaptiveQueue* self);
 bool wait_del_releasing_qlock(GstAdaptiveQueue* self);
 /* The task, finding the queue empty, yields once where the threads share a
- * CPU, upstream is not live and no batch is awaited; true if it did. */
+ * CPU and upstream is not live; true if it did. */
 bool yield_for_batch_releasing_qlock(GstAdaptiveQueue* self);
 /* Emits a signal with the queue lock released; false if flushing after. */
 bool emit_releasing_qlock(GstAdaptiveQueue* self, guint signal_id);

@@ -115,13 +115,9 @@ struct UpstreamSide {
   std::atomic<guint64> in_bytes{0};
   std::atomic<gint64> sink_rt{GST_CLOCK_STIME_NONE};
   std::atomic<GstClockTime> buffer_duration{GST_CLOCK_TIME_NONE};
-  /* Set by the task before it sleeps (a TaskWait); upstream's lock-free
-   * path reads it with a read-modify-write per buffer (see
-   * wait_add_releasing_qlock). */
-  std::atomic<guint8> waiting_add{0};
-  /* While the task waits for a batch: the ring's push count at which
-   * upstream wakes it. Written by the task before waiting_add. */
-  std::atomic<guint64> wake_at{0};
+  /* Set by the task before it sleeps; upstream's lock-free path reads it
+   * with a read-modify-write per buffer (see wait_add_releasing_qlock). */
+  std::atomic<bool> waiting_add{false};
 };
 
 /* The streaming state, guarded by the queue lock, with one exception: a
@@ -146,8 +142,7 @@ struct QueueState {
   std::atomic<guint64>& in_bytes = items.side().in_bytes;
   std::atomic<gint64>& sink_rt = items.side().sink_rt;
   std::atomic<GstClockTime>& buffer_duration = items.side().buffer_duration;
-  std::atomic<guint8>& waiting_add = items.side().waiting_add;
-  std::atomic<guint64>& wake_at = items.side().wake_at;
+  std::atomic<bool>& waiting_add = items.side().waiting_add;
   /* Upstream's last view of the removal totals, which only grow: a stale
    * view overstates the level, so it is read again only when the level it
    * gives reaches a limit. Upstream's thread only. */

@@ -94,9 +94,6 @@ class SpscRing {
   // Monotonic count of items ever published; a waiter watches it move.
   size_t published() const { return tail_.load(std::memory_order_acquire); }
 
-  // Consumer: monotonic count of items ever popped.
-  size_t popped() const { return head_.load(std::memory_order_relaxed); }
-
   // Both sides quiet: room for at least `slots` items, order kept. Only the
   // producer thread calls it, with every consumer locked out.
   void grow(size_t slots) {
