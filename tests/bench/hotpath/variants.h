@@ -36,8 +36,17 @@ inline const std::vector<Variant>& throughput_variants() {
 // The variants that are whole pipelines, for the RSS and allocation runs.
 constexpr size_t kPipelineVariants = 7;
 
-inline std::string throughput_pipeline(const Variant& v, long buffers) {
-  std::string s = "fakesrc name=src num-buffers=" + std::to_string(buffers) + " sizetype=empty ! ";
+// The source: empty buffers, or `size` zeroed bytes each (1920 is 20 ms of
+// 48 kHz mono S16 audio).
+inline std::string throughput_source(long buffers, long size = 0) {
+  std::string s = "fakesrc name=src num-buffers=" + std::to_string(buffers);
+  if (size > 0)
+    return s + " sizetype=fixed sizemax=" + std::to_string(size) + " filltype=zero";
+  return s + " sizetype=empty";
+}
+
+inline std::string throughput_pipeline(const Variant& v, long buffers, long size = 0) {
+  std::string s = throughput_source(buffers, size) + " ! ";
   if (*v.element)
     s += std::string(v.element) + " name=q ! ";
   return s + "fakesink name=sink sync=false";
