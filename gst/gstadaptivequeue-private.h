@@ -1,10 +1,12 @@
 /* adaptivequeue: the state the element's rooms share, and the lock order.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The element lives in four rooms:
+ * The element lives in five rooms:
  *   gstadaptivequeue.cpp             registration, the property table, state
  *                                    changes
  *   gstadaptivequeue-dataflow.cpp    chain, task loop, events, queries
+ *   gstadaptivequeue-levels.cpp      the levels: both sides' segments and
+ *                                    running times, fullness, notify-levels
  *   gstadaptivequeue-handoff.{h,cpp} how the two streaming threads meet: the
  *                                    queue lock, signals, waits, the
  *                                    lock-free path
@@ -386,10 +388,38 @@ void add_pad_templates(GstElementClass* element_class);
 void add_pads(GstAdaptiveQueue* self);
 /* Drops the oldest items until a buffer fits, or down to `keep` buffers. */
 void leak_downstream_qlocked(GstAdaptiveQueue* self, std::optional<guint> keep = std::nullopt);
-/* Running time of a position in a segment, saturated; NONE if it has none. */
-gint64 segment_running_time(const GstSegment* segment, GstClockTime position);
 /* Releases every queued item; for finalize, when no thread is left. */
 void drop_all_items(QueueState& q);
+
+/* ---- levels (gstadaptivequeue-levels.cpp) ---- */
+
+/* Whether the level reaches a max limit: the queue is full. */
+bool is_filled_qlocked(const QueueState& q);
+/* Whether the task has nothing to push: no item, or data held back by the
+ * min thresholds. */
+bool is_empty_qlocked(QueueState& q);
+/* Running time of a position in a segment, saturated; NONE if it has none. */
+gint64 segment_running_time(const GstSegment* segment, GstClockTime position);
+/* Each side's segment and position. The sink side belongs to upstream's
+ * thread (locked or not), the src side needs the queue lock. */
+void update_running_time(QueueState& q, bool sink);
+void set_position(QueueState& q, bool sink, GstClockTime position);
+void apply_buffer(QueueState& q, GstBuffer* buffer, bool sink);
+void apply_buffer_list(QueueState& q, GstBufferList* list, bool sink);
+void apply_segment(QueueState& q, GstEvent* event, bool sink);
+void apply_gap(QueueState& q, GstEvent* event, bool sink);
+/* Upstream's events moved its running time: the time level is read anew. */
+void time_level_moved_qlocked(QueueState& q);
+/* After a removal: with no buffer left the time level reads 0, as on queue. */
+void zero_time_level_if_empty_qlocked(QueueState& q);
+/* notify-levels: the levels changed since the last notify, as bits. */
+constexpr unsigned LEVEL_BUFFERS = 1, LEVEL_BYTES = 2, LEVEL_TIME = 4;
+unsigned levels_to_notify_qlocked(QueueState& q);
+/* Notifies the `changed` levels; no lock held. */
+void notify_levels(GstAdaptiveQueue* self, unsigned changed);
+/* Notifies `changed`, releasing the lock only if there is any; false if
+ * flushing after. */
+bool notify_levels_releasing_qlock(GstAdaptiveQueue* self, unsigned changed);
 
 /* ---- properties (gstadaptivequeue.cpp) ---- */
 
