@@ -2048,6 +2048,14 @@ GST_START_TEST(test_replaced_value_notified) {
   fail_unless_equals_string(root, "/proc");
   g_free(root);
   fail_unless_equals_int(notes.load(), 1);
+
+  /* A capacity that a lowered max-buffers moves is notified too. */
+  std::atomic<int> size_notes{0};
+  g_signal_connect(fx->queue, "notify::max-size-buffers", G_CALLBACK(count_notify), &size_notes);
+  const guint size = uint_prop(fx->queue, "max-size-buffers");
+  g_object_set(fx->queue, "max-buffers", size - 1, nullptr);
+  fail_unless_equals_int(uint_prop(fx->queue, "max-size-buffers"), size - 1);
+  fail_unless_equals_int(size_notes.load(), 1);
   fixture_free(fx);
 }
 
