@@ -60,6 +60,8 @@ const WindowCase kWindowCases[] = {
     // Slot 31 (3.1 s) and slot 0 share no place: both count at 3.1 s.
     {"the oldest slot still counts", {{0, 5}, {3100 * kMs, 2}}, {{3100 * kMs, 5}, {3200 * kMs, 2}}},
     {"level 0 changes nothing", {{0, 3}, {1 * kS, 0}}, {{1 * kS, 3}}},
+    // A time before 0 falls in slot -1, not 0: until 3.1 s.
+    {"before 0", {{-1, 5}}, {{3100 * kMs - 1, 5}, {3100 * kMs, 0}}},
 };
 
 START_TEST(window_table) {

@@ -783,6 +783,12 @@ const CgroupCase kCgroupCases[] = {
      "user.slice/user-1000.slice/session-2.scope", nullptr, 1000000, 50.0,
      100.0 * 41943040.0 / kFixtureMemTotal, LoadScope::System, "no CPU quota or memory limit",
      "CPU of 2 CPUs (allowed CPUs)"},
+    // A memory.max of exactly MemTotal limits nothing.
+    {"v2 memory.max at MemTotal", "v2-no-limit", nullptr,
+     "cgroup/user.slice/user-1000.slice/session-2.scope/memory.max", "25276510208\n", 2,
+     "user.slice/user-1000.slice/session-2.scope", nullptr, 1000000, 20.0,
+     100.0 * 41943040.0 / kFixtureMemTotal, LoadScope::System, "has no CPU quota or memory limit",
+     "CPU of 5 CPUs (cpuset), memory of MemTotal (no limit)"},
     // Hybrid host: v2 under unified/. 0.1 s of 0.5 CPUs -> 20 %.
     {"v2 hybrid", "v2-hybrid", nullptr, nullptr, nullptr, 2, "unified/kvm.service", nullptr, 100000,
      20.0, 100.0 * 104857600.0 / kFixtureMemTotal, LoadScope::Cgroup, "has a CPU quota of 0.5 CPUs",

@@ -220,6 +220,15 @@ START_TEST(proc_stat_cpus_gaps_and_order) {
 }
 END_TEST
 
+START_TEST(proc_stat_cpus_id_bound) {
+  // The highest id a CPU list may name is a CPU; one above is not.
+  const auto r = aq::parse_proc_stat_cpus("cpu65535 1 2 3 4\ncpu65536 5 6 7 8\n");
+  ck_assert_msg(r.ok, "%s", r.error.c_str());
+  ck_assert_uint_eq(r.value.size(), 1);
+  ck_assert_uint_eq(r.value[0].id, aq::kMaxCpuId);
+}
+END_TEST
+
 START_TEST(proc_cgroup_fixture) {
   // This machine: cgroup v1 hierarchies, each with its own mount, and the
   // v2 hierarchy with no controllers (a hybrid host).
@@ -737,6 +746,7 @@ Suite* proc_parse_suite() {
   tcase_add_test(fixtures, statm_fixture);
   tcase_add_test(fixtures, proc_stat_cpus_fixture);
   tcase_add_test(fixtures, proc_stat_cpus_gaps_and_order);
+  tcase_add_test(fixtures, proc_stat_cpus_id_bound);
   tcase_add_test(fixtures, proc_cgroup_fixture);
   tcase_add_test(fixtures, proc_cgroup_layouts);
   tcase_add_test(fixtures, flat_keyed_fixtures);

@@ -1082,6 +1082,21 @@ GST_END_TEST;
 
 /* A list fills the queue by its length: with room for 5, a list of 4 fits,
  * the next list still enters (the queue was not full), and then it is. */
+/* min-threshold-buffers N lets data go once N buffers are queued, as on
+ * queue, and holds it again below N. */
+GST_START_TEST(test_min_threshold_reached_releases) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "max-size-buffers", 10, "min-threshold-buffers", 2, nullptr);
+  start(fx);
+  fail_unless_equals_int(push(fx, 0, 0, 10 * kMs), GST_FLOW_OK);
+  fail_unless_equals_int(push(fx, 1, 10 * kMs, 10 * kMs), GST_FLOW_OK);
+  AQ_WAIT_FOR(received_buffers(fx) == 1);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 1);
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
 GST_START_TEST(test_buffer_list_fills_by_length) {
   Fixture* fx = fixture_new();
   g_object_set(fx->queue, "max-size-buffers", 5, "leaky", GST_ADAPTIVE_QUEUE_LEAK_UPSTREAM,
@@ -2467,6 +2482,14 @@ GST_START_TEST(test_replaced_value_notified) {
   fail_unless_equals_string(root, "/proc");
   g_free(root);
   fail_unless_equals_int(notes.load(), 1);
+
+  /* A capacity that a lowered max-buffers moves is notified too. */
+  std::atomic<int> size_notes{0};
+  g_signal_connect(fx->queue, "notify::max-size-buffers", G_CALLBACK(count_notify), &size_notes);
+  const guint size = uint_prop(fx->queue, "max-size-buffers");
+  g_object_set(fx->queue, "max-buffers", size - 1, nullptr);
+  fail_unless_equals_int(uint_prop(fx->queue, "max-size-buffers"), size - 1);
+  fail_unless_equals_int(size_notes.load(), 1);
   fixture_free(fx);
 }
 
@@ -3028,6 +3051,7 @@ static Suite* queue_semantics_suite(void) {
   tcase_add_test(tc, test_notify_levels_off_by_default);
   tcase_add_test(tc, test_notify_levels_follow_buffers);
   tcase_add_test(tc, test_notify_levels_set_while_playing);
+  tcase_add_test(tc, test_min_threshold_reached_releases);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("events");
