@@ -94,7 +94,9 @@ const ChosenDifference kChosenDifferences[] = {
      "a serialized query whose caller gave up when the task stopped: queue 1.22 "
      "keeps it and sends it downstream when the task restarts, though its caller "
      "may have freed it; adaptivequeue never does. No flush, state change down or "
-     "failing downstream flow is set while a serialized query waits"},
+     "failing downstream flow is set while a serialized query waits, and no "
+     "serialized query is sent while downstream is told to fail (data queued "
+     "ahead of it would stop the task)"},
     {"items-behind-eos", Handling::NotGenerated,
      "a STREAM_START, SEGMENT or serialized query queued behind an EOS that has "
      "not left (downstream holds it, or a fatal flow stopped the task, which then "
@@ -762,6 +764,8 @@ struct StreamState {
   /* Since the last flush, downstream was told to return EOS, FLUSHING. */
   bool down_eos_seen = false;
   bool down_flushing = false;
+  /* Downstream is told to return a flow other than OK now. */
+  bool down_failing = false;
   /* A segment was sent since the pads were activated: the pad keeps it
    * across flushes and streams. */
   bool any_segment = false;
@@ -810,6 +814,11 @@ class Runner {
   std::string run(const std::vector<Step>& steps, size_t* failed_at) {
     for (size_t i = 0; i < steps.size(); i++) {
       signals_ = !sides_[0]->upstream_busy() && !sides_[1]->upstream_busy();
+      /* FLUSH_START frees the task from downstream's gate, and whether it
+       * finds the queue empty (an underrun) before it sees the flushing
+       * flag is a race, on queue too: both counts show, in both ways. */
+      if (steps[i].kind == Kind::FlushStart && (sides_[0]->held() > 0 || sides_[1]->held() > 0))
+        signals_ = false;
       apply(steps[i]);
       std::string diff = pending_diff_.empty() ? settle() : pending_diff_;
       if (!diff.empty()) {
@@ -977,7 +986,8 @@ class Runner {
       case Kind::QueryAllocation:
       case Kind::QueryDrain:
         if (!can_serialize || !st.started || (eos_in_flight() && chosen("items-behind-eos")) ||
-            (st.down_eos_seen && chosen("query-after-downstream-eos")))
+            (st.down_eos_seen && chosen("query-after-downstream-eos")) ||
+            (st.down_failing && chosen("abandoned-query")))
           return;
         query_sent_ = true;
         both([&](Side& side) {
@@ -1115,6 +1125,7 @@ class Runner {
         if (r == GST_FLOW_EOS && data_queued_or_held() && chosen("new-stream-after-downstream-eos"))
           return;
         st.down_eos = r == GST_FLOW_EOS;
+        st.down_failing = r != GST_FLOW_OK;
         st.down_eos_seen |= st.down_eos;
         st.down_flushing |= r == GST_FLOW_FLUSHING;
         if (r == GST_FLOW_NOT_LINKED || r < GST_FLOW_EOS)
