@@ -852,8 +852,11 @@ GST_START_TEST(test_level_time_from_first_buffer) {
   set_state(fx, GST_STATE_PAUSED);
   push_event(fx, gst_event_new_stream_start("aq"));
   blocker->wait_held();
-  if (segment_queued)
-    push_event(fx, gst_event_new_caps(gst_caps_new_empty_simple("audio/x-raw")));
+  if (segment_queued) {
+    GstCaps* caps = gst_caps_new_empty_simple("audio/x-raw");
+    push_event(fx, gst_event_new_caps(caps));
+    gst_caps_unref(caps);
+  }
   push_segment(fx, format);
 
   GstBuffer* buffer = make_buffer(0, GST_SECOND);
@@ -1253,10 +1256,19 @@ GST_START_TEST(test_notify_levels_follow_buffers) {
   });
   fail_unless(pusher.wait(kWaitUs), "a push deadlocked: notified under the lock?");
   std::vector<LevelNote> in = log.take();
-  fail_unless_equals_string(notified(in, "buffers").c_str(), "1 2 3");
-  fail_unless_equals_string(notified(in, "bytes").c_str(), "16 32 48");
+  {
+    const std::string got = notified(in, "buffers");
+    fail_unless_equals_string(got.c_str(), "1 2 3");
+  }
+  {
+    const std::string got = notified(in, "bytes");
+    fail_unless_equals_string(got.c_str(), "16 32 48");
+  }
   /* Sink running time (end of each buffer) minus the src's (end of 0). */
-  fail_unless_equals_string(notified(in, "time").c_str(), "20 40 60");
+  {
+    const std::string got = notified(in, "time");
+    fail_unless_equals_string(got.c_str(), "20 40 60");
+  }
   for (const LevelNote& n : in)
     fail_unless(n.thread == upstream, "%s notified from another thread", n.level.c_str());
 
@@ -1266,9 +1278,18 @@ GST_START_TEST(test_notify_levels_follow_buffers) {
   AQ_WAIT_FOR(log.size() == 12);
   g_usleep(kSettleUs);
   std::vector<LevelNote> out = log.take();
-  fail_unless_equals_string(notified(out, "buffers").c_str(), "3 2 1 0");
-  fail_unless_equals_string(notified(out, "bytes").c_str(), "48 32 16 0");
-  fail_unless_equals_string(notified(out, "time").c_str(), "60 40 20 0");
+  {
+    const std::string got = notified(out, "buffers");
+    fail_unless_equals_string(got.c_str(), "3 2 1 0");
+  }
+  {
+    const std::string got = notified(out, "bytes");
+    fail_unless_equals_string(got.c_str(), "48 32 16 0");
+  }
+  {
+    const std::string got = notified(out, "time");
+    fail_unless_equals_string(got.c_str(), "60 40 20 0");
+  }
   for (const LevelNote& n : out)
     fail_unless(n.thread != upstream, "%s notified from upstream's thread", n.level.c_str());
 
@@ -1296,8 +1317,14 @@ GST_START_TEST(test_notify_levels_set_while_playing) {
   g_object_set(fx->queue, "notify-levels", TRUE, nullptr);
   fail_unless_equals_int(push(fx, 2), GST_FLOW_OK);
   std::vector<LevelNote> in = log.take();
-  fail_unless_equals_string(notified(in, "buffers").c_str(), "2");
-  fail_unless_equals_string(notified(in, "bytes").c_str(), "32");
+  {
+    const std::string got = notified(in, "buffers");
+    fail_unless_equals_string(got.c_str(), "2");
+  }
+  {
+    const std::string got = notified(in, "bytes");
+    fail_unless_equals_string(got.c_str(), "32");
+  }
 
   g_object_set(fx->queue, "notify-levels", FALSE, nullptr);
   fail_unless_equals_int(push(fx, 3), GST_FLOW_OK);
@@ -2538,8 +2565,11 @@ GST_START_TEST(test_queries_with_data_held) {
     fail_unless_equals_int64(query_upstream(fx, GST_QUERY_DURATION, GST_FORMAT_BYTES), 5000);
     fail_unless_equals_int64(query_upstream(fx, GST_QUERY_DURATION, GST_FORMAT_TIME),
                              10 * GST_SECOND);
-    fail_unless_equals_string(custom_answer(fx->down).c_str(), "upstream");
-    fail_unless_equals_string(custom_answer(fx->up).c_str(), "downstream");
+    /* Named: Check keeps the pointer past the temporary's life. */
+    const std::string from_upstream = custom_answer(fx->down);
+    const std::string from_downstream = custom_answer(fx->up);
+    fail_unless_equals_string(from_upstream.c_str(), "upstream");
+    fail_unless_equals_string(from_downstream.c_str(), "downstream");
     GstCaps* caps = gst_pad_peer_query_caps(fx->up, nullptr);
     fail_unless(gst_caps_is_equal(caps, fx->down_caps), "caps %" GST_PTR_FORMAT, caps);
     gst_caps_unref(caps);
