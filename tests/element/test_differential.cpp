@@ -1100,9 +1100,14 @@ class Runner {
           fresh.down_eos_seen = st.down_eos;
           st = fresh;
           both([](Side& side) { side.forget_eos(); });
-          /* The pads' sticky events must not be sent again on their own. */
+          /* The pads' sticky events must not be sent again on their own;
+           * downstream, as an element going to READY would, forgets the
+           * old stream's, or the new stream's CAPS lands after the old
+           * SEGMENT (GStreamer's sticky-order warning). */
           both([](Side& side) { gst_pad_set_active(side.up(), FALSE); });
           both([](Side& side) { gst_pad_set_active(side.up(), TRUE); });
+          both([](Side& side) { gst_pad_set_active(side.down(), FALSE); });
+          both([](Side& side) { gst_pad_set_active(side.down(), TRUE); });
         }
         st.state = target;
         return;
