@@ -808,6 +808,12 @@ const CgroupCase kCgroupCases[] = {
     {"v2 quota above the cpuset", "v2-namespace", nullptr, "cgroup/cpu.max", "400000 100000\n", 2,
      "", nullptr, 1000000, 50.0, 50.0, LoadScope::Cgroup, "has a CPU quota of 4 CPUs",
      "CPU of 2 CPUs (cpuset)"},
+    // A regular file where the cgroup's directory would be under the root:
+    // that candidate is absent (ENOTDIR), and the one under unified/ counts.
+    {"v2 hybrid, a file in the way", "v2-hybrid", nullptr, "cgroup/kvm.service", "x\n", 2,
+     "unified/kvm.service", nullptr, 100000, 20.0, 100.0 * 104857600.0 / kFixtureMemTotal,
+     LoadScope::Cgroup, "has a CPU quota of 0.5 CPUs",
+     "cgroup v2 /kvm.service: CPU of 0.5 CPUs (cpu.max)"},
     // Docker on v1, cpu and cpuacct together: 0.1 s in ns of 0.2 CPUs.
     {"v1 docker", "v1-docker", nullptr, nullptr, nullptr, 1, "cpu,cpuacct/docker/abc",
      "cpu,cpuacct/docker/abc", 100000000, 50.0, 86.0, LoadScope::Cgroup,
@@ -871,6 +877,25 @@ START_TEST(cgroup_layout_table) {
   r = automatic.poll(3 * kSec);
   ck_assert_msg(r.source.choice.scope == c.auto_scope, "%s: auto sampler", c.name);
   ck_assert_str_eq(r.source.choice.reason.c_str(), choice.reason.c_str());
+}
+END_TEST
+
+// A joint v1 hierarchy ("4:cpu,cpuacct:/docker/abc") mounted under each
+// controller's name instead (cpuacct/, and cpu/ a link to it, as many
+// distributions do): found there, with the same reading as the joint mount.
+START_TEST(cgroup_v1_joint_hierarchy_mounted_apart) {
+  HostTree t("v1-docker");
+  std::filesystem::rename(t.cgroup_dir() + "/cpu,cpuacct", t.cgroup_dir() + "/cpuacct");
+  std::filesystem::create_directory_symlink("cpuacct", t.cgroup_dir() + "/cpu");
+  LoadSampler sampler(LoadScope::Cgroup, t.proc(), t.cgroup(), kHost);
+  write_usage(t, 1, "cpuacct/docker/abc", "cpu/docker/abc", 1'000'000'000, 40);
+  assert_warming_up(sampler.poll(1 * kSec), "first poll");
+  write_usage(t, 1, "cpuacct/docker/abc", "cpu/docker/abc", 1'100'000'000, 47);
+  const SampleResult r = sampler.poll(2 * kSec);
+  assert_sample(r, 50.0, 86.0, "mounted apart");
+  ck_assert_msg(contains(r.source.detail, "CPU of 0.2 CPUs (cpu.cfs_quota_us)"), "detail '%s'",
+                r.source.detail.c_str());
+  ck_assert_msg(r.source.nr_throttled == std::optional<uint64_t>(47), "throttling not read");
 }
 END_TEST
 
@@ -1468,6 +1493,29 @@ START_TEST(shared_interval_is_the_shortest_subscribed) {
 }
 END_TEST
 
+// A new subscriber with a shorter interval wakes the thread sleeping out the
+// long one, as a new interval does.
+START_TEST(shared_new_subscriber_shortens_the_period) {
+  ProcTree tree;
+  tree.write("stat", stat_text({1000, 0, 500, 8000, 500, 0, 0, 0, 0, 0}));
+  tree.write("meminfo", meminfo_text(1'000'000, 250'000));
+  auto slow = SharedSampler::subscribe(tree.dir(), aq::kDefaultCgroupRoot, LoadScope::System,
+                                       10 * kSec);
+  SharedSampler& shared = slow->sampler();
+  ck_assert(wait_for([&] { return shared.reads() >= 1; }));
+  // Past the first read, which may have come before the interval was set.
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  const uint64_t before = shared.reads();
+  const auto start = std::chrono::steady_clock::now();
+  auto fast = SharedSampler::subscribe(tree.dir(), aq::kDefaultCgroupRoot, LoadScope::System,
+                                       50 * kMs);
+  ck_assert(&fast->sampler() == &shared);
+  // Without the wake-up the next read would come 10 s after the last.
+  ck_assert(wait_for([&] { return shared.reads() >= before + 3; }));
+  ck_assert_msg(seconds_since(start) < 5.0, "3 reads took %g s", seconds_since(start));
+}
+END_TEST
+
 START_TEST(shared_set_interval_shortens_the_period) {
   ProcTree tree;
   tree.write("stat", stat_text({1000, 0, 500, 8000, 500, 0, 0, 0, 0, 0}));
@@ -1571,6 +1619,7 @@ Suite* load_sampler_suite() {
   TCase* cgroup = tcase_create("cgroup");
   tcase_add_loop_test(cgroup, cgroup_layout_table, 0, aqtest::count(kCgroupCases));
   tcase_add_test(cgroup, explicit_scopes_are_not_resolved);
+  tcase_add_test(cgroup, cgroup_v1_joint_hierarchy_mounted_apart);
   tcase_add_loop_test(cgroup, bad_cgroup_table, 0, aqtest::count(kBadCgroups));
   tcase_add_test(cgroup, cgroup_v1_quota_unreadable_after_locating);
   tcase_add_test(cgroup, cgroup_counters_going_backwards);
@@ -1596,6 +1645,7 @@ Suite* load_sampler_suite() {
   tcase_add_test(shared, shared_sampler_per_cgroup_root);
   tcase_add_test(shared, shared_interval_is_the_shortest_subscribed);
   tcase_add_test(shared, shared_set_interval_shortens_the_period);
+  tcase_add_test(shared, shared_new_subscriber_shortens_the_period);
   tcase_add_test(shared, shared_resubscribe_after_all_dropped);
   tcase_add_test(shared, shared_on_real_proc);
   tcase_set_timeout(shared, 120);

@@ -1523,10 +1523,15 @@ GST_START_TEST(test_flush_stop_after_eos) {
 
   push_event(fx, gst_event_new_flush_start());
   push_event(fx, gst_event_new_flush_stop(TRUE));
+  /* FLUSH_STOP itself ends the EOS: a serialized event before the next
+   * SEGMENT is taken, not refused with EOS. */
+  push_event(fx, gst_event_new_custom(GST_EVENT_CUSTOM_DOWNSTREAM,
+                                      gst_structure_new_empty("aq-after-flush")));
   push_segment(fx);
   fail_unless_equals_int(push(fx, 2), GST_FLOW_OK);
   AQ_WAIT_FOR(received_buffers(fx) == 2);
-  assert_sequence(fx, "stream-start segment 0 eos flush-start flush-stop segment 2");
+  assert_sequence(fx,
+                  "stream-start segment 0 eos flush-start flush-stop custom-downstream segment 2");
 
   fixture_free(fx);
 }
@@ -1720,6 +1725,14 @@ GST_START_TEST(test_caps_and_allocation_proxied) {
   gst_object_unref(got);
   fail_unless(gst_query_find_allocation_meta(query, GST_PARENT_BUFFER_META_API_TYPE, nullptr),
               "meta not proposed");
+  gst_query_unref(query);
+
+  /* Downstream refusing the serialized query: upstream is told so. */
+  g_mutex_lock(&fx->lock);
+  fx->on_allocation = [](GstQuery*) { return FALSE; };
+  g_mutex_unlock(&fx->lock);
+  query = gst_query_new_allocation(fx->down_caps, TRUE);
+  fail_if(gst_pad_peer_query(fx->up, query), "a refused ALLOCATION query answered TRUE");
   gst_query_unref(query);
 
   fixture_free(fx);
@@ -2384,6 +2397,27 @@ GST_START_TEST(test_interval_takes_effect_at_once) {
   const guint64 settled = Stats(fx->queue).u64("ticks");
   g_usleep(kSettleUs * 2);
   fail_unless(Stats(fx->queue).u64("ticks") <= settled + 1, "ticks went on");
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
+/* Stopped at READY, ticks stay stopped: a new interval set then schedules
+ * none until the element starts again. */
+GST_START_TEST(test_no_ticks_after_stop) {
+  if (!adaptive_only("queue has no ticks"))
+    return;
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "adaptation-interval", 60 * GST_SECOND, nullptr);
+  start(fx);
+  set_state(fx, GST_STATE_READY);
+  const guint64 before = Stats(fx->queue).u64("ticks");
+  g_object_set(fx->queue, "adaptation-interval", 10 * kMs, nullptr);
+  g_usleep(kSettleUs * 2);
+  fail_unless_equals_uint64(Stats(fx->queue).u64("ticks"), before);
+  /* Started again, the new interval ticks. */
+  set_state(fx, GST_STATE_PLAYING);
+  AQ_WAIT_FOR(Stats(fx->queue).u64("ticks") > before);
   fixture_free(fx);
 }
 
@@ -3115,6 +3149,7 @@ static Suite* queue_semantics_suite(void) {
   tcase_add_test(tc, test_default_byte_and_time_limits);
   tcase_add_loop_test(tc, test_lowering_limit_leaks_at_once, 0, 3);
   tcase_add_test(tc, test_interval_takes_effect_at_once);
+  tcase_add_test(tc, test_no_ticks_after_stop);
   tcase_add_test(tc, test_latency_message_only_when_needed);
   tcase_add_test(tc, test_fatal_error_after_eos);
   tcase_add_test(tc, test_replaced_value_notified);

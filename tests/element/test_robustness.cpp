@@ -692,6 +692,55 @@ GST_START_TEST(test_non_time_segments) {
   ck_assert(gst_harness_push_event(h, gst_event_new_segment(&segment)));
   push_pull(h, 5, 5);
 
+  /* Queued behind data, the segment's start is no time either: the sink
+   * side counts from 0 while the src side still holds the TIME segment. */
+  {
+    Blocker block(q);
+    for (guint i = 10; i < 13; i++)
+      fail_unless_equals_int(gst_harness_push(h, timed_buffer(i)), GST_FLOW_OK);
+    block.wait_held();
+    gst_segment_init(&segment, format);
+    segment.start = GST_SECOND;
+    segment.position = GST_SECOND;
+    ck_assert(gst_harness_push_event(h, gst_event_new_segment(&segment)));
+    for (guint i = 13; i < 15; i++)
+      fail_unless_equals_int(gst_harness_push(h, timed_buffer(i)), GST_FLOW_OK);
+    /* Buffer 10 is held downstream: 110 ms .. 150 ms are queued. */
+    fail_unless_equals_uint64(uint64_prop(q, "current-level-time"), 40 * GST_MSECOND);
+  }
+  pull_in_order(h, 10, 5);
+
+  gst_harness_teardown(h);
+  gst_object_unref(q);
+}
+GST_END_TEST;
+
+/* A SEGMENT that finds the queue empty reaches the src side at once, as on
+ * queue: data after it counts from its start, though the SEGMENT itself
+ * still waits behind the buffer downstream holds. */
+GST_START_TEST(test_segment_on_empty_queue) {
+  GstElement* q = make_queue("/nonexistent");
+  g_object_set(q, "adaptive", FALSE, nullptr);
+  GstHarness* h = start_harness(q);
+  {
+    Blocker block(q);
+    fail_unless_equals_int(gst_harness_push(h, timed_buffer(0)), GST_FLOW_OK);
+    block.wait_held();
+    fail_unless_equals_int(uint_prop(q, "current-level-buffers"), 0);
+    GstSegment segment;
+    gst_segment_init(&segment, GST_FORMAT_TIME);
+    segment.start = GST_SECOND;
+    segment.position = GST_SECOND;
+    ck_assert(gst_harness_push_event(h, gst_event_new_segment(&segment)));
+    for (guint i = 1; i < 4; i++) {
+      GstBuffer* b = make_buffer(i, GST_SECOND + (i - 1) * 10 * GST_MSECOND, 10 * GST_MSECOND);
+      fail_unless_equals_int(gst_harness_push(h, b), GST_FLOW_OK);
+    }
+    /* From the new start: 3 buffers of 10 ms, not less the 10 ms that
+     * buffer 0 ended at in the old segment. */
+    fail_unless_equals_uint64(uint64_prop(q, "current-level-time"), 30 * GST_MSECOND);
+  }
+  pull_in_order(h, 0, 4);
   gst_harness_teardown(h);
   gst_object_unref(q);
 }
@@ -1499,6 +1548,7 @@ static Suite* robustness_suite(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_untimestamped_buffers);
   tcase_add_loop_test(tc, test_non_time_segments, 0, 4);
+  tcase_add_test(tc, test_segment_on_empty_queue);
   tcase_add_test(tc, test_reverse_non_time_segment);
   tcase_add_test(tc, test_unmappable_timestamps);
   tcase_add_loop_test(tc, test_extreme_segments, 0, 3);
