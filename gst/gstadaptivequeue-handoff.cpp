@@ -91,11 +91,13 @@ bool wait_add_releasing_qlock(GstAdaptiveQueue* self) {
   if (q.srcresult != GST_FLOW_OK)
     return false;
   /* Upstream's lock-free path publishes an item, then reads this flag with
-   * a read-modify-write; the task sets it with one, then looks for an item.
+   * a read-modify-write; the task sets it with one, then looks again.
    * Both touch the flag atomically, so one comes second and sees the other:
-   * the task sees the item, or upstream sees the flag and wakes it. */
+   * the task sees the item, or upstream sees the flag and wakes it. Items
+   * a min threshold holds back are no reason to return: the task would
+   * poll until the threshold is reached. */
   q.waiting_add.exchange(true, std::memory_order_acq_rel);
-  if (!q.items.empty()) {
+  if (!is_empty_qlocked(q)) {
     q.waiting_add.store(false, std::memory_order_relaxed);
     return true;
   }

@@ -56,6 +56,8 @@
 #include <cstring>
 #include <memory>
 
+#include <sys/resource.h>
+
 #include "aq_test.h"
 #include "gstadaptivequeue.h"
 
@@ -1773,6 +1775,11 @@ GST_START_TEST(test_serialized_query_with_min_threshold) {
   assert_sequence(fx,
                   drain ? "stream-start segment 0 Q:drain" : "stream-start segment 0 Q:allocation");
 
+  /* Answered, the query no longer counts: the threshold holds data again. */
+  fail_unless_equals_int(push(fx, 1, 10 * kMs, 10 * kMs), GST_FLOW_OK);
+  g_usleep(kSettleUs);
+  fail_unless_equals_int(received_buffers(fx), 1);
+
   fixture_free(fx);
 }
 
@@ -2402,6 +2409,53 @@ GST_START_TEST(test_interval_takes_effect_at_once) {
 
 GST_END_TEST;
 
+/* A min threshold lowered while it holds data back wakes the task, which
+ * pushes at once, as queue's does. */
+GST_START_TEST(test_lowered_threshold_releases) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "min-threshold-buffers", 5, nullptr);
+  start(fx);
+  fail_unless_equals_int(push(fx, 0), GST_FLOW_OK);
+  fail_unless_equals_int(push(fx, 1), GST_FLOW_OK);
+  g_usleep(kSettleUs);
+  fail_unless_equals_int(received_buffers(fx), 0);
+  g_object_set(fx->queue, "min-threshold-buffers", 0, nullptr);
+  AQ_WAIT_FOR(received_buffers(fx) == 2);
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
+/* CPU time of the whole process, in µs. */
+gint64 process_cpu_us() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * G_USEC_PER_SEC + ru.ru_utime.tv_usec +
+         ru.ru_stime.tv_usec;
+}
+
+/* While a min threshold holds data back, the task sleeps until an item or
+ * a change comes: it must not poll the queue. */
+GST_START_TEST(test_threshold_wait_sleeps) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "min-threshold-buffers", 5, nullptr);
+  start(fx);
+  fail_unless_equals_int(push(fx, 0), GST_FLOW_OK);
+  fail_unless_equals_int(push(fx, 1), GST_FLOW_OK);
+  g_usleep(kSettleUs);
+  const gint64 cpu = process_cpu_us();
+  const gint64 wall = g_get_monotonic_time();
+  g_usleep(G_USEC_PER_SEC / 2);
+  const gint64 used = process_cpu_us() - cpu;
+  const gint64 elapsed = g_get_monotonic_time() - wall;
+  fail_unless(used * 5 < elapsed, "%" G_GINT64_FORMAT " µs of CPU in %" G_GINT64_FORMAT " µs", used,
+              elapsed);
+  fail_unless_equals_int(received_buffers(fx), 0);
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
 /* Stopped at READY, ticks stay stopped: a new interval set then schedules
  * none until the element starts again. */
 GST_START_TEST(test_no_ticks_after_stop) {
@@ -2658,6 +2712,25 @@ GST_START_TEST(test_queries_with_data_held) {
   fail_unless_equals_int64(query_upstream(fx, GST_QUERY_POSITION, GST_FORMAT_TIME),
                            10 * GST_MSECOND);
   check_passthrough();
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
+/* A push under the lock (notify-levels takes every push there) raises the
+ * highest level at once, before the task removes anything. */
+GST_START_TEST(test_max_level_raised_by_locked_push) {
+  if (!adaptive_only("queue has no stats"))
+    return;
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "notify-levels", TRUE, nullptr);
+  start(fx);
+  block_downstream(fx, 0);
+  for (guint i = 1; i < 5; i++)
+    fail_unless_equals_int(push(fx, i), GST_FLOW_OK);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 4);
+  fail_unless_equals_int(Stats(fx->queue).u("max-level-buffers"), 4);
+  open_gate(fx);
   fixture_free(fx);
 }
 
@@ -3150,6 +3223,8 @@ static Suite* queue_semantics_suite(void) {
   tcase_add_loop_test(tc, test_lowering_limit_leaks_at_once, 0, 3);
   tcase_add_test(tc, test_interval_takes_effect_at_once);
   tcase_add_test(tc, test_no_ticks_after_stop);
+  tcase_add_test(tc, test_lowered_threshold_releases);
+  tcase_add_test(tc, test_threshold_wait_sleeps);
   tcase_add_test(tc, test_latency_message_only_when_needed);
   tcase_add_test(tc, test_fatal_error_after_eos);
   tcase_add_test(tc, test_replaced_value_notified);
@@ -3171,6 +3246,7 @@ static Suite* queue_semantics_suite(void) {
   tcase_add_test(tc, test_query_dropped_after_downstream_eos_is_refused);
   tcase_add_test(tc, test_sink_pad_refuses_pull_mode);
   tcase_add_test(tc, test_counters_with_buffer_lists);
+  tcase_add_test(tc, test_max_level_raised_by_locked_push);
   tcase_add_test(tc, test_property_read_back);
   tcase_add_test(tc, test_stats_after_restart);
   tcase_add_test(tc, test_queued_query_flushed);
