@@ -494,7 +494,7 @@ GstStructure* build_stats(GstAdaptiveQueue* self) {
       "current-level-buffers", G_TYPE_UINT, cur.buffers,
       "current-level-bytes", G_TYPE_UINT, cur.bytes,
       "current-level-time", G_TYPE_UINT64, cur.time,
-      "max-level-buffers", G_TYPE_UINT, q.max_level_buffers,
+      "max-level-buffers", G_TYPE_UINT, std::max(q.max_level_buffers, cur.buffers),
       "demand-floor", G_TYPE_UINT, q.demand_floor,
       "upstream-live", G_TYPE_BOOLEAN, q.upstream_latency.live,
       "upstream-min-latency", G_TYPE_UINT64, q.upstream_latency.known ?

@@ -115,9 +115,7 @@ static GCond* enqueue_data_qlocked(GstAdaptiveQueue* self, GstMiniObject* obj, g
   make_room_qlocked(q);
   account_in(q, obj, buffers, bytes);
   push_item_qlocked(q, Item{obj, buffers, bytes});
-  const guint level = level_of(q).buffers;
-  q.max_level_buffers = std::max(q.max_level_buffers, level);
-  q.trace.push(level);
+  q.trace.push(level_of(q).buffers);
   return note_add_qlocked(self);
 }
 
@@ -170,8 +168,8 @@ static bool dequeue_qlocked(GstAdaptiveQueue* self, Item& item, GCond** waiter =
     return false;
   /* The level with this item, before its removal is counted: upstream
    * counts an item in before it publishes it. The highest level is reached
-   * just before a removal (or on a locked push), so the lock-free path
-   * need not track it. */
+   * just before a removal (or a flush's drop); the stats add the level
+   * queued now, so no push needs to track it. */
   const guint before = buffers_of(q);
   q.max_level_buffers = std::max(q.max_level_buffers, before);
   q.trace.push(before);
@@ -233,6 +231,9 @@ void leak_downstream_qlocked(GstAdaptiveQueue* self, std::optional<guint> keep) 
  * flush: upstream may still be adding meanwhile. */
 static void drop_queued_qlocked(GstAdaptiveQueue* self, bool full) {
   QueueState& q = *self->q;
+  /* The lock-free path does not raise the highest level; its items leave
+   * here without a removal that would. */
+  q.max_level_buffers = std::max(q.max_level_buffers, buffers_of(q));
   Item item;
   while (q.items.pop(item)) {
     GstMiniObject* obj = item.object;

@@ -2717,8 +2717,31 @@ GST_START_TEST(test_queries_with_data_held) {
 
 GST_END_TEST;
 
-/* A push under the lock (notify-levels takes every push there) raises the
- * highest level at once, before the task removes anything. */
+/* Pushes on upstream's lock-free path count in the highest level too: read
+ * while they wait, and after a flush dropped them unread. */
+GST_START_TEST(test_max_level_with_lock_free_pushes) {
+  if (!adaptive_only("queue has no stats"))
+    return;
+  Fixture* fx = fixture_new();
+  start(fx);
+  block_downstream(fx, 0);
+  for (guint i = 1; i < 5; i++)
+    fail_unless_equals_int(push(fx, i), GST_FLOW_OK);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 4);
+  fail_unless_equals_int(Stats(fx->queue).u("max-level-buffers"), 4);
+  for (guint i = 5; i < 7; i++)
+    fail_unless_equals_int(push(fx, i), GST_FLOW_OK);
+  push_event(fx, gst_event_new_flush_start());
+  push_event(fx, gst_event_new_flush_stop(TRUE));
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 0);
+  fail_unless_equals_int(Stats(fx->queue).u("max-level-buffers"), 6);
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
+/* A push under the lock (notify-levels takes every push there) counts in
+ * the highest level at once, before the task removes anything. */
 GST_START_TEST(test_max_level_raised_by_locked_push) {
   if (!adaptive_only("queue has no stats"))
     return;
@@ -3247,6 +3270,7 @@ static Suite* queue_semantics_suite(void) {
   tcase_add_test(tc, test_sink_pad_refuses_pull_mode);
   tcase_add_test(tc, test_counters_with_buffer_lists);
   tcase_add_test(tc, test_max_level_raised_by_locked_push);
+  tcase_add_test(tc, test_max_level_with_lock_free_pushes);
   tcase_add_test(tc, test_property_read_back);
   tcase_add_test(tc, test_stats_after_restart);
   tcase_add_test(tc, test_queued_query_flushed);
