@@ -2456,6 +2456,29 @@ GST_START_TEST(test_threshold_wait_sleeps) {
 
 GST_END_TEST;
 
+/* An empty buffer list moves upstream's side like any data, as on queue: a
+ * time level that a removal zeroed reads again (differential, seed
+ * 500001097). */
+GST_START_TEST(test_empty_list_moves_time_level) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "min-threshold-time", 30 * kMs, nullptr);
+  start(fx);
+  close_gate(fx);
+  fail_unless_equals_int(push(fx, 0, 0, 10 * kMs), GST_FLOW_OK);
+  /* Queued last, the GAP drains buffer 0, which downstream then holds: its
+   * removal leaves no buffer, so the level reads 0 with the GAP queued. */
+  push_event(fx, gst_event_new_gap(30 * kMs, 10 * kMs));
+  AQ_WAIT_FOR(held(fx) == 1);
+  fail_unless_equals_uint64(uint64_prop(fx->queue, "current-level-time"), 0);
+  fail_unless_equals_int(gst_pad_push_list(fx->up, gst_buffer_list_new()), GST_FLOW_OK);
+  /* Upstream's side at the GAP's end, 40 ms; the src side at 10 ms. */
+  fail_unless_equals_uint64(uint64_prop(fx->queue, "current-level-time"), 30 * kMs);
+  open_gate(fx);
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
 /* Stopped at READY, ticks stay stopped: a new interval set then schedules
  * none until the element starts again. */
 GST_START_TEST(test_no_ticks_after_stop) {
@@ -3248,6 +3271,7 @@ static Suite* queue_semantics_suite(void) {
   tcase_add_test(tc, test_no_ticks_after_stop);
   tcase_add_test(tc, test_lowered_threshold_releases);
   tcase_add_test(tc, test_threshold_wait_sleeps);
+  tcase_add_test(tc, test_empty_list_moves_time_level);
   tcase_add_test(tc, test_latency_message_only_when_needed);
   tcase_add_test(tc, test_fatal_error_after_eos);
   tcase_add_test(tc, test_replaced_value_notified);
