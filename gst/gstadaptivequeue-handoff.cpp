@@ -83,7 +83,8 @@ static bool spin_briefly_releasing_qlock(GstAdaptiveQueue* self, aq::SpinBackoff
   return moved;
 }
 
-/* Waits for an item to be added; false when the pad is flushing. */
+/* Waits until the queue is no longer empty to the task (an item, or the
+ * min thresholds reached); false when the pad is flushing. */
 bool wait_add_releasing_qlock(GstAdaptiveQueue* self) {
   QueueState& q = *self->q;
   if (spin_briefly_releasing_qlock(self, q.add_spin, add_progress))
@@ -91,11 +92,11 @@ bool wait_add_releasing_qlock(GstAdaptiveQueue* self) {
   if (q.srcresult != GST_FLOW_OK)
     return false;
   /* Upstream's lock-free path publishes an item, then reads this flag with
-   * a read-modify-write; the task sets it with one, then looks again.
+   * a read-modify-write; the task sets it with one, then looks for an item.
    * Both touch the flag atomically, so one comes second and sees the other:
-   * the task sees the item, or upstream sees the flag and wakes it. Items
-   * a min threshold holds back are no reason to return: the task would
-   * poll until the threshold is reached. */
+   * the task sees the item, or upstream sees the flag and wakes it. The
+   * task asks for more than an item: below the min thresholds it sleeps
+   * until the next one, where returning would spin. */
   q.waiting_add.exchange(true, std::memory_order_acq_rel);
   if (!is_empty_qlocked(q)) {
     q.waiting_add.store(false, std::memory_order_relaxed);

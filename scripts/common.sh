@@ -52,3 +52,29 @@ aq_build() {
   fi
   ninja -C "$dir"
 }
+
+# What failed in meson test logs (testlog.json files; missing ones are
+# skipped), a few lines per test: its name and result, then its Check
+# assertions and sanitizer headlines (a passing test with a sanitizer
+# report counts as failed). Callers print it last: CI shows a log's tail.
+aq_failure_digest() {
+  local json
+  for json in "$@"; do
+    [ -f "$json" ] || continue
+    python3 - "$json" <<'EOF_PY'
+import json, re, sys
+sanitizer = re.compile(r'ERROR: \w+Sanitizer|runtime error:|WARNING: ThreadSanitizer|SUMMARY:')
+check = re.compile(r':[EF]:|WATCHDOG')
+for raw in open(sys.argv[1]):
+    test = json.loads(raw)
+    lines = (test.get("stdout") or "").splitlines()
+    hits = [l for l in lines if check.search(l) or sanitizer.search(l)]
+    passed = test["result"] in ("OK", "SKIP", "EXPECTEDFAIL")
+    if passed and not any(sanitizer.search(l) for l in hits):
+        continue
+    print(f'  {test["name"]}: {test["result"]} (exit {test["returncode"]})')
+    for l in hits[:6]:
+        print("    " + l[:300])
+EOF_PY
+  done
+}

@@ -99,7 +99,9 @@ START_TEST(sampler_reads_a_cgroup_held_to_20_percent) {
   const double cpu = mean_of_last_3(cpus), own = mean_of_last_3(owns);
   const uint64_t throttled = throttles[throttles.size() - 1] + throttles[throttles.size() - 2] +
                              throttles[throttles.size() - 3];
-  ck_assert_msg(cpu >= 80.0, "cpu %.1f %% of the quota", cpu);
+  // A machine busier than the quota leaves the child less than it: then
+  // only the agreement with its own clock can be asked.
+  ck_assert_msg(cpu >= 80.0 || own < 80.0, "cpu %.1f %% of the quota, own clock %.1f %%", cpu, own);
   ck_assert_msg(std::abs(cpu - own) <= 10.0, "cpu %.1f %%, own clock %.1f %%", cpu, own);
   // ThreadSanitizer's shadow memory is charged to the cgroup too.
 #if defined(__SANITIZE_THREAD__)

@@ -210,8 +210,12 @@ static GstPadProbeReturn stall_once(GstPad*, GstPadProbeInfo*, gpointer data) {
 
 GST_START_TEST(test_live_latency_reading) {
   /* One 20 ms buffer, on a machine as fast as the pipeline needs; under a
-   * dynamic checker the encoder itself runs late. */
+   * dynamic checker the encoder itself runs late. A single late wake-up on
+   * a loaded machine adds tens of milliseconds to one interval's maximum
+   * (72 ms seen at load 19), so that bound only keeps the idle reading
+   * clearly below the stall's. */
   const gint64 kIdleBound = static_cast<gint64>(20 * GST_MSECOND) * slowdown();
+  const gint64 kIdleMaxBound = static_cast<gint64>(100 * GST_MSECOND) * slowdown();
   GstElement* pipeline = launch(
       "audiotestsrc is-live=true num-buffers=100 "
       "samplesperbuffer=960 ! audio/x-raw,rate=48000,channels=1 ! opusenc ! "
@@ -241,8 +245,7 @@ GST_START_TEST(test_live_latency_reading) {
                 "idle latency average %" GST_TIME_FORMAT, GST_TIME_ARGS(avg));
     idle_max = st.i64("latency-max");
   }
-  fail_unless(idle_max <= kIdleBound,
-              "idle latency-max %" G_GINT64_FORMAT, idle_max);
+  fail_unless(idle_max <= kIdleMaxBound, "idle latency-max %" G_GINT64_FORMAT, idle_max);
   /* The stall at buffer 50: some interval's maximum holds it. */
   gint64 stall_max = -1;
   fail_unless(wait_until(

@@ -56,8 +56,6 @@
 #include <cstring>
 #include <memory>
 
-#include <sys/resource.h>
-
 #include "aq_test.h"
 #include "gstadaptivequeue.h"
 
@@ -2426,36 +2424,6 @@ GST_START_TEST(test_lowered_threshold_releases) {
 
 GST_END_TEST;
 
-/* CPU time of the whole process, in µs. */
-gint64 process_cpu_us() {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * G_USEC_PER_SEC + ru.ru_utime.tv_usec +
-         ru.ru_stime.tv_usec;
-}
-
-/* While a min threshold holds data back, the task sleeps until an item or
- * a change comes: it must not poll the queue. */
-GST_START_TEST(test_threshold_wait_sleeps) {
-  Fixture* fx = fixture_new();
-  g_object_set(fx->queue, "min-threshold-buffers", 5, nullptr);
-  start(fx);
-  fail_unless_equals_int(push(fx, 0), GST_FLOW_OK);
-  fail_unless_equals_int(push(fx, 1), GST_FLOW_OK);
-  g_usleep(kSettleUs);
-  const gint64 cpu = process_cpu_us();
-  const gint64 wall = g_get_monotonic_time();
-  g_usleep(G_USEC_PER_SEC / 2);
-  const gint64 used = process_cpu_us() - cpu;
-  const gint64 elapsed = g_get_monotonic_time() - wall;
-  fail_unless(used * 5 < elapsed, "%" G_GINT64_FORMAT " µs of CPU in %" G_GINT64_FORMAT " µs", used,
-              elapsed);
-  fail_unless_equals_int(received_buffers(fx), 0);
-  fixture_free(fx);
-}
-
-GST_END_TEST;
-
 /* An empty buffer list moves upstream's side like any data, as on queue: a
  * time level that a removal zeroed reads again (differential, seed
  * 500001097). */
@@ -3270,7 +3238,6 @@ static Suite* queue_semantics_suite(void) {
   tcase_add_test(tc, test_interval_takes_effect_at_once);
   tcase_add_test(tc, test_no_ticks_after_stop);
   tcase_add_test(tc, test_lowered_threshold_releases);
-  tcase_add_test(tc, test_threshold_wait_sleeps);
   tcase_add_test(tc, test_empty_list_moves_time_level);
   tcase_add_test(tc, test_latency_message_only_when_needed);
   tcase_add_test(tc, test_fatal_error_after_eos);

@@ -296,6 +296,14 @@ GST_START_TEST(test_state_cycles) {
   for (int i = 0; i < 1000; i++) {
     /* Vary the moment: mid-push, mid-tick, while prerolling. */
     g_usleep(rng() % 12000);
+    /* Every tenth spell must deliver: data flows again after each kind of
+     * cycle. A wait, not a count, since a loaded machine delivers little in
+     * the others' few milliseconds. */
+    if (i % 10 == 9) {
+      const guint64 before = flow.out();
+      fail_unless(wait_until([&] { return flow.out() > before; }, 10 * G_USEC_PER_SEC),
+                  "no buffer in PLAYING after cycle %d", i);
+    }
     if (rng() % 2) {
       change_state(pipeline, GST_STATE_NULL);
       /* Buffers queued at NULL are discarded; none before. */
@@ -312,8 +320,6 @@ GST_START_TEST(test_state_cycles) {
     bus.check_no_error();
   }
   fail_unless(to_null > 400 && to_paused > 400, "cycles not mixed: %u / %u", to_null, to_paused);
-  /* Reaching PLAYING needs a prerolled buffer each time. */
-  fail_unless(delivered >= to_null, "only %" G_GUINT64_FORMAT " buffers", delivered);
   GST_INFO("%u to NULL, %u to PAUSED, %" G_GUINT64_FORMAT " buffers, %" G_GUINT64_FORMAT
            " adaptations",
            to_null, to_paused, delivered, Stats(q).u64("adaptations"));
@@ -333,7 +339,7 @@ GST_START_TEST(test_state_cycles) {
 }
 GST_END_TEST;
 
-/* ---- flushing seeks every 50 ms for 10 s ---- */
+/* ---- 150 flushing seeks, 50 ms apart ---- */
 
 GST_START_TEST(test_flushing_seeks) {
   Watchdog dog("flushing seeks", 60);
@@ -351,10 +357,11 @@ GST_START_TEST(test_flushing_seeks) {
   std::mt19937 rng(2);
 
   change_state(pipeline, GST_STATE_PLAYING);
-  const gint64 end = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
-  guint seeks = 0;
+  /* A count, not a time: a loaded machine takes longer, never fewer. */
+  constexpr guint kSeeks = 150;
   guint64 overruns = 0;
-  for (gint64 now = g_get_monotonic_time(); now < end; now = g_get_monotonic_time()) {
+  for (guint seeks = 0; seeks < kSeeks; seeks++) {
+    const gint64 now = g_get_monotonic_time();
     /* Far apart positions, so stale data would show in the timestamps. */
     const GstClockTime pos = (rng() % 20000) * GST_MSECOND;
     const guint64 flushes = flow.flushes();
@@ -373,14 +380,11 @@ GST_START_TEST(test_flushing_seeks) {
     bus.drain();
     bus.check_no_error();
     overruns = Stats(q).u64("overruns");
-    seeks++;
     const gint64 next = now + 50000;
     if (g_get_monotonic_time() < next)
       g_usleep(static_cast<gulong>(next - g_get_monotonic_time()));
   }
-  /* 200 at 50 ms; a slow machine gets fewer, but never only a handful. */
-  fail_unless(seeks >= 50u / slowdown(), "only %u seeks in 10 s", seeks);
-  GST_INFO("%u seeks, %" G_GUINT64_FORMAT " overruns, %" G_GUINT64_FORMAT " adaptations", seeks,
+  GST_INFO("%u seeks, %" G_GUINT64_FORMAT " overruns, %" G_GUINT64_FORMAT " adaptations", kSeeks,
            overruns, Stats(q).u64("adaptations"));
   /* Upstream did block on a full queue, so flushes woke a waiting thread. */
   fail_unless(overruns > 0, "the queue never filled");
@@ -695,11 +699,15 @@ GST_START_TEST(test_many_instances_one_sampler) {
   constexpr gint64 kIntervalUs = 50000;
   LoadFixture load(10, 20);
   OpenCounter opens(load.dir());
+  /* The sinks do not preroll: 100 sinks prerolling on the same buffer post
+   * at once to a bus whose lock-free queue makes its writers wait for each
+   * other in turn, and on a loaded machine that took `queue` itself 10 to
+   * 32 s to reach PLAYING in 5 of 150 starts. */
   std::string description = "audiotestsrc is-live=true samplesperbuffer=441 ! tee name=t";
   for (int i = 0; i < kInstances; i++)
     description += " t. ! adaptivequeue name=q" + std::to_string(i) +
                    " adaptation-interval=" + std::to_string(kIntervalUs * 1000) +
-                   " proc-root=" + std::string(load.dir()) + " ! fakesink sync=false";
+                   " proc-root=" + std::string(load.dir()) + " ! fakesink sync=false async=false";
   GstElement* pipeline = launch(description);
   std::vector<GstElement*> queues;
   std::vector<std::unique_ptr<Flow>> flows;

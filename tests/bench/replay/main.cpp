@@ -112,17 +112,17 @@ void print_table(FILE* f, const std::vector<Row>& rows, bool markdown) {
     std::fprintf(f,
                  "| scenario | queue | leaky | lost: replay / sim | | p99 ms: replay / sim | | "
                  "mean ms: replay / sim | capacity changes: replay / sim | "
-                 "harness late p99 / max ms |\n");
-    std::fprintf(f, "|---|---|---|---|---|---|---|---|---|---|\n");
+                 "sink underruns: replay / sim | harness late p99 / max ms |\n");
+    std::fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|\n");
   } else {
-    std::fprintf(f, "%-12s %-11s %-10s %15s %-7s %17s %-7s %15s %13s %12s\n", "scenario", "queue",
-                 "leaky", "lost rep/sim", "", "p99_ms rep/sim", "", "mean_ms rep/sim", "changes",
-                 "late p99/max");
+    std::fprintf(f, "%-12s %-11s %-10s %15s %-7s %17s %-7s %15s %13s %11s %12s\n", "scenario",
+                 "queue", "leaky", "lost rep/sim", "", "p99_ms rep/sim", "", "mean_ms rep/sim",
+                 "changes", "underruns", "late p99/max");
   }
   for (const Row& r : rows) {
     const Measured& m = r.real;
     const char* leaky = r.variant.leaky == aqsim::Leaky::No ? "no" : "downstream";
-    char lost[48], p99[48], mean[48], changes[48], late[48];
+    char lost[48], p99[48], mean[48], changes[48], underruns[48], late[48];
     std::snprintf(lost, sizeof lost, "%llu / %llu", static_cast<unsigned long long>(m.lost()),
                   static_cast<unsigned long long>(r.sim.lost()));
     std::snprintf(p99, sizeof p99, "%.1f / %.1f", ms(m.latency_p99_ns), ms(r.sim.latency_p99_ns));
@@ -133,17 +133,22 @@ void print_table(FILE* f, const std::vector<Row>& rows, bool markdown) {
                     static_cast<unsigned long long>(r.sim.adaptations));
     else
       std::snprintf(changes, sizeof changes, "-");
+    if (m.underruns >= 0)
+      std::snprintf(underruns, sizeof underruns, "%lld / %llu", static_cast<long long>(m.underruns),
+                    static_cast<unsigned long long>(r.sim.underruns));
+    else
+      std::snprintf(underruns, sizeof underruns, "-");
     std::snprintf(late, sizeof late, "%.1f / %.1f", ms(m.wake_late_p99_ns), ms(m.wake_late_max_ns));
     const char* lost_v = r.lost_ok ? "agree" : "DIFFER";
     const char* p99_v = r.p99_ok ? "agree" : "DIFFER";
     if (markdown)
-      std::fprintf(f, "| `%s` | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+      std::fprintf(f, "| `%s` | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
                    r.scenario->name().c_str(), r.variant.queue.c_str(), leaky, lost, lost_v, p99,
-                   p99_v, mean, changes, late);
+                   p99_v, mean, changes, underruns, late);
     else
-      std::fprintf(f, "%-12s %-11s %-10s %15s %-7s %17s %-7s %15s %13s %12s\n",
+      std::fprintf(f, "%-12s %-11s %-10s %15s %-7s %17s %-7s %15s %13s %11s %12s\n",
                    r.scenario->name().c_str(), r.variant.queue.c_str(), leaky, lost, lost_v, p99,
-                   p99_v, mean, changes, late);
+                   p99_v, mean, changes, underruns, late);
   }
 }
 
@@ -158,18 +163,18 @@ void write_results(const std::string& path, const std::vector<Row>& rows) {
                "left_over,blocked_s,latency_mean_ms,latency_p50_ms,latency_p99_ms,"
                "latency_max_ms,capacity_mean,capacity_min,capacity_max,level_mean,"
                "adaptations,element_drops,upstream_live,wake_late_p99_ms,wake_late_max_ms,"
-               "tie_waits,"
+               "tie_waits,underruns,take_late_p99_ms,take_late_max_ms,schedule_p99_ms,"
                "sim_captured,sim_lost,sim_blocked_s,sim_latency_mean_ms,sim_latency_p99_ms,"
                "sim_latency_max_ms,sim_capacity_mean,sim_level_mean,sim_adaptations,"
-               "lost_agrees,p99_agrees\n");
+               "sim_underruns,lost_agrees,p99_agrees\n");
   for (const Row& r : rows) {
     const Measured& m = r.real;
     const aqsim::RunResult& s = r.sim;
     std::fprintf(
         f,
         "%s,%s,%s,\"%s\",%llu,%llu,%llu,%llu,%llu,%llu,%.3f,%.3f,%.3f,%.3f,%.3f,%.2f,"
-        "%u,%u,%.2f,%lld,%lld,%d,%.3f,%.3f,%llu,%llu,%llu,%.3f,%.3f,%.3f,%.3f,%.2f,%.2f,"
-        "%llu,%d,%d\n",
+        "%u,%u,%.2f,%lld,%lld,%d,%.3f,%.3f,%llu,%lld,%.3f,%.3f,%.3f,%llu,%llu,%.3f,%.3f,%.3f,"
+        "%.3f,%.2f,%.2f,%llu,%llu,%d,%d\n",
         r.scenario->name().c_str(), r.variant.queue.c_str(),
         r.variant.leaky == aqsim::Leaky::No ? "no" : "downstream", r.variant.element().c_str(),
         static_cast<unsigned long long>(m.captured), static_cast<unsigned long long>(m.delivered),
@@ -179,10 +184,12 @@ void write_results(const std::string& path, const std::vector<Row>& rows) {
         ms(m.latency_max_ns), m.capacity_mean, m.capacity_min, m.capacity_max, m.level_mean,
         static_cast<long long>(m.adaptations), static_cast<long long>(m.element_drops),
         m.upstream_live, ms(m.wake_late_p99_ns), ms(m.wake_late_max_ns),
-        static_cast<unsigned long long>(m.tie_waits), static_cast<unsigned long long>(s.captured),
-        static_cast<unsigned long long>(s.lost()), ms(s.blocked_ns) / 1e3, s.latency_mean_ns / 1e6,
-        ms(s.latency_p99_ns), ms(s.latency_max_ns), s.capacity_mean, s.level_mean,
-        static_cast<unsigned long long>(s.adaptations), r.lost_ok ? 1 : 0, r.p99_ok ? 1 : 0);
+        static_cast<unsigned long long>(m.tie_waits), static_cast<long long>(m.underruns),
+        ms(m.take_late_p99_ns), ms(m.take_late_max_ns), ms(m.schedule_p99_ns),
+        static_cast<unsigned long long>(s.captured), static_cast<unsigned long long>(s.lost()),
+        ms(s.blocked_ns) / 1e3, s.latency_mean_ns / 1e6, ms(s.latency_p99_ns), ms(s.latency_max_ns),
+        s.capacity_mean, s.level_mean, static_cast<unsigned long long>(s.adaptations),
+        static_cast<unsigned long long>(s.underruns), r.lost_ok ? 1 : 0, r.p99_ok ? 1 : 0);
   }
   std::fclose(f);
 }
@@ -315,11 +322,11 @@ int main(int argc, char** argv) {
       return 1;
     }
     const aqsim::Scenario& s = *scenarios.back();
-    if (!s.source().live || s.source().drift_ppm != 0 || !s.holds().empty() ||
-        s.sink().kind != aqsim::SinkKind::Service) {
+    if (!s.source().live || s.source().drift_ppm != 0 || s.source().period_ns != 20 * aqsim::kMs ||
+        s.source().frame_ns != 20 * aqsim::kMs) {
       std::fprintf(stderr,
-                   "%s: the replay runs a live source without drift or holds into a "
-                   "service consumer only\n",
+                   "%s: the replay runs a live source of a 20 ms frame every 20 ms, "
+                   "without drift, only\n",
                    p.c_str());
       return 1;
     }
@@ -397,6 +404,24 @@ int main(int argc, char** argv) {
   print_table(stdout, rows, false);
   std::printf("\nagree: lost within 10 %% or %.0f frames, p99 within 10 %% or %.0f ms\n",
               kLostFrames, kLatencyMs);
+  std::string takes;
+  for (const Row& r : rows) {
+    if (r.real.underruns < 0)
+      continue;
+    char line[240];
+    std::snprintf(line, sizeof line,
+                  "  %s %s: taken %.1f ms after the turn at p99 (%.1f at most); p99 on the "
+                  "sink's schedule %.1f ms, the simulator's %.1f\n",
+                  r.scenario->name().c_str(), r.variant.label().c_str(),
+                  ms(r.real.take_late_p99_ns), ms(r.real.take_late_max_ns),
+                  ms(r.real.schedule_p99_ns), ms(r.sim.latency_p99_ns));
+    takes += line;
+  }
+  if (!takes.empty())
+    std::printf(
+        "the real-time sinks: how late the frames were taken against their turns, and p99 "
+        "without that lateness (turn minus capture):\n%s",
+        takes.c_str());
   std::string phases;
   for (size_t i = 0; i < rows.size(); ++i) {
     if (!rows[i].variant.adaptive)
@@ -425,6 +450,15 @@ int main(int argc, char** argv) {
                    "\nOther processes used %.2f cores on average during the run (of %ld), "
                    "the replay %.2f.\n",
                    others, sysconf(_SC_NPROCESSORS_ONLN), own / wall);
+      if (!takes.empty()) {
+        std::string list;
+        for (const std::string& line : split(takes, '\n'))
+          list += "- " + line.substr(2) + "\n";
+        std::fprintf(f,
+                     "\nThe real-time sinks: how late the frames were taken against their "
+                     "turns, and p99 without that lateness (turn minus capture):\n\n%s",
+                     list.c_str());
+      }
       if (!phases.empty()) {
         // The same lines as a Markdown list.
         std::string list;

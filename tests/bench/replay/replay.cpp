@@ -23,15 +23,17 @@ constexpr int64_t kMs = aqsim::kMs;
 constexpr int64_t kFrameNs = 20 * kMs;
 constexpr int64_t kTickNs = aqsim::kTickNs;
 constexpr int64_t kNever = INT64_MAX;
-// A push that took longer than this waited for room in the queue.
-constexpr int64_t kBlockedNs = 500'000;
 // The monitor's period: fixture writes and capacity samples.
 constexpr int64_t kMonitorNs = 10 * kMs;
 // Scenario time 0 is at least this long after PLAYING, so the sources are
 // waiting for frame 0 before it is due.
 constexpr int64_t kLeadNs = 300 * kMs;
-// The longest a frame waits for a consumer that is due to take one.
-constexpr int64_t kTieWaitNs = 20 * kMs;
+// The longest a frame waits for a consumer that is due to take one, and a
+// real-time sink's turn for a source behind its schedule. Either always
+// comes (neither waits on the other at once), so this only bounds a hang:
+// it is above the 1.5 s the harness's threads were seen to wake late on a
+// loaded machine.
+constexpr int64_t kTieWaitNs = 2000 * kMs;
 // The first ticks come about this long before a multiple of 500 ms.
 constexpr int64_t kTickMarginNs = 20 * kMs;
 constexpr const char* kCaps = "audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=2";
@@ -100,8 +102,8 @@ struct Branch {
   GstElement* sink = nullptr;
 
   // source (appsrc's streaming thread)
-  int64_t next_frame = 0;
-  int64_t handed_at = INT64_MAX;  // when the last frame went to appsrc
+  int64_t next_frame = 0;  // also the count of frames that arrived (pushed or lost)
+  bool overran = false;    // the last push found the queue full (its overrun signal)
   uint64_t captured = 0, pushed = 0, source_lost = 0;
   int64_t blocked_ns = 0;
   std::vector<int64_t> source_late;
@@ -113,6 +115,9 @@ struct Branch {
   // When the consumer is due to take the next frame; kNever once it has.
   std::atomic<int64_t> due_pop{INT64_MAX};
   uint64_t tie_waits = 0;  // source thread
+  // When the source's next frame arrives: every frame that arrives before
+  // it has been through the queue's chain (kNever after the last).
+  std::atomic<int64_t> pushed_until{0};
 
   // consumer (the queue's streaming thread)
   int64_t ready_at = INT64_MIN;  // when it was scheduled to take the next frame
@@ -121,6 +126,11 @@ struct Branch {
   std::vector<int64_t> latencies;
   uint64_t left_over = 0;
   std::vector<int64_t> consumer_late;
+  // real-time sink
+  int64_t turn = 0;  // the turn it took, or is to take, its frame at
+  uint64_t underruns = 0;
+  uint64_t source_waits = 0;
+  std::vector<int64_t> take_late, schedule_latencies;
 
   // monitor thread
   double capacity_sum = 0.0, level_sum = 0.0;
@@ -132,6 +142,7 @@ struct Branch {
   bool frozen = false;
 
   int64_t end() const { return scenario->duration_ns(); }
+  bool realtime() const { return scenario->sink().kind == aqsim::SinkKind::RealTime; }
 };
 
 class Run {
@@ -146,14 +157,16 @@ class Run {
   }
   // Sleeps until scenario time t; notes how late it woke.
   void wait_until(int64_t t, std::vector<int64_t>* late) const;
-  int64_t capture_ns(int64_t k) const { return k * kFrameNs; }
 
   void feed(Branch& b);
-  void wait_for_consumer(Branch& b, int64_t capture);
+  void wait_for_consumer(Branch& b, int64_t arrival);
   void consume(Branch& b, GstBuffer* buf);
+  void play(Branch& b, GstBuffer* buf);
 
  private:
   bool build();
+  int64_t note_taken(Branch& b, GstBuffer* buf, int64_t t);
+  bool frame_queued(Branch& b);
   void monitor();
   void note_tick(Branch& b, int64_t t, const GstStructure* st);
   bool wait_for_eos();
@@ -224,30 +237,37 @@ void Run::wait_until(int64_t t, std::vector<int64_t>* late) const {
 // latencies only, and is reported).
 
 // appsrc's need-data, on its streaming thread: called when the previous
-// push has returned, so the thread is the capture device. A frame captured
-// while the push was blocked is lost, as a device or socket with no buffer
-// of its own loses it; the frame being pushed is not. The push was blocked
-// until the consumer's release that freed a slot, at its scheduled time.
+// push has returned, so the thread is the capture device, or the socket
+// behind a network: a frame arrives at its capture or, captured during a
+// network hold, with the others at the hold's end, pushed one after the
+// other. A frame that arrives while the push is blocked is lost, as a
+// device or socket with no buffer of its own loses it; the frame being
+// pushed is not. The push was blocked until the consumer's release that
+// freed a slot, at its scheduled time.
 void Run::feed(Branch& b) {
+  const aqsim::Scenario& s = *b.scenario;
   const int64_t end = b.end();
-  // A push that returned at once was not blocked, whatever the consumer did
-  // meanwhile.
-  const bool blocked = b.handed_at != kNever && now() - b.handed_at > kBlockedNs;
+  // With leaky=no a push that overran waited for room, and only such a
+  // push did, however late this thread ran.
+  const bool blocked = b.overran && b.variant.leaky == aqsim::Leaky::No;
+  b.overran = false;
   if (blocked) {
-    const int64_t pushed_at = capture_ns(b.next_frame - 1);
+    const int64_t pushed_at = s.arrival_ns(b.next_frame - 1);
     const int64_t release = b.first_release.load();
     if (release != kNever && release > pushed_at) {
       b.blocked_ns += release - pushed_at;
-      // A frame captured at the instant of the release is not lost: the
+      // A frame arriving at the instant of the release is not lost: the
       // simulator frees the slot first.
-      while (capture_ns(b.next_frame) < std::min(release, end)) {
+      while (s.arrival_ns(b.next_frame) < std::min(release, end)) {
         ++b.source_lost;
         ++b.captured;
         ++b.next_frame;
       }
     }
   }
-  if (capture_ns(b.next_frame) >= end) {
+  const int64_t arrival = s.arrival_ns(b.next_frame);
+  if (arrival >= end) {
+    b.pushed_until = kNever;
     if (!b.ended) {
       b.ended = true;
       GstFlowReturn ret;
@@ -255,13 +275,14 @@ void Run::feed(Branch& b) {
     }
     return;
   }
-  wait_until(capture_ns(b.next_frame), &b.source_late);
-  wait_for_consumer(b, capture_ns(b.next_frame));
+  b.pushed_until = arrival;
+  wait_until(arrival, &b.source_late);
+  wait_for_consumer(b, arrival);
   // PTS is the frame's start: it is complete, captured, 20 ms later. With
   // the 20 ms min-latency upstream declares, the element's latency reading
   // is then how late the frame is against its capture, as the simulator's.
   GstBuffer* buf = gst_buffer_copy(frame_);
-  GST_BUFFER_PTS(buf) = pts0_ + static_cast<GstClockTime>(b.next_frame * kFrameNs);
+  GST_BUFFER_PTS(buf) = pts0_ + static_cast<GstClockTime>(s.capture_ns(b.next_frame));
   GST_BUFFER_DURATION(buf) = kFrameNs;
   ++b.captured;
   ++b.pushed;
@@ -270,22 +291,23 @@ void Run::feed(Branch& b) {
   GstFlowReturn ret;
   g_signal_emit_by_name(b.src, "push-buffer", buf, &ret);
   gst_buffer_unref(buf);
-  b.handed_at = now();  // appsrc pushes it downstream as this returns
 }
 
 // At an instant both share, the simulator's consumer goes first: a frame
-// captured when the consumer is due to take one comes in after it has.
-// Here they race (a stall ending on a 20 ms boundary, or a consumer thread
-// that woke late): the frame would find one more queued, and with
-// leaky=downstream a full queue would drop. So a frame waits, a little, for
-// a consumer that is due while there is a frame for it to take.
-void Run::wait_for_consumer(Branch& b, int64_t capture) {
+// arriving when the consumer is due to take one comes in after it has.
+// Here they race (a stall or a hold ending on the consumer's instant, or a
+// consumer thread that woke late): the frame would find one more queued,
+// and with leaky=downstream a full queue would drop. So a frame waits, a
+// little, for a consumer that is due while there is a frame for it to
+// take; for a real-time sink, whatever it finds: a frame now would be taken
+// in a turn that plays silence in the simulator.
+void Run::wait_for_consumer(Branch& b, int64_t arrival) {
   const int64_t since = now();
   bool waited = false;
-  while (b.due_pop.load() <= capture && now() - since < kTieWaitNs) {
+  while (b.due_pop.load() <= arrival && now() - since < kTieWaitNs) {
     guint level = 0;
     g_object_get(b.queue, "current-level-buffers", &level, nullptr);
-    if (level == 0)
+    if (level == 0 && !b.realtime())
       break;
     waited = true;
     g_usleep(100);
@@ -306,15 +328,10 @@ void Run::consume(Branch& b, GstBuffer* buf) {
     ++b.left_over;
     return;
   }
-  b.due_pop = kNever;  // it took this one
-  const int64_t k = static_cast<int64_t>((GST_BUFFER_PTS(buf) - pts0_) / kFrameNs);
-  b.latencies.push_back(t - capture_ns(k));
-  if (k > b.last_frame + 1)
-    b.gaps.push_back({b.last_frame + 1, k - 1, t});
-  b.last_frame = k;
+  const int64_t k = note_taken(b, buf, t);
   // It arrived at its capture, or, if its push was blocked, at the release
   // that let it in, which is no later than b.ready_at.
-  const int64_t start = std::min(t, std::max(b.ready_at, capture_ns(k)));
+  const int64_t start = std::min(t, std::max(b.ready_at, s.capture_ns(k)));
   const int64_t free_at = s.finish_after(start, s.at(start).service_ns);
   b.due_pop = free_at;
   wait_until(std::min(free_at, end), &b.consumer_late);
@@ -336,6 +353,87 @@ void Run::consume(Branch& b, GstBuffer* buf) {
   b.first_release.compare_exchange_strong(none, release);
 }
 
+// The consumer took frame k (returned) at t: its latency against its
+// capture, and the frames before it that never came.
+int64_t Run::note_taken(Branch& b, GstBuffer* buf, int64_t t) {
+  b.due_pop = kNever;
+  const int64_t k = static_cast<int64_t>((GST_BUFFER_PTS(buf) - pts0_) / kFrameNs);
+  b.latencies.push_back(t - b.scenario->capture_ns(k));
+  if (k > b.last_frame + 1)
+    b.gaps.push_back({b.last_frame + 1, k - 1, t});
+  b.last_frame = k;
+  return k;
+}
+
+// The real-time sink, a probe on the sink's pad as the service consumer:
+// at each of its turns (phase, phase + period, ...) outside a stall it
+// takes the head frame, and plays silence when the queue is empty. The
+// queue's thread stays here from one take to the next turn that has a frame
+// to take, and only then goes back for it: between turns the frames waiting
+// for the sink are in the queue, where leaky=downstream, the element's
+// level and a blocked push see them, as in the simulator. Only the first
+// frame, taken by a thread that was waiting for data, waits for its turn
+// outside the queue.
+void Run::play(Branch& b, GstBuffer* buf) {
+  const aqsim::Scenario& s = *b.scenario;
+  const aqsim::Sink& sink = s.sink();
+  const int64_t end = b.end();
+  if (b.last_frame < 0) {
+    // At a shared instant the sink goes first: its first turn with a frame
+    // is the first after frame 0 arrived.
+    b.turn = sink.phase_ns;
+    while (b.turn <= s.arrival_ns(0) || s.resume_at(b.turn) != b.turn)
+      b.turn += sink.period_ns;
+    b.due_pop = b.turn;
+    wait_until(std::min(b.turn, end), &b.consumer_late);
+  }
+  if (now() >= end) {  // after the end: what is left drains at once
+    ++b.left_over;
+    return;
+  }
+  const int64_t t = now();
+  const int64_t k = note_taken(b, buf, t);
+  b.take_late.push_back(t - b.turn);
+  b.schedule_latencies.push_back(b.turn - s.capture_ns(k));
+  for (;;) {
+    b.turn += sink.period_ns;
+    if (b.turn >= end) {  // what is left drains after the end
+      b.due_pop = kNever;
+      wait_until(end, &b.consumer_late);
+      return;
+    }
+    b.due_pop = b.turn;
+    wait_until(b.turn, &b.consumer_late);
+    if (s.resume_at(b.turn) != b.turn)
+      continue;  // a stalled sink skips its turn
+    if (frame_queued(b))
+      break;
+    ++b.underruns;
+  }
+  int64_t none = kNever;
+  b.first_release.compare_exchange_strong(none, b.turn);
+}
+
+// Whether the queue holds a frame at the sink's turn. A source behind its
+// schedule (a late wake-up) may not have pushed every frame that arrives
+// before the turn: the turn waits for those, as they are the simulator's
+// queue at it.
+bool Run::frame_queued(Branch& b) {
+  const int64_t since = now();
+  bool waited = false;
+  for (;;) {
+    guint level = 0;
+    g_object_get(b.queue, "current-level-buffers", &level, nullptr);
+    if (level > 0 || b.pushed_until.load() >= b.turn || now() - since > kTieWaitNs) {
+      if (waited)
+        ++b.source_waits;
+      return level > 0;
+    }
+    waited = true;
+    g_usleep(100);
+  }
+}
+
 namespace {
 
 void on_need_data(GstElement*, guint, gpointer data) {
@@ -343,9 +441,18 @@ void on_need_data(GstElement*, guint, gpointer data) {
   b.run->feed(b);
 }
 
+// queue's and adaptivequeue's overrun, on the pushing thread: the push
+// found the queue full, past any growth, and with leaky=no waits.
+void on_overrun(GstElement*, gpointer data) {
+  static_cast<Branch*>(data)->overran = true;
+}
+
 GstPadProbeReturn on_sink_buffer(GstPad*, GstPadProbeInfo* info, gpointer data) {
   Branch& b = *static_cast<Branch*>(data);
-  b.run->consume(b, GST_PAD_PROBE_INFO_BUFFER(info));
+  if (b.realtime())
+    b.run->play(b, GST_PAD_PROBE_INFO_BUFFER(info));
+  else
+    b.run->consume(b, GST_PAD_PROBE_INFO_BUFFER(info));
   return GST_PAD_PROBE_OK;
 }
 
@@ -405,6 +512,7 @@ bool Run::build() {
     b.queue = gst_bin_get_by_name(GST_BIN(pipeline_), ("q" + n).c_str());
     b.sink = gst_bin_get_by_name(GST_BIN(pipeline_), ("sink" + n).c_str());
     g_signal_connect(b.src, "need-data", G_CALLBACK(on_need_data), &b);
+    g_signal_connect(b.queue, "overrun", G_CALLBACK(on_overrun), &b);
     GstPad* pad = gst_element_get_static_pad(b.sink, "sink");
     gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, on_sink_buffer, &b, nullptr);
     gst_object_unref(pad);
@@ -547,7 +655,15 @@ Measured Run::measure(Branch& b) {
   const uint64_t out = m.delivered + m.left_over;
   m.dropped = b.pushed > out ? b.pushed - out : 0;
   m.blocked_ns = b.blocked_ns;
-  m.tie_waits = b.tie_waits;
+  m.tie_waits = b.tie_waits + b.source_waits;
+  if (b.realtime()) {
+    m.underruns = static_cast<int64_t>(b.underruns);
+    if (!b.take_late.empty()) {
+      m.take_late_p99_ns = percentile(b.take_late, 99);
+      m.take_late_max_ns = *std::max_element(b.take_late.begin(), b.take_late.end());
+      m.schedule_p99_ns = percentile(b.schedule_latencies, 99);
+    }
+  }
   if (!b.ticks.empty()) {
     m.tick_phase_min_ns = b.tick_phase_min;
     m.tick_phase_max_ns = b.tick_phase_max;

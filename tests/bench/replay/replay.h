@@ -2,9 +2,10 @@
 //
 // Every queue gets its own branch of one pipeline,
 //   appsrc is-live=true min-latency=20ms ! QUEUE ! fakesink sync=true
-// with a source that captures a 20 ms frame every 20 ms and a consumer that
-// serves and stalls as its scenario says; the adaptivequeues read the
-// scenario's load from a procfs fixture. See docs/lab/replay.md.
+// with a source that captures a 20 ms frame every 20 ms (released late by
+// the scenario's network holds) and a consumer that serves and stalls, or
+// plays a frame every period, as its scenario says; the adaptivequeues read
+// the scenario's load from a procfs fixture. See docs/lab/replay.md.
 #pragma once
 
 #include <cstdint>
@@ -56,8 +57,19 @@ struct Measured {
   // How late the harness's own threads woke, against when they meant to.
   int64_t wake_late_p99_ns = 0;
   int64_t wake_late_max_ns = 0;
-  // Frames that waited for a consumer due to take one (ties, late wake-ups).
+  // Frames that waited for a consumer due to take one, and real-time turns
+  // that waited for a source behind its schedule (ties, late wake-ups).
   uint64_t tie_waits = 0;
+  // Real-time sink: turns that found the queue empty; -1 for a service
+  // consumer.
+  int64_t underruns = -1;
+  // Real-time sink: how late each frame was taken against its turn (this
+  // harness's lateness, with the catch-up after a late wake-up), and the
+  // p99 of latency on the sink's schedule (turn minus capture), which
+  // leaves that out.
+  int64_t take_late_p99_ns = 0;
+  int64_t take_late_max_ns = 0;
+  int64_t schedule_p99_ns = 0;
   // When the adaptivequeue's ticks came against the nearest multiple of
   // 500 ms of scenario time (the simulator's), as the monitor saw them: up
   // to its 10 ms period late.
