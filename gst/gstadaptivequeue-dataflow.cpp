@@ -32,13 +32,25 @@ constexpr int PUSHES_PER_ITERATION = 64;
  *   EOS), queue drops what it still holds; 1.22 keeps it. After EOS, a new
  *   STREAM_START then starts the new stream at once on 1.24, while 1.22
  *   first drains the old stream to its EOS and answers EOS to pushes until
- *   the next SEGMENT. */
-static bool queue_drops_on_fatal_error() {
-  static const bool since_1_24 = [] {
-    guint major = 0, minor = 0, micro = 0, nano = 0;
-    gst_version(&major, &minor, &micro, &nano);
-    return major > 1 || (major == 1 && minor >= 24);
-  }();
+ *   the next SEGMENT.
+ * - 1.24: current-level-time, until a buffer with a timestamp has left,
+ *   counts from the running time of the first timestamp upstream sent
+ *   since the last flush (1.22: from the src side's, which starts at 0), so
+ *   one buffer without a duration reads 0; a buffer without a timestamp and
+ *   a SEGMENT no longer move either side's running time (levels code). */
+static bool running_core_at_least(guint want_major, guint want_minor) {
+  guint major = 0, minor = 0, micro = 0, nano = 0;
+  gst_version(&major, &minor, &micro, &nano);
+  return major > want_major || (major == want_major && minor >= want_minor);
+}
+
+bool queue_drops_on_fatal_error() {
+  static const bool since_1_24 = running_core_at_least(1, 24);
+  return since_1_24;
+}
+
+bool queue_times_from_first_buffer() {
+  static const bool since_1_24 = running_core_at_least(1, 24);
   return since_1_24;
 }
 
@@ -277,10 +289,7 @@ static void flush_qlocked(GstAdaptiveQueue* self, bool full, bool restart) {
   q.src_segment_is_time = true;
   q.newseg_applied_to_src = false;
   q.head_needs_discont = q.tail_needs_discont = false;
-  /* Both sides start as open TIME segments at 0, as on queue: a buffer's
-   * time counts in the level before any segment has reached the src side. */
-  update_running_time(q, true);
-  update_running_time(q, false);
+  reset_running_times(q);
   signal_del_qlocked(self);
 }
 

@@ -100,61 +100,100 @@ gint64 segment_running_time(const GstSegment* segment, GstClockTime position) {
 }
 
 /* The segments and positions below: the sink side belongs to upstream's
- * thread (locked or not), the src side needs the queue lock. */
+ * thread (locked or not), the src side needs the queue lock.
+ *
+ * queue 1.22 computes a side's running time anew at each of its buffers,
+ * lists, GAPs and SEGMENTs; a buffer without timestamp continues from the
+ * previous position, and both sides start at running time 0. Since 1.24
+ * only a timestamp moves it (a buffer, list or GAP with one), both sides
+ * start with none, and until a buffer with a timestamp has left the level
+ * counts from the first one upstream sent (sink_start_rt; see level_of()). */
 
 /* Publishes one side's running time, from which the time level follows. */
-void update_running_time(QueueState& q, bool sink) {
+static void update_running_time(QueueState& q, bool sink) {
   const GstSegment& segment = sink ? q.sink_segment : q.src_segment;
-  (sink ? q.sink_rt : q.src_rt)
-      .store(segment_running_time(&segment, segment.position), std::memory_order_release);
-  /* The src side moves under the lock; upstream's buffers void it by count. */
-  if (!sink)
+  const gint64 rt = segment_running_time(&segment, segment.position);
+  if (sink) {
+    q.sink_rt.store(rt, std::memory_order_release);
+    /* After the store: a reader that sees the bump sees the new time. */
+    q.sink_moves.store(q.sink_moves.load(std::memory_order_relaxed) + 1,
+                       std::memory_order_release);
+  } else {
+    q.src_rt.store(rt, std::memory_order_release);
     q.time_zeroed_at.store(G_MAXUINT64, std::memory_order_relaxed);
+  }
 }
 
-/* Under the lock: upstream's events move its running time. */
-void time_level_moved_qlocked(QueueState& q) {
-  q.time_zeroed_at.store(G_MAXUINT64, std::memory_order_relaxed);
+/* queue >= 1.24: the first timestamp upstream sends after a flush starts
+ * the time level. Before the position moves, as queue does. */
+static void note_sink_start(QueueState& q, const GstSegment& segment, GstClockTime timestamp) {
+  if (!queue_times_from_first_buffer() ||
+      GST_CLOCK_STIME_IS_VALID(q.sink_start_rt.load(std::memory_order_relaxed)))
+    return;
+  q.sink_start_rt.store(segment_running_time(&segment, timestamp), std::memory_order_release);
 }
 
-/* The task, under the lock, after a removal: with no buffer left the time
- * level reads 0, as on queue. */
-void zero_time_level_if_empty_qlocked(QueueState& q) {
-  const guint64 in = q.in_buffers.load(std::memory_order_acquire);
-  if (in == q.out_buffers.load(std::memory_order_relaxed))
-    q.time_zeroed_at.store(in, std::memory_order_relaxed);
-}
-
-void set_position(QueueState& q, bool sink, GstClockTime position) {
+static void set_position(QueueState& q, bool sink, GstClockTime position) {
   GstSegment& segment = sink ? q.sink_segment : q.src_segment;
   segment.position = position;
   update_running_time(q, sink);
 }
 
-/* Advances a segment position past a buffer; a buffer without timestamp
- * continues from the previous position. */
+void reset_running_times(QueueState& q) {
+  q.sink_start_rt.store(GST_CLOCK_STIME_NONE, std::memory_order_relaxed);
+  if (queue_times_from_first_buffer()) {
+    q.sink_rt.store(GST_CLOCK_STIME_NONE, std::memory_order_release);
+    q.src_rt.store(GST_CLOCK_STIME_NONE, std::memory_order_release);
+    q.time_zeroed_at.store(G_MAXUINT64, std::memory_order_relaxed);
+  } else {
+    /* The fresh TIME segments at 0: a buffer's time counts in the level
+     * before any segment has reached the src side. */
+    update_running_time(q, true);
+    update_running_time(q, false);
+  }
+}
+
+/* Advances a segment position past a buffer. */
 void apply_buffer(QueueState& q, GstBuffer* buffer, bool sink) {
   GstSegment& segment = sink ? q.sink_segment : q.src_segment;
   GstClockTime ts = GST_BUFFER_DTS_OR_PTS(buffer);
-  if (!GST_CLOCK_TIME_IS_VALID(ts))
+  if (!GST_CLOCK_TIME_IS_VALID(ts)) {
+    /* 1.24 leaves the position; 1.22 continues from it. */
+    if (queue_times_from_first_buffer())
+      return;
     ts = segment.position;
+  } else if (sink) {
+    note_sink_start(q, segment, ts);
+  }
   if (GST_BUFFER_DURATION_IS_VALID(buffer) && GST_CLOCK_TIME_IS_VALID(ts))
     ts += GST_BUFFER_DURATION(buffer);
   set_position(q, sink, ts);
 }
 
+/* To the end of the list's last buffer with a timestamp, plus the
+ * durations after it; 1.22 starts from the position, 1.24 leaves the
+ * position alone when no buffer has a timestamp. */
 void apply_buffer_list(QueueState& q, GstBufferList* list, bool sink) {
   GstSegment& segment = sink ? q.sink_segment : q.src_segment;
-  GstClockTime ts = segment.position;
+  const bool from_first = queue_times_from_first_buffer();
+  GstClockTime first = GST_CLOCK_TIME_NONE;
+  GstClockTime ts = from_first ? GST_CLOCK_TIME_NONE : segment.position;
   guint n = gst_buffer_list_length(list);
   for (guint i = 0; i < n; i++) {
     GstBuffer* b = gst_buffer_list_get(list, i);
     GstClockTime bts = GST_BUFFER_DTS_OR_PTS(b);
-    if (GST_CLOCK_TIME_IS_VALID(bts))
+    if (GST_CLOCK_TIME_IS_VALID(bts)) {
+      if (!GST_CLOCK_TIME_IS_VALID(first))
+        first = bts;
       ts = bts;
+    }
     if (GST_BUFFER_DURATION_IS_VALID(b) && GST_CLOCK_TIME_IS_VALID(ts))
       ts += GST_BUFFER_DURATION(b);
   }
+  if (from_first && !GST_CLOCK_TIME_IS_VALID(ts))
+    return;
+  if (sink && GST_CLOCK_TIME_IS_VALID(first))
+    note_sink_start(q, segment, first);
   set_position(q, sink, ts);
 }
 
@@ -172,8 +211,9 @@ void apply_segment(QueueState& q, GstEvent* event, bool sink) {
   }
   if (!sink)
     q.src_segment_is_time = is_time;
-  update_running_time(q, sink);
-  time_level_moved_qlocked(q);
+  /* Since 1.24 the next timestamp moves the running time, not the segment. */
+  if (!queue_times_from_first_buffer())
+    update_running_time(q, sink);
 }
 
 void apply_gap(QueueState& q, GstEvent* event, bool sink) {
@@ -181,10 +221,22 @@ void apply_gap(QueueState& q, GstEvent* event, bool sink) {
   gst_event_parse_gap(event, &ts, &duration);
   if (!GST_CLOCK_TIME_IS_VALID(ts))
     return;
+  if (sink)
+    note_sink_start(q, q.sink_segment, ts);
   if (GST_CLOCK_TIME_IS_VALID(duration))
     ts += duration;
   set_position(q, sink, ts);
-  time_level_moved_qlocked(q);
+}
+
+/* The task, under the lock, after a removal: with no buffer left the time
+ * level reads 0, as on queue. sink_moves before in_buffers: upstream counts
+ * a buffer in before it moves its running time, so a move this misses
+ * comes after the count it reads. */
+void zero_time_level_if_empty_qlocked(QueueState& q) {
+  const guint32 moves = q.sink_moves.load(std::memory_order_acquire);
+  const guint64 in = q.in_buffers.load(std::memory_order_acquire);
+  if (in == q.out_buffers.load(std::memory_order_relaxed))
+    q.time_zeroed_at.store(moves, std::memory_order_relaxed);
 }
 
 }  // namespace aq::element

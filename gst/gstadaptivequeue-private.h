@@ -117,9 +117,13 @@ struct Settings {
 struct UpstreamSide {
   std::atomic<guint64> in_buffers{0};
   std::atomic<guint64> in_bytes{0};
-  /* Running time 0: the sides start as fresh TIME segments (see flush). */
-  std::atomic<gint64> sink_rt{0};
+  /* Set by reset_running_times() before any item (see flush). */
+  std::atomic<gint64> sink_rt{GST_CLOCK_STIME_NONE};
   std::atomic<GstClockTime> buffer_duration{GST_CLOCK_TIME_NONE};
+  /* Bumped each time sink_rt is computed anew, after storing it: what
+   * voids a zeroed time level (time_zeroed_at). 32 bits keep the side on
+   * the tail's line; a wrap needs 2^32 moves with no removal between. */
+  std::atomic<guint32> sink_moves{0};
   /* Set by the task before it sleeps; upstream's lock-free path reads it
    * with a read-modify-write per buffer (see wait_add_releasing_qlock). */
   std::atomic<bool> waiting_add{false};
@@ -146,6 +150,7 @@ struct QueueState {
   std::atomic<guint64>& in_buffers = items.side().in_buffers;
   std::atomic<guint64>& in_bytes = items.side().in_bytes;
   std::atomic<gint64>& sink_rt = items.side().sink_rt;
+  std::atomic<guint32>& sink_moves = items.side().sink_moves;
   std::atomic<GstClockTime>& buffer_duration = items.side().buffer_duration;
   std::atomic<bool>& waiting_add = items.side().waiting_add;
   /* Upstream's last view of the removal totals, which only grow: a stale
@@ -153,12 +158,17 @@ struct QueueState {
    * gives reaches a limit. Upstream's thread only. */
   guint64 seen_out_buffers = 0;
   guint64 seen_out_bytes = 0;
+  /* queue >= 1.24: the running time of the first timestamped buffer (or
+   * GAP) since the last flush, NONE before; the time level counts from it
+   * until a buffer with a timestamp has left (src_rt NONE). Written by
+   * upstream once per flush, so off the tail's line. Stays NONE on 1.22. */
+  std::atomic<gint64> sink_start_rt{GST_CLOCK_STIME_NONE};
   alignas(64) std::atomic<guint64> out_buffers{0};
   std::atomic<guint64> out_bytes{0};
-  std::atomic<gint64> src_rt{0};
+  std::atomic<gint64> src_rt{GST_CLOCK_STIME_NONE};
   /* As on queue, the time level reads 0 once a removal empties the queue of
-   * buffers, until either side's running time moves again: in_buffers at
-   * that removal (a later buffer voids it), or G_MAXUINT64. */
+   * buffers, until either side's running time moves again: sink_moves at
+   * that removal (upstream's next move voids it), or G_MAXUINT64. */
   std::atomic<guint64> time_zeroed_at{G_MAXUINT64};
   /* Bumped on every locked add and every removal, so spinning waiters see
    * progress without the lock; the lock-free path only moves the ring. */
@@ -359,6 +369,8 @@ inline guint buffers_of(const QueueState& q) {
 
 inline Level level_of(const QueueState& q) {
   Level l;
+  /* First: upstream stores sink_rt before bumping it. */
+  const guint32 sink_moves = q.sink_moves.load(std::memory_order_acquire);
   const guint64 out_buffers = q.out_buffers.load(std::memory_order_acquire);
   const guint64 out_bytes = q.out_bytes.load(std::memory_order_acquire);
   const gint64 src = q.src_rt.load(std::memory_order_acquire);
@@ -366,10 +378,17 @@ inline Level level_of(const QueueState& q) {
   l.buffers = static_cast<guint>(in_buffers - out_buffers);
   l.bytes = static_cast<guint>(q.in_bytes.load(std::memory_order_acquire) - out_bytes);
   const gint64 sink = q.sink_rt.load(std::memory_order_acquire);
-  if (GST_CLOCK_STIME_IS_VALID(sink) && GST_CLOCK_STIME_IS_VALID(src) && sink >= src &&
-      q.time_zeroed_at.load(std::memory_order_relaxed) != in_buffers)
-    /* Unsigned: the difference may exceed G_MAXINT64 but never G_MAXUINT64. */
-    l.time = static_cast<guint64>(sink) - static_cast<guint64>(src);
+  if (!GST_CLOCK_STIME_IS_VALID(sink) ||
+      q.time_zeroed_at.load(std::memory_order_relaxed) == sink_moves)
+    return l;
+  /* queue's update_time_level(): from the src side's running time once a
+   * buffer has left, before that from the first buffer's (NONE on 1.22,
+   * where the src side starts at 0 instead). Unsigned: the difference may
+   * exceed G_MAXINT64 but never G_MAXUINT64. */
+  const gint64 from =
+      GST_CLOCK_STIME_IS_VALID(src) ? src : q.sink_start_rt.load(std::memory_order_acquire);
+  if (GST_CLOCK_STIME_IS_VALID(from) && sink >= from)
+    l.time = static_cast<guint64>(sink) - static_cast<guint64>(from);
   return l;
 }
 
@@ -400,16 +419,17 @@ bool is_filled_qlocked(const QueueState& q);
 bool is_empty_qlocked(QueueState& q);
 /* Running time of a position in a segment, saturated; NONE if it has none. */
 gint64 segment_running_time(const GstSegment* segment, GstClockTime position);
-/* Each side's segment and position. The sink side belongs to upstream's
- * thread (locked or not), the src side needs the queue lock. */
-void update_running_time(QueueState& q, bool sink);
-void set_position(QueueState& q, bool sink, GstClockTime position);
+/* Each side's segment and position, as queue's apply_*() keep them, by the
+ * rule of the running version (queue_times_from_first_buffer()). The sink
+ * side belongs to upstream's thread (locked or not), the src side needs
+ * the queue lock. */
 void apply_buffer(QueueState& q, GstBuffer* buffer, bool sink);
 void apply_buffer_list(QueueState& q, GstBufferList* list, bool sink);
 void apply_segment(QueueState& q, GstEvent* event, bool sink);
 void apply_gap(QueueState& q, GstEvent* event, bool sink);
-/* Upstream's events moved its running time: the time level is read anew. */
-void time_level_moved_qlocked(QueueState& q);
+/* Both sides' running times as a new element or a flush leaves them, with
+ * the segments just reset; upstream quiet. */
+void reset_running_times(QueueState& q);
 /* After a removal: with no buffer left the time level reads 0, as on queue. */
 void zero_time_level_if_empty_qlocked(QueueState& q);
 /* notify-levels: the levels changed since the last notify, as bits. */
@@ -420,6 +440,13 @@ void notify_levels(GstAdaptiveQueue* self, unsigned changed);
 /* Notifies `changed`, releasing the lock only if there is any; false if
  * flushing after. */
 bool notify_levels_releasing_qlock(GstAdaptiveQueue* self, unsigned changed);
+
+/* ---- the queue of the running GStreamer (gstadaptivequeue-dataflow.cpp) ---- */
+
+/* Where queue changed between versions; each reads the version loaded at
+ * run time once. */
+bool queue_drops_on_fatal_error();
+bool queue_times_from_first_buffer();
 
 /* ---- properties (gstadaptivequeue.cpp) ---- */
 

@@ -803,6 +803,7 @@ static void gst_adaptive_queue_init(GstAdaptiveQueue* self) {
   reserve_for_capacity_qlocked(*self->q);
   gst_segment_init(&self->q->sink_segment, GST_FORMAT_TIME);
   gst_segment_init(&self->q->src_segment, GST_FORMAT_TIME);
+  reset_running_times(*self->q);
   add_pads(self);
 }
 

@@ -90,13 +90,26 @@ void pull_in_order(GstHarness* h, guint64 start_at, guint n);
 void push_pull(GstHarness* h, guint64 start_at, guint n, bool timed = true);
 
 /* Configuration warnings are LIBRARY/SETTINGS, load warnings RESOURCE/READ. */
-/* Whether the running GStreamer's `queue` drops what it holds when a push
- * fails fatally (since 1.24; 1.22 keeps it): the elements follow the
- * running version there (see the dataflow code), and so do the tests. */
-inline bool queue_drops_on_fatal_error() {
+/* Where `queue` changed between versions the elements follow the running
+ * version (see the dataflow code), and so do the tests: whether the core
+ * loaded at run time is at least major.minor. */
+inline bool running_core_at_least(guint want_major, guint want_minor) {
   guint major, minor, micro, nano;
   gst_version(&major, &minor, &micro, &nano);
-  return major > 1 || minor >= 24;
+  return major > want_major || (major == want_major && minor >= want_minor);
+}
+/* Whether `queue` drops what it holds when a push fails fatally (since
+ * 1.24; 1.22 keeps it). */
+inline bool queue_drops_on_fatal_error() {
+  return running_core_at_least(1, 24);
+}
+/* Whether `queue`'s current-level-time counts from the first timestamp
+ * upstream sent until a buffer with a timestamp has left, and moves only
+ * with timestamps (since 1.24; 1.22 counts from the src side's running
+ * time, which starts at 0, and moves with SEGMENTs and untimestamped
+ * buffers too). */
+inline bool queue_times_from_first_buffer() {
+  return running_core_at_least(1, 24);
 }
 
 inline GQuark settings_domain() {

@@ -90,6 +90,13 @@ const ChosenDifference kChosenDifferences[] = {
      "queued; queue also resets upstream's segment, adaptivequeue leaves it to "
      "FLUSH_STOP (upstream may still be pushing), so a SEGMENT or GAP then reads "
      "a different time level. None is sent then"},
+    {"drop-on-failure-before-eos", Handling::NotGenerated,
+     "queue >= 1.24 drops what it holds when downstream returns any flow but OK, "
+     "NOT_LINKED, EOS or FLUSHING (a custom success flow too), before EOS as "
+     "after; adaptivequeue drops it at a fatal flow after EOS only, as before EOS "
+     "upstream may be handing a buffer over without the lock. On 1.24 and later, "
+     "such a flow is not set with data queued or held, and no data is sent while "
+     "it is set with data queued or held"},
     {"abandoned-query", Handling::NotGenerated,
      "a serialized query whose caller gave up when the task stopped: queue 1.22 "
      "keeps it and sends it downstream when the task restarts, though its caller "
@@ -764,8 +771,10 @@ struct StreamState {
   /* Since the last flush, downstream was told to return EOS, FLUSHING. */
   bool down_eos_seen = false;
   bool down_flushing = false;
-  /* Downstream is told to return a flow other than OK now. */
+  /* Downstream is told to return a flow other than OK now; one on which
+   * queue >= 1.24 drops what it holds (drop-on-failure-before-eos). */
   bool down_failing = false;
+  bool down_dropping = false;
   /* A segment was sent since the pads were activated: the pad keeps it
    * across flushes and streams. */
   bool any_segment = false;
@@ -841,7 +850,8 @@ class Runner {
     const bool active = st.state >= GST_STATE_PAUSED;
     const bool up_idle = !sides_[0]->upstream_busy() && !sides_[1]->upstream_busy();
     const bool can_serialize = active && up_idle && !st.flushing;
-    const bool can_data = can_serialize && st.started && st.segment;
+    const bool can_data = can_serialize && st.started && st.segment &&
+                          !(data_behind_dropping_failure() && chosen("drop-on-failure-before-eos"));
     switch (s.kind) {
       case Kind::Buffer: {
         if (!can_data)
@@ -1098,6 +1108,7 @@ class Runner {
           fresh.next_id = st.next_id;
           fresh.down_eos = st.down_eos;
           fresh.down_eos_seen = st.down_eos;
+          fresh.down_dropping = st.down_dropping;
           st = fresh;
           both([](Side& side) { side.forget_eos(); });
           /* The pads' sticky events must not be sent again on their own;
@@ -1129,6 +1140,11 @@ class Runner {
           return;
         if (r == GST_FLOW_EOS && data_queued_or_held() && chosen("new-stream-after-downstream-eos"))
           return;
+        const bool dropping = r != GST_FLOW_OK && r != GST_FLOW_NOT_LINKED && r != GST_FLOW_EOS &&
+                              r != GST_FLOW_FLUSHING && queue_drops_on_fatal_error();
+        if (dropping && data_queued_or_held() && chosen("drop-on-failure-before-eos"))
+          return;
+        st.down_dropping = dropping;
         st.down_eos = r == GST_FLOW_EOS;
         st.down_failing = r != GST_FLOW_OK;
         st.down_eos_seen |= st.down_eos;
@@ -1167,6 +1183,8 @@ class Runner {
   }
 
   bool data_behind_downstream_eos() { return st_.down_eos && data_queued_or_held(); }
+
+  bool data_behind_dropping_failure() { return st_.down_dropping && data_queued_or_held(); }
 
   /* Whether `value` lowers a limit: 0 is no limit. */
   bool lowers(const char* name, guint64 value) {
