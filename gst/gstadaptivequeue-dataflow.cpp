@@ -126,10 +126,6 @@ static GCond* enqueue_data_qlocked(GstAdaptiveQueue* self, GstMiniObject* obj, g
   QueueState& q = *self->q;
   make_room_qlocked(q);
   account_in(q, obj, buffers, bytes);
-  /* An empty list moves no count, yet moves upstream's side, as on queue:
-   * a time level that a removal zeroed reads again. */
-  if (buffers == 0)
-    time_level_moved_qlocked(q);
   push_item_qlocked(q, Item{obj, buffers, bytes});
   q.trace.push(level_of(q).buffers);
   return note_add_qlocked(self);
@@ -473,8 +469,7 @@ static GstFlowReturn chain_data(GstAdaptiveQueue* self, GstMiniObject* obj, guin
   /* An overrun growth's adaptation message, posted once unlocked. */
   GstMessage* grown = nullptr;
 
-  /* An empty list takes the lock: see enqueue_data_qlocked(). */
-  if (buffers > 0 && fast_path_open_unlocked(self)) {
+  if (fast_path_open_unlocked(self)) {
     /* Counted before it is published, so a level never misses a visible item. */
     account_in(q, obj, buffers, bytes);
     publish_unlocked(self, Item{obj, buffers, bytes});

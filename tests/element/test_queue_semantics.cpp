@@ -2448,9 +2448,9 @@ GST_START_TEST(test_lowered_threshold_releases) {
 
 GST_END_TEST;
 
-/* An empty buffer list moves upstream's side like any data, as on queue: a
- * time level that a removal zeroed reads again (differential, seed
- * 500001097). */
+/* An empty buffer list moves upstream's side as queue 1.22 does, from its
+ * position: a time level that a removal zeroed reads again (differential,
+ * seed 500001097). Since 1.24 a list without timestamps moves nothing. */
 GST_START_TEST(test_empty_list_moves_time_level) {
   Fixture* fx = fixture_new();
   g_object_set(fx->queue, "min-threshold-time", 30 * kMs, nullptr);
@@ -2464,7 +2464,8 @@ GST_START_TEST(test_empty_list_moves_time_level) {
   fail_unless_equals_uint64(uint64_prop(fx->queue, "current-level-time"), 0);
   fail_unless_equals_int(gst_pad_push_list(fx->up, gst_buffer_list_new()), GST_FLOW_OK);
   /* Upstream's side at the GAP's end, 40 ms; the src side at 10 ms. */
-  fail_unless_equals_uint64(uint64_prop(fx->queue, "current-level-time"), 30 * kMs);
+  fail_unless_equals_uint64(uint64_prop(fx->queue, "current-level-time"),
+                            queue_times_from_first_buffer() ? 0 : 30 * kMs);
   open_gate(fx);
   fixture_free(fx);
 }
