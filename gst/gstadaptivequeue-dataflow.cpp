@@ -274,11 +274,10 @@ static void flush_qlocked(GstAdaptiveQueue* self, bool full, bool restart) {
   QueueState& q = *self->q;
   if (restart)
     q.flushes++;
+  /* Counts each item out: upstream counts an item in before it publishes
+   * it, so with upstream quiet (its own FLUSH_STOP or EOS, or after
+   * deactivation took its stream lock) the level reads 0 after this. */
   drop_queued_qlocked(self, full);
-  /* Upstream is quiet during a flush (its own FLUSH_STOP or EOS, or after
-   * deactivation took its stream lock): all it counted in is out now. */
-  q.out_buffers.store(q.in_buffers.load(std::memory_order_relaxed), std::memory_order_release);
-  q.out_bytes.store(q.in_bytes.load(std::memory_order_relaxed), std::memory_order_release);
   q.trace.start(0);
   gst_segment_init(&q.sink_segment, GST_FORMAT_TIME);
   gst_segment_init(&q.src_segment, GST_FORMAT_TIME);

@@ -1128,6 +1128,27 @@ GST_START_TEST(test_latency_beyond_upstream) {
 }
 GST_END_TEST;
 
+/* A restart forgets upstream's latency answer: the next start may have
+ * another upstream, or a non-live one, so what holds only for a live
+ * upstream (overrun growth, the floor, trimming) waits for a new answer. */
+GST_START_TEST(test_upstream_latency_forgotten_on_restart) {
+  GstElement* q = make_overrun_queue("downstream");
+  GstHarness* h = start_harness(q);
+  learn_live_upstream(h, q);
+  fail_unless_equals_int(gst_element_set_state(q, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  fail_unless_equals_int(gst_element_set_state(q, GST_STATE_PLAYING), GST_STATE_CHANGE_SUCCESS);
+  {
+    Stats st(q);
+    fail_if(st.b("upstream-live"), "a live answer outlived the restart");
+    fail_unless_equals_uint64(st.u64("upstream-min-latency"), 0);
+  }
+  learn_live_upstream(h, q);
+
+  gst_harness_teardown(h);
+  gst_object_unref(q);
+}
+GST_END_TEST;
+
 /* Setting properties again and again, the interval among them, neither
  * postpones the pending tick nor adds one: it stays due one interval after
  * the last tick. A new interval moves it to one new interval after the last
@@ -1271,6 +1292,7 @@ static Suite* adaptation_suite(void) {
   tcase_add_loop_test(tc, test_trims_standing_backlog, 0, 3);
   tcase_add_test(tc, test_floor_holds_under_load);
   tcase_add_loop_test(tc, test_latency_beyond_upstream, 0, 2);
+  tcase_add_test(tc, test_upstream_latency_forgotten_on_restart);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("robustness");
