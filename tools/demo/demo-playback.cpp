@@ -24,21 +24,32 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-/* Network holds like a Wi-Fi link whose quality changes: good, then bad
- * for 30 % of the run, then good. A hold keeps every frame due in it and
+/* Network holds like a Wi-Fi link whose quality changes, in the regimes
+ * of the simulator's rtp-wifi scenario, each a fifth of the run: good
+ * (20-80 ms every 5-20 s), bad (100-500 ms every 1-4 s), good, moderate
+ * (50-200 ms every 3-10 s), good. A hold keeps every frame due in it and
  * delivers them together at its end. */
+struct HoldRegime {
+  double min_len, max_len, min_gap, max_gap; /* seconds */
+};
+
+const HoldRegime kGood{0.02, 0.08, 5.0, 20.0};
+const HoldRegime kBad{0.1, 0.5, 1.0, 4.0};
+const HoldRegime kModerate{0.05, 0.2, 3.0, 10.0};
+const HoldRegime* const kRegimes[] = {&kGood, &kBad, &kGood, &kModerate, &kGood};
+
 std::vector<Stall> make_holds(guint64 schedule, double duration) {
   GRand* rand = g_rand_new_with_seed(static_cast<guint32>(schedule));
   std::vector<Stall> holds;
-  const double bad_from = 0.2 * duration, bad_to = 0.5 * duration;
+  const size_t n_regimes = G_N_ELEMENTS(kRegimes);
   double t = 2.0;
   while (t < duration - 1.0) {
-    const bool bad = t >= bad_from && t < bad_to;
-    const double len =
-        bad ? g_rand_double_range(rand, 0.1, 0.5) : g_rand_double_range(rand, 0.02, 0.08);
+    const size_t i = std::min(n_regimes - 1, static_cast<size_t>(t / duration * n_regimes));
+    const HoldRegime& r = *kRegimes[i];
+    const double len = g_rand_double_range(rand, r.min_len, r.max_len);
     holds.push_back({static_cast<GstClockTime>(t * GST_SECOND),
                      static_cast<GstClockTime>((t + len) * GST_SECOND)});
-    t += len + (bad ? g_rand_double_range(rand, 1.0, 4.0) : g_rand_double_range(rand, 5.0, 20.0));
+    t += len + g_rand_double_range(rand, r.min_gap, r.max_gap);
   }
   g_rand_free(rand);
   return holds;
@@ -144,9 +155,11 @@ int run_playback(const Options& opts, const std::vector<VariantSpec>& specs) {
       "           taken by a consumer every 20 ms, not slaved to the pipeline clock;\n"
       "           an empty queue at its turn is an underrun\n"
       "  trouble  the same for every queue: the network holds frames and delivers\n"
-      "           them together, 20-80 ms every 5-20 s, and 100-500 ms every 1-4 s\n"
-      "           from %g s to %g s (%zu holds, schedule %llu)\n\n",
-      specs.size(), opts.duration, 0.2 * opts.duration, 0.5 * opts.duration, holds.size(),
+      "           them together, 20-80 ms every 5-20 s; 100-500 ms every 1-4 s\n"
+      "           from %g s to %g s; 50-200 ms every 3-10 s from %g s to %g s\n"
+      "           (%zu holds, schedule %llu)\n\n",
+      specs.size(), opts.duration, 0.2 * opts.duration, 0.4 * opts.duration,
+      0.6 * opts.duration, 0.8 * opts.duration, holds.size(),
       static_cast<unsigned long long>(opts.schedule));
   std::fflush(stdout);
 
