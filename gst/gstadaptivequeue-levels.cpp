@@ -116,8 +116,7 @@ static void update_running_time(QueueState& q, bool sink) {
   if (sink) {
     q.sink_rt.store(rt, std::memory_order_release);
     /* After the store: a reader that sees the bump sees the new time. */
-    q.sink_moves.store(q.sink_moves.load(std::memory_order_relaxed) + 1,
-                       std::memory_order_release);
+    q.sink_moves.store(q.sink_moves.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   } else {
     q.src_rt.store(rt, std::memory_order_release);
     q.time_zeroed_at.store(G_MAXUINT64, std::memory_order_relaxed);

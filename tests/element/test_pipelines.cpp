@@ -241,8 +241,8 @@ GST_START_TEST(test_live_latency_reading) {
                 "upstream declares %" GST_TIME_FORMAT,
                 GST_TIME_ARGS(st.u64("upstream-min-latency")));
     const gint64 avg = st.i64("latency-average");
-    fail_unless(avg >= 0 && avg <= kIdleBound,
-                "idle latency average %" GST_TIME_FORMAT, GST_TIME_ARGS(avg));
+    fail_unless(avg >= 0 && avg <= kIdleBound, "idle latency average %" GST_TIME_FORMAT,
+                GST_TIME_ARGS(avg));
     idle_max = st.i64("latency-max");
   }
   fail_unless(idle_max <= kIdleMaxBound, "idle latency-max %" G_GINT64_FORMAT, idle_max);

@@ -739,9 +739,9 @@ GST_START_TEST(test_segment_on_empty_queue) {
     }
     /* From the new start: 3 buffers of 10 ms, not less the 10 ms that
      * buffer 0 ended at in the old segment (1.22); less them since 1.24. */
-    fail_unless_equals_uint64(uint64_prop(q, "current-level-time"),
-                              queue_times_from_first_buffer() ? 20 * GST_MSECOND
-                                                              : 30 * GST_MSECOND);
+    fail_unless_equals_uint64(uint64_prop(q, "current-level-time"), queue_times_from_first_buffer()
+                                                                        ? 20 * GST_MSECOND
+                                                                        : 30 * GST_MSECOND);
   }
   pull_in_order(h, 0, 4);
   gst_harness_teardown(h);

@@ -158,9 +158,8 @@ int run_playback(const Options& opts, const std::vector<VariantSpec>& specs) {
       "           them together, 20-80 ms every 5-20 s; 100-500 ms every 1-4 s\n"
       "           from %g s to %g s; 50-200 ms every 3-10 s from %g s to %g s\n"
       "           (%zu holds, schedule %llu)\n\n",
-      specs.size(), opts.duration, 0.2 * opts.duration, 0.4 * opts.duration,
-      0.6 * opts.duration, 0.8 * opts.duration, holds.size(),
-      static_cast<unsigned long long>(opts.schedule));
+      specs.size(), opts.duration, 0.2 * opts.duration, 0.4 * opts.duration, 0.6 * opts.duration,
+      0.8 * opts.duration, holds.size(), static_cast<unsigned long long>(opts.schedule));
   std::fflush(stdout);
 
   gst_element_set_state(pipeline, GST_STATE_PLAYING);
