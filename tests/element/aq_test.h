@@ -59,6 +59,10 @@ class Stats {
   gint64 i64(const char* f) const { return field_int64(s_, f); }
   double d(const char* f) const { return field_double(s_, f); }
   bool b(const char* f) const { return field_bool(s_, f); }
+  std::string str(const char* f) const {
+    const char* v = gst_structure_get_string(s_, f);
+    return v ? v : "";
+  }
 
  private:
   GstStructure* s_ = nullptr;

@@ -1149,6 +1149,25 @@ GST_START_TEST(test_upstream_latency_forgotten_on_restart) {
 }
 GST_END_TEST;
 
+/* Setting load-scope while the element runs takes effect at the next tick:
+ * it leaves the old scope's shared sampler for one of the new scope. */
+GST_START_TEST(test_load_scope_change_while_running) {
+  TickDriver ticks;
+  GstElement* q = make_queue("/proc", kTickInterval);
+  gst_util_set_object_arg(G_OBJECT(q), "load-scope", "system");
+  GstHarness* h = start_harness(q);
+  fail_unless(ticks.run_until([&] { return Stats(q).str("load-scope") == "system"; }),
+              "load-scope read %s, not system", Stats(q).str("load-scope").c_str());
+  gst_util_set_object_arg(G_OBJECT(q), "load-scope", "process");
+  fail_unless(ticks.run_until([&] { return Stats(q).str("load-scope") == "process"; }),
+              "load-scope read %s after the change to process",
+              Stats(q).str("load-scope").c_str());
+
+  gst_harness_teardown(h);
+  gst_object_unref(q);
+}
+GST_END_TEST;
+
 /* Setting properties again and again, the interval among them, neither
  * postpones the pending tick nor adds one: it stays due one interval after
  * the last tick. A new interval moves it to one new interval after the last
@@ -1293,6 +1312,7 @@ static Suite* adaptation_suite(void) {
   tcase_add_test(tc, test_floor_holds_under_load);
   tcase_add_loop_test(tc, test_latency_beyond_upstream, 0, 2);
   tcase_add_test(tc, test_upstream_latency_forgotten_on_restart);
+  tcase_add_test(tc, test_load_scope_change_while_running);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("robustness");
