@@ -1160,8 +1160,7 @@ GST_START_TEST(test_load_scope_change_while_running) {
               "load-scope read %s, not system", Stats(q).str("load-scope").c_str());
   gst_util_set_object_arg(G_OBJECT(q), "load-scope", "process");
   fail_unless(ticks.run_until([&] { return Stats(q).str("load-scope") == "process"; }),
-              "load-scope read %s after the change to process",
-              Stats(q).str("load-scope").c_str());
+              "load-scope read %s after the change to process", Stats(q).str("load-scope").c_str());
 
   gst_harness_teardown(h);
   gst_object_unref(q);
