@@ -3027,11 +3027,15 @@ namespace {
 struct FlushingHandler {
   GstPad* up = nullptr;
   std::atomic<int> calls{0};
+  /* Set once the flush-start push returned: calls counts on entry. */
+  std::atomic<bool> flush_sent{false};
 };
 
 void on_signal_flush(GstElement*, FlushingHandler* h) {
-  if (h->calls++ == 0)
+  if (h->calls++ == 0) {
     fail_unless(gst_pad_push_event(h->up, gst_event_new_flush_start()), "flush-start refused");
+    h->flush_sent = true;
+  }
 }
 
 /* After the refused push: the flush-stop empties the queue, and with a new
@@ -3081,7 +3085,7 @@ GST_START_TEST(test_flush_in_underrun_handler_stops_the_task) {
   const GstFlowReturn first = push(fx, 1);
   fail_unless(first == GST_FLOW_OK || first == GST_FLOW_FLUSHING, "push returned %s",
               gst_flow_get_name(first));
-  AQ_WAIT_FOR(handler.calls.load() >= 1);
+  AQ_WAIT_FOR(handler.flush_sent.load());
   g_mutex_lock(&fx->lock);
   const bool flushed = fx->flushing;
   g_mutex_unlock(&fx->lock);
