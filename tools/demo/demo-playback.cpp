@@ -25,18 +25,33 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 /* Network holds like a Wi-Fi link whose quality changes, in the regimes
- * of the simulator's rtp-wifi scenario, each a fifth of the run: good
- * (20-80 ms every 5-20 s), bad (100-500 ms every 1-4 s), good, moderate
- * (50-200 ms every 3-10 s), good. A hold keeps every frame due in it and
- * delivers them together at its end. */
+ * of the simulator's rtp-wifi scenario, each an equal part of the run. A
+ * hold keeps every frame due in it and delivers them together at its end. */
 struct HoldRegime {
+  const char* name;
   double min_len, max_len, min_gap, max_gap; /* seconds */
 };
 
-const HoldRegime kGood{0.02, 0.08, 5.0, 20.0};
-const HoldRegime kBad{0.1, 0.5, 1.0, 4.0};
-const HoldRegime kModerate{0.05, 0.2, 3.0, 10.0};
+const HoldRegime kGood{"good", 0.02, 0.08, 5.0, 20.0};
+const HoldRegime kBad{"bad", 0.1, 0.5, 1.0, 4.0};
+const HoldRegime kModerate{"moderate", 0.05, 0.2, 3.0, 10.0};
 const HoldRegime* const kRegimes[] = {&kGood, &kBad, &kGood, &kModerate, &kGood};
+
+/* The schedule as the run uses it, one regime a line. */
+std::string describe_regimes(double duration) {
+  const size_t n = G_N_ELEMENTS(kRegimes);
+  std::string out;
+  for (size_t i = 0; i < n; i++) {
+    const HoldRegime& r = *kRegimes[i];
+    char line[160];
+    g_snprintf(line, sizeof line, "           %g-%g s %s: %g-%g ms every %g-%g s\n",
+               duration * static_cast<double>(i) / static_cast<double>(n),
+               duration * static_cast<double>(i + 1) / static_cast<double>(n), r.name,
+               r.min_len * 1000, r.max_len * 1000, r.min_gap, r.max_gap);
+    out += line;
+  }
+  return out;
+}
 
 std::vector<Stall> make_holds(guint64 schedule, double duration) {
   GRand* rand = g_rand_new_with_seed(static_cast<guint32>(schedule));
@@ -155,11 +170,11 @@ int run_playback(const Options& opts, const std::vector<VariantSpec>& specs) {
       "           taken by a consumer every 20 ms, not slaved to the pipeline clock;\n"
       "           an empty queue at its turn is an underrun\n"
       "  trouble  the same for every queue: the network holds frames and delivers\n"
-      "           them together, 20-80 ms every 5-20 s; 100-500 ms every 1-4 s\n"
-      "           from %g s to %g s; 50-200 ms every 3-10 s from %g s to %g s\n"
+      "           them together at the hold's end, in the regimes of a Wi-Fi link\n"
+      "%s"
       "           (%zu holds, schedule %llu)\n\n",
-      specs.size(), opts.duration, 0.2 * opts.duration, 0.4 * opts.duration, 0.6 * opts.duration,
-      0.8 * opts.duration, holds.size(), static_cast<unsigned long long>(opts.schedule));
+      specs.size(), opts.duration, describe_regimes(opts.duration).c_str(), holds.size(),
+      static_cast<unsigned long long>(opts.schedule));
   std::fflush(stdout);
 
   gst_element_set_state(pipeline, GST_STATE_PLAYING);
