@@ -367,6 +367,8 @@ void LoadFixture::write_version() {
   tree_.write("meminfo", meminfo_text(load.mem));
   tree_.write("stat", stat_text(busy_, idle_));
   tree_.write("self/stat", pid_stat_text(process_ticks_, process_ticks_));
+  std::lock_guard<std::mutex> lock(mutex_);
+  written_ = versions_.size();
 }
 
 /* Follows the inotify queue, which orders the fixture's renames and the
@@ -421,6 +423,10 @@ void LoadFixture::run() {
 bool LoadFixture::settled_locked() const {
   const size_t n = reads_.size();
   if (n < 3)
+    return false;
+  /* The version after the last read is on disk, or the next read could
+   * find the one just read again. */
+  if (written_ != versions_.size() || versions_.size() < reads_.back().cpu_version + 2)
     return false;
   for (size_t k = n - 2; k < n; k++) {
     const Read& read = reads_[k];

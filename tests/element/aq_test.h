@@ -312,6 +312,8 @@ class LoadFixture {
   int phase_ = 0;
   /* The load each version was written with, by version. */
   std::vector<Load> versions_;
+  /* Versions whose files are all renamed into place. */
+  size_t written_ = 0;
   std::vector<Read> reads_;
   /* inotify lost events: versions can no longer be told apart. */
   bool overflowed_ = false;

@@ -1461,12 +1461,20 @@ GST_START_TEST(test_new_stream_during_eos_push) {
 }
 GST_END_TEST;
 
-/* Keeps the system clock's thread busy for a while, and says when. */
+/* The system clock's thread, kept busy until the test releases it. */
+struct ClockThread {
+  gint state;   /* 0 not yet running, 1 busy, 2 done */
+  gint release; /* set by the test */
+};
+
 static gboolean occupy_clock_thread(GstClock*, GstClockTime, GstClockID, gpointer data) {
-  auto* state = static_cast<gint*>(data);
-  g_atomic_int_set(state, 1);
-  g_usleep(300 * G_TIME_SPAN_MILLISECOND);
-  g_atomic_int_set(state, 2);
+  auto* c = static_cast<ClockThread*>(data);
+  g_atomic_int_set(&c->state, 1);
+  /* Bounded, so a test that failed early does not hold the thread. */
+  const gint64 until = g_get_monotonic_time() + 30 * G_TIME_SPAN_SECOND * slowdown();
+  while (!g_atomic_int_get(&c->release) && g_get_monotonic_time() < until)
+    g_usleep(1000);
+  g_atomic_int_set(&c->state, 2);
   return TRUE;
 }
 
@@ -1483,21 +1491,22 @@ GST_START_TEST(test_finalized_at_last_unref) {
   fail_unless_equals_int(gst_element_set_state(q, GST_STATE_PLAYING), GST_STATE_CHANGE_SUCCESS);
 
   /* Static: the clock thread writes it even if the test fails early. */
-  static gint clock_thread;
-  g_atomic_int_set(&clock_thread, 0);
+  static ClockThread clock_thread;
+  g_atomic_int_set(&clock_thread.state, 0);
+  g_atomic_int_set(&clock_thread.release, 0);
   GstClock* clock = gst_system_clock_obtain();
   GstClockID busy = gst_clock_new_single_shot_id(clock, gst_clock_get_time(clock));
   gst_clock_id_wait_async(busy, occupy_clock_thread, &clock_thread, nullptr);
-  const gint64 deadline = g_get_monotonic_time() + 5 * G_TIME_SPAN_SECOND;
-  while (g_atomic_int_get(&clock_thread) == 0 && g_get_monotonic_time() < deadline)
-    g_usleep(1000);
-  fail_unless_equals_int(g_atomic_int_get(&clock_thread), 1);
+  fail_unless(wait_until([] { return g_atomic_int_get(&clock_thread.state) != 0; }),
+              "the clock thread never ran the wait");
+  fail_unless_equals_int(g_atomic_int_get(&clock_thread.state), 1);
 
   fail_unless_equals_int(gst_element_set_state(q, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
   gst_object_unref(q);
   fail_unless(alive == nullptr, "%s", "element alive after its last unref");
 
-  while (g_atomic_int_get(&clock_thread) != 2)
+  g_atomic_int_set(&clock_thread.release, 1);
+  while (g_atomic_int_get(&clock_thread.state) != 2)
     g_usleep(1000);
   gst_clock_id_unref(busy);
   gst_object_unref(clock);
