@@ -99,7 +99,13 @@ void SharedSampler::remove(uint64_t id) {
 void SharedSampler::update(uint64_t id, int64_t interval_ns) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    intervals_[id] = std::max<int64_t>(interval_ns, 1'000'000);
+    int64_t& interval = intervals_[id];
+    const int64_t updated = std::max<int64_t>(interval_ns, 1'000'000);
+    /* Every tick of every subscriber updates: waking the thread for an
+     * unchanged interval would cost a wake-up per tick for nothing. */
+    if (interval == updated)
+      return;
+    interval = updated;
   }
   wake_.notify_all();
 }
@@ -134,6 +140,11 @@ uint64_t SharedSampler::reads() const {
   return reads_;
 }
 
+uint64_t SharedSampler::wakeups() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return wakeups_;
+}
+
 void SharedSampler::run() {
   std::unique_lock<std::mutex> lock(mutex_);
   int64_t next_ns = monotonic_now_ns();
@@ -141,6 +152,7 @@ void SharedSampler::run() {
     const int64_t now = monotonic_now_ns();
     if (now < next_ns) {
       wake_.wait_for(lock, std::chrono::nanoseconds(next_ns - now));
+      ++wakeups_;
       // A shorter interval may have been registered: recompute the deadline.
       next_ns = std::min(next_ns, latest_.taken_ns + shortest_interval_locked());
       continue;

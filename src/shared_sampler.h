@@ -44,8 +44,10 @@ class SharedSampler {
   ~SharedSampler();
   SharedReading latest() const;
   // How the sharing works, for its tests: completed reads of the files, the
-  // interval read at, and the subscriptions held.
+  // thread's wake-ups (deadlines, changes and spurious), the interval read
+  // at, and the subscriptions held.
   uint64_t reads() const;
+  uint64_t wakeups() const;
   int64_t interval_ns() const;
   size_t subscribers() const;
 
@@ -93,6 +95,7 @@ class SharedSampler {
   bool stopping_ = false;
   SharedReading latest_;
   uint64_t reads_ = 0;
+  uint64_t wakeups_ = 0;
   std::thread thread_;
 };
 

@@ -1548,6 +1548,28 @@ START_TEST(shared_set_interval_shortens_the_period) {
 }
 END_TEST
 
+// Each tick of each element sets its interval again: an unchanged one must
+// not wake the thread, or 100 elements cost it 200 wake-ups a second.
+START_TEST(shared_unchanged_interval_does_not_wake) {
+  ProcTree tree;
+  tree.write("stat", stat_text({1000, 0, 500, 8000, 500, 0, 0, 0, 0, 0}));
+  tree.write("meminfo", meminfo_text(1'000'000, 250'000));
+  auto sub = SharedSampler::subscribe(tree.dir(), aq::kDefaultCgroupRoot, LoadScope::System, 10 * kSec);
+  SharedSampler& shared = sub->sampler();
+  ck_assert(wait_for([&] { return shared.reads() >= 1; }));
+  const uint64_t before = shared.wakeups();
+  for (int i = 0; i < 200; i++) {
+    sub->set_interval(10 * kSec);
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  // One spurious wake-up allowed; the next deadline is 10 s away.
+  ck_assert_uint_le(shared.wakeups() - before, 1);
+  // A change still wakes it.
+  sub->set_interval(20 * kMs);
+  ck_assert(wait_for([&] { return shared.wakeups() > before + 1 && shared.reads() >= 2; }));
+}
+END_TEST
+
 START_TEST(shared_resubscribe_after_all_dropped) {
   ProcTree tree;
   tree.write("stat", stat_text({1000, 0, 500, 8000, 500, 0, 0, 0, 0, 0}));
@@ -1645,6 +1667,7 @@ Suite* load_sampler_suite() {
   tcase_add_test(shared, shared_sampler_per_cgroup_root);
   tcase_add_test(shared, shared_interval_is_the_shortest_subscribed);
   tcase_add_test(shared, shared_set_interval_shortens_the_period);
+  tcase_add_test(shared, shared_unchanged_interval_does_not_wake);
   tcase_add_test(shared, shared_new_subscriber_shortens_the_period);
   tcase_add_test(shared, shared_resubscribe_after_all_dropped);
   tcase_add_test(shared, shared_on_real_proc);
