@@ -284,8 +284,35 @@ static void flush_qlocked(GstAdaptiveQueue* self, bool full, bool restart) {
   q.src_segment_is_time = true;
   q.newseg_applied_to_src = false;
   q.head_needs_discont = q.tail_needs_discont = false;
+  q.dropping_to_boundary = false;
   reset_running_times(q);
   signal_del_qlocked(self);
+}
+
+/* What downstream takes again after it returned EOS. */
+static bool is_stream_boundary(GstMiniObject* obj) {
+  if (!GST_IS_EVENT(obj))
+    return false;
+  const GstEventType type = GST_EVENT_TYPE(obj);
+  return type == GST_EVENT_EOS || type == GST_EVENT_SEGMENT || type == GST_EVENT_STREAM_START;
+}
+
+/* After downstream returned EOS: drops `item` (a query is answered FALSE)
+ * unless it is a stream boundary; true if it is one and is kept. */
+static bool keep_after_downstream_eos_qlocked(GstAdaptiveQueue* self, const Item& item) {
+  QueueState& q = *self->q;
+  GstMiniObject* obj = item.object;
+  if (is_stream_boundary(obj))
+    return true;
+  if (GST_IS_EVENT(obj)) {
+    gst_mini_object_unref(obj);
+  } else if (GST_IS_QUERY(obj)) {
+    abandon_query_qlocked(q, GST_QUERY_CAST(obj), &self->query_handled);
+  } else {
+    q.drops += item.buffers;
+    gst_mini_object_unref(obj);
+  }
+  return false;
 }
 
 /* ---- the src pad task ---- */
@@ -304,6 +331,18 @@ static GstFlowReturn push_one_releasing_qlock(GstAdaptiveQueue* self, unsigned& 
   /* Taken as notified now, so an item entering during the push notifies
    * its own change. */
   changed = levels_to_notify_qlocked(q);
+  if (q.dropping_to_boundary) {
+    /* Only data can have come in since the drop: events and queries are
+     * queued and passed on after it, as queue passes them. */
+    if (GST_IS_BUFFER(item.object) || GST_IS_BUFFER_LIST(item.object)) {
+      q.drops += item.buffers;
+      gst_mini_object_unref(item.object);
+      wake(waiter);
+      return GST_FLOW_OK;
+    }
+    if (is_stream_boundary(item.object))
+      q.dropping_to_boundary = false;
+  }
 
 next:
   GstMiniObject* obj = item.object;
@@ -327,29 +366,17 @@ next:
       return GST_FLOW_OK;
     if (result == GST_FLOW_EOS) {
       GST_DEBUG_OBJECT(self, "downstream returned EOS, dropping until a new segment");
-      /* Drop data until an item downstream can take again: EOS, SEGMENT
-       * or STREAM_START. */
       while (dequeue_qlocked(self, item)) {
-        obj = item.object;
-        if (GST_IS_EVENT(obj)) {
-          GstEventType type = GST_EVENT_TYPE(obj);
-          if (type == GST_EVENT_EOS || type == GST_EVENT_SEGMENT ||
-              type == GST_EVENT_STREAM_START) {
-            /* The EOS was the dropped buffer's, not this event's. */
-            result = GST_FLOW_OK;
-            goto next;
-          }
-          gst_mini_object_unref(obj);
-        } else if (GST_IS_QUERY(obj)) {
-          abandon_query_qlocked(q, GST_QUERY_CAST(obj), &self->query_handled);
-        } else {
-          q.drops += item.buffers;
-          gst_mini_object_unref(obj);
+        if (keep_after_downstream_eos_qlocked(self, item)) {
+          /* The EOS was the dropped buffer's, not this event's. */
+          result = GST_FLOW_OK;
+          goto next;
         }
       }
       /* Refuse buffers at the sink pad until a new segment arrives, but keep
        * the task running so that EOS and SEGMENT still pass. */
       q.unexpected = true;
+      q.dropping_to_boundary = true;
       result = GST_FLOW_OK;
     }
   } else if (GST_IS_EVENT(obj)) {

@@ -220,6 +220,11 @@ struct QueueState {
   bool eos = false;
   /* Downstream returned EOS: refuse buffers until a new segment. */
   bool unexpected = false;
+  /* The task's side of the same: drop the data it takes until a stream
+   * boundary. Upstream's lock-free path may publish a buffer after the
+   * task dropped what was queued, before `unexpected` closes that path;
+   * queue, all under one lock, would have refused it. */
+  bool dropping_to_boundary = false;
   bool head_needs_discont = false;
   bool tail_needs_discont = false;
 

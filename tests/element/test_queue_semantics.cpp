@@ -2085,6 +2085,97 @@ GST_END_TEST;
 
 /* ======================= races ======================= */
 
+namespace {
+
+/* Downstream of test_no_buffer_after_downstream_eos: answers every buffer
+ * EOS and counts a buffer that came with no EOS, SEGMENT or STREAM_START
+ * since the last EOS it answered. */
+struct EosAnswering {
+  std::atomic<bool> answered_eos{false};
+  std::atomic<guint64> buffers{0};
+  std::atomic<guint64> after_eos{0};
+};
+
+EosAnswering* eos_answering(GstPad* pad) {
+  return static_cast<EosAnswering*>(gst_pad_get_element_private(pad));
+}
+
+GstFlowReturn eos_answering_chain(GstPad* pad, GstObject*, GstBuffer* buffer) {
+  EosAnswering* down = eos_answering(pad);
+  gst_buffer_unref(buffer);
+  down->buffers++;
+  if (down->answered_eos.exchange(true))
+    down->after_eos++;
+  return GST_FLOW_EOS;
+}
+
+gboolean eos_answering_event(GstPad* pad, GstObject*, GstEvent* event) {
+  switch (GST_EVENT_TYPE(event)) {
+    case GST_EVENT_EOS:
+    case GST_EVENT_SEGMENT:
+    case GST_EVENT_STREAM_START:
+      eos_answering(pad)->answered_eos = false;
+      break;
+    default:
+      break;
+  }
+  gst_event_unref(event);
+  return TRUE;
+}
+
+}  // namespace
+
+/* Downstream answers EOS while upstream pushes as fast as it can, and a new
+ * segment resumes the stream, thousands of times: no buffer may reach
+ * downstream after its EOS answer before the next segment. Upstream's
+ * lock-free path could publish one after the element dropped what it held
+ * and before it refused further data (in about a third of the rounds). */
+GST_START_TEST(test_no_buffer_after_downstream_eos) {
+  if (!adaptive_only("queue 1.22 lets a buffer through now and then, and its task can stay "
+                     "paused with upstream waiting on a full queue"))
+    return;
+  constexpr int kRounds = 3000;
+  GstElement* queue = gst_element_factory_make(factory_name(), nullptr);
+  ck_assert(queue != nullptr);
+  g_object_set(queue, "max-size-buffers", 1000, nullptr);
+  EosAnswering down;
+  GstPad* up = gst_pad_new("src", GST_PAD_SRC);
+  GstPad* sink = gst_pad_new("sink", GST_PAD_SINK);
+  gst_pad_set_element_private(sink, &down);
+  gst_pad_set_chain_function(sink, eos_answering_chain);
+  gst_pad_set_event_function(sink, eos_answering_event);
+  GstPad* queue_sink = gst_element_get_static_pad(queue, "sink");
+  GstPad* queue_src = gst_element_get_static_pad(queue, "src");
+  fail_unless_equals_int(gst_pad_link(up, queue_sink), GST_PAD_LINK_OK);
+  fail_unless_equals_int(gst_pad_link(queue_src, sink), GST_PAD_LINK_OK);
+  gst_pad_set_active(up, TRUE);
+  gst_pad_set_active(sink, TRUE);
+  ck_assert(gst_element_set_state(queue, GST_STATE_PLAYING) == GST_STATE_CHANGE_SUCCESS);
+  ck_assert(gst_pad_push_event(up, gst_event_new_stream_start("eos-rounds")));
+  GstSegment segment;
+  gst_segment_init(&segment, GST_FORMAT_TIME);
+  ck_assert(gst_pad_push_event(up, gst_event_new_segment(&segment)));
+
+  for (int round = 0; round < kRounds; round++) {
+    GstFlowReturn ret;
+    do
+      ret = gst_pad_push(up, gst_buffer_new());
+    while (ret == GST_FLOW_OK);
+    fail_unless_equals_int(ret, GST_FLOW_EOS);
+    ck_assert(gst_pad_push_event(up, gst_event_new_segment(&segment)));
+  }
+  ck_assert(gst_element_set_state(queue, GST_STATE_NULL) == GST_STATE_CHANGE_SUCCESS);
+  fail_unless(down.buffers.load() >= static_cast<guint64>(kRounds), "%" G_GUINT64_FORMAT " buffers",
+              down.buffers.load());
+  fail_unless_equals_uint64(down.after_eos.load(), 0);
+  gst_object_unref(queue_sink);
+  gst_object_unref(queue_src);
+  gst_object_unref(up);
+  gst_object_unref(sink);
+  gst_object_unref(queue);
+}
+GST_END_TEST;
+
 /* ALLOCATION queries racing FLUSH_START/FLUSH_STOP: every round ends, with
  * either answer, and downstream never holds a query its caller has already
  * got back. */
@@ -3020,6 +3111,32 @@ GST_START_TEST(test_downstream_eos_drops_queued_events) {
 
 GST_END_TEST;
 
+/* After downstream's EOS answer and the drop: an event that comes before
+ * the next segment is passed on, as queue passes it, and data flows again
+ * after the segment. */
+GST_START_TEST(test_events_pass_after_downstream_eos) {
+  Fixture* fx = fixture_new();
+  start(fx);
+  g_mutex_lock(&fx->lock);
+  fx->chain_return = GST_FLOW_EOS;
+  g_mutex_unlock(&fx->lock);
+  fail_unless_equals_int(push(fx, 1), GST_FLOW_OK);
+  /* Refused once the element saw downstream's answer. */
+  AQ_WAIT_FOR(push(fx, 2) == GST_FLOW_EOS);
+  push_event(fx, custom_event(GST_EVENT_CUSTOM_DOWNSTREAM));
+  AQ_WAIT_FOR(sequence(fx) == "stream-start segment 1 custom-downstream");
+  g_mutex_lock(&fx->lock);
+  fx->chain_return = GST_FLOW_OK;
+  g_mutex_unlock(&fx->lock);
+  push_segment(fx);
+  fail_unless_equals_int(push(fx, 3), GST_FLOW_OK);
+  AQ_WAIT_FOR(received_buffers(fx) == 2);
+  assert_sequence(fx, "stream-start segment 1 custom-downstream segment 3");
+  fixture_free(fx);
+}
+
+GST_END_TEST;
+
 namespace {
 
 /* A signal handler that flushes the element from upstream, once: the push
@@ -3298,11 +3415,13 @@ static Suite* queue_semantics_suite(void) {
   tcase_add_test(tc, test_stats_after_restart);
   tcase_add_test(tc, test_queued_query_flushed);
   tcase_add_test(tc, test_downstream_eos_drops_queued_events);
+  tcase_add_test(tc, test_events_pass_after_downstream_eos);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("races");
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_allocation_query_vs_flush);
+  tcase_add_test(tc, test_no_buffer_after_downstream_eos);
   tcase_add_test(tc, test_flush_stop_vs_paused_to_ready);
   suite_add_tcase(s, tc);
 
