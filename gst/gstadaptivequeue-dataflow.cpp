@@ -291,9 +291,7 @@ static void flush_qlocked(GstAdaptiveQueue* self, bool full, bool restart) {
 
 /* What downstream takes again after it returned EOS. */
 static bool is_stream_boundary(GstMiniObject* obj) {
-  if (!GST_IS_EVENT(obj))
-    return false;
-  const GstEventType type = GST_EVENT_TYPE(obj);
+  const GstEventType type = GST_IS_EVENT(obj) ? GST_EVENT_TYPE(obj) : GST_EVENT_UNKNOWN;
   return type == GST_EVENT_EOS || type == GST_EVENT_SEGMENT || type == GST_EVENT_STREAM_START;
 }
 
@@ -301,16 +299,13 @@ static bool is_stream_boundary(GstMiniObject* obj) {
  * unless it is a stream boundary; true if it is one and is kept. */
 static bool keep_after_downstream_eos_qlocked(GstAdaptiveQueue* self, const Item& item) {
   QueueState& q = *self->q;
-  GstMiniObject* obj = item.object;
-  if (is_stream_boundary(obj))
+  if (is_stream_boundary(item.object))
     return true;
-  if (GST_IS_EVENT(obj)) {
-    gst_mini_object_unref(obj);
-  } else if (GST_IS_QUERY(obj)) {
-    abandon_query_qlocked(q, GST_QUERY_CAST(obj), &self->query_handled);
+  if (GST_IS_QUERY(item.object)) {
+    abandon_query_qlocked(q, GST_QUERY_CAST(item.object), &self->query_handled);
   } else {
-    q.drops += item.buffers;
-    gst_mini_object_unref(obj);
+    q.drops += item.buffers; /* 0 for an event */
+    gst_mini_object_unref(item.object);
   }
   return false;
 }
@@ -335,13 +330,11 @@ static GstFlowReturn push_one_releasing_qlock(GstAdaptiveQueue* self, unsigned& 
     /* Only data can have come in since the drop: events and queries are
      * queued and passed on after it, as queue passes them. */
     if (GST_IS_BUFFER(item.object) || GST_IS_BUFFER_LIST(item.object)) {
-      q.drops += item.buffers;
-      gst_mini_object_unref(item.object);
+      keep_after_downstream_eos_qlocked(self, item);
       wake(waiter);
       return GST_FLOW_OK;
     }
-    if (is_stream_boundary(item.object))
-      q.dropping_to_boundary = false;
+    q.dropping_to_boundary = !is_stream_boundary(item.object);
   }
 
 next:
