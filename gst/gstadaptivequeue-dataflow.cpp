@@ -295,19 +295,16 @@ static bool is_stream_boundary(GstMiniObject* obj) {
   return type == GST_EVENT_EOS || type == GST_EVENT_SEGMENT || type == GST_EVENT_STREAM_START;
 }
 
-/* After downstream returned EOS: drops `item` (a query is answered FALSE)
- * unless it is a stream boundary; true if it is one and is kept. */
-static bool keep_after_downstream_eos_qlocked(GstAdaptiveQueue* self, const Item& item) {
+/* After downstream returned EOS: drops `item`, counting its buffers; a
+ * query is answered FALSE. */
+static void drop_after_downstream_eos_qlocked(GstAdaptiveQueue* self, const Item& item) {
   QueueState& q = *self->q;
-  if (is_stream_boundary(item.object))
-    return true;
   if (GST_IS_QUERY(item.object)) {
     abandon_query_qlocked(q, GST_QUERY_CAST(item.object), &self->query_handled);
   } else {
     q.drops += item.buffers; /* 0 for an event */
     gst_mini_object_unref(item.object);
   }
-  return false;
 }
 
 /* ---- the src pad task ---- */
@@ -330,7 +327,7 @@ static GstFlowReturn push_one_releasing_qlock(GstAdaptiveQueue* self, unsigned& 
     /* Only data can have come in since the drop: events and queries are
      * queued and passed on after it, as queue passes them. */
     if (GST_IS_BUFFER(item.object) || GST_IS_BUFFER_LIST(item.object)) {
-      keep_after_downstream_eos_qlocked(self, item);
+      drop_after_downstream_eos_qlocked(self, item);
       wake(waiter);
       return GST_FLOW_OK;
     }
@@ -360,11 +357,12 @@ next:
     if (result == GST_FLOW_EOS) {
       GST_DEBUG_OBJECT(self, "downstream returned EOS, dropping until a new segment");
       while (dequeue_qlocked(self, item)) {
-        if (keep_after_downstream_eos_qlocked(self, item)) {
+        if (is_stream_boundary(item.object)) {
           /* The EOS was the dropped buffer's, not this event's. */
           result = GST_FLOW_OK;
           goto next;
         }
+        drop_after_downstream_eos_qlocked(self, item);
       }
       /* Refuse buffers at the sink pad until a new segment arrives, but keep
        * the task running so that EOS and SEGMENT still pass. */

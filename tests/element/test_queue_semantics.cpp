@@ -2129,7 +2129,7 @@ gboolean eos_answering_event(GstPad* pad, GstObject*, GstEvent* event) {
  * segment resumes the stream, thousands of times: no buffer may reach
  * downstream after its EOS answer before the next segment. Upstream's
  * lock-free path could publish one after the element dropped what it held
- * and before it refused further data (in about a third of the rounds). */
+ * and before it refused further data (in a fifth to two fifths of the rounds). */
 GST_START_TEST(test_no_buffer_after_downstream_eos) {
   if (!adaptive_only("queue 1.22 lets a buffer through now and then, and its task can stay "
                      "paused with upstream waiting on a full queue"))
