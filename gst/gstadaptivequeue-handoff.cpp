@@ -107,6 +107,36 @@ bool wait_add_releasing_qlock(GstAdaptiveQueue* self) {
   return q.srcresult == GST_FLOW_OK;
 }
 
+/* Live until a LATENCY query says otherwise: a live upstream's buffers are
+ * never held back, nor is its thread. */
+static bool upstream_maybe_live(const QueueState& q) {
+  return !q.upstream_latency.known || q.upstream_latency.live;
+}
+
+/* How long upstream, waiting on a full queue for a batch, may leave free
+ * slots unused: longer than a scheduler tick at 250 Hz, so that the timer
+ * rarely needs the clock device reprogrammed. */
+constexpr gint64 BATCH_WAIT_MICROSECONDS = 20000;
+
+/* Upstream waits on a full queue for a batch where the threads share one
+ * CPU and upstream is not live. Woken at each removal, it preempts the
+ * task, so the two alternate per buffer; woken when the task runs dry,
+ * they alternate per queue-full. A downstream that blocks while slots are
+ * free must not leave them unused for long (queue refills them at once, and
+ * a demuxer feeding another branch may need them), hence the deadline; if
+ * nothing was removed by then, upstream waits as usual. True if the batch
+ * wait ended the wait. */
+static bool wait_batch_releasing_qlock(GstAdaptiveQueue* self) {
+  QueueState& q = *self->q;
+  if (spin_enabled(self) || upstream_maybe_live(q))
+    return false;
+  const guint64 dels = q.dels.load(std::memory_order_relaxed);
+  q.waiting_del_for_batch = true;
+  qwait_until(self, &self->item_del, g_get_monotonic_time() + BATCH_WAIT_MICROSECONDS);
+  q.waiting_del_for_batch = false;
+  return !q.waiting_del || q.dels.load(std::memory_order_relaxed) != dels;
+}
+
 /* Waits for an item to be removed or the limits to change; false when the
  * pad is flushing. */
 bool wait_del_releasing_qlock(GstAdaptiveQueue* self) {
@@ -116,12 +146,14 @@ bool wait_del_releasing_qlock(GstAdaptiveQueue* self) {
   if (q.srcresult != GST_FLOW_OK)
     return false;
   q.waiting_del = true;
-  qwait(self, &self->item_del);
+  const bool batched = wait_batch_releasing_qlock(self);
+  if (!batched)
+    qwait(self, &self->item_del);
   q.waiting_del = false;
   /* Sharing a CPU, the woken thread preempts the task that woke it at the
    * first free slot: yield, so the task frees a batch before this thread
    * fills the queue again, instead of the two alternating per buffer. */
-  if (!spinning_pays_qlocked(self, q.del_spin)) {
+  if (!batched && !spinning_pays_qlocked(self, q.del_spin)) {
     qunlock(self);
     sched_yield();
     qlock(self);
@@ -136,9 +168,7 @@ bool wait_del_releasing_qlock(GstAdaptiveQueue* self) {
  * whose buffers must leave at once, nor while spinning pays. */
 bool yield_for_batch_releasing_qlock(GstAdaptiveQueue* self) {
   QueueState& q = *self->q;
-  /* Live until a LATENCY query says otherwise. */
-  const bool live = !q.upstream_latency.known || q.upstream_latency.live;
-  if (spinning_pays_qlocked(self, q.add_spin) || live)
+  if (spinning_pays_qlocked(self, q.add_spin) || upstream_maybe_live(q))
     return false;
   qunlock(self);
   sched_yield();

@@ -86,6 +86,15 @@ inline void qwait(GstAdaptiveQueue* self, GCond* cond) {
   tsan_acquired(&self->qlock);
 }
 
+/* As qwait, until `end_time` (g_get_monotonic_time()); false if it passed. */
+inline bool qwait_until(GstAdaptiveQueue* self, GCond* cond, gint64 end_time) {
+  publish_fast_path_qlocked(*self->q);
+  tsan_releasing(&self->qlock);
+  const bool signalled = g_cond_wait_until(cond, &self->qlock, end_time);
+  tsan_acquired(&self->qlock);
+  return signalled;
+}
+
 /* ---- signalling and waiting ---- */
 
 /* Records an addition; returns the condition to signal, or nullptr when
@@ -109,6 +118,8 @@ inline GCond* note_del_qlocked(GstAdaptiveQueue* self) {
   QueueState& q = *self->q;
   q.dels.fetch_add(1, std::memory_order_relaxed);
   if (!q.waiting_del)
+    return nullptr;
+  if (q.waiting_del_for_batch && !is_empty_qlocked(q))
     return nullptr;
   q.waiting_del = false;
   return &self->item_del;

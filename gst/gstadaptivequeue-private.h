@@ -235,6 +235,9 @@ struct QueueState {
   bool newseg_applied_to_src = false;
 
   bool waiting_del = false;
+  /* Upstream waits on a full queue for a batch: removals wake it only once
+   * the queue runs dry; it wakes by itself at a deadline. */
+  bool waiting_del_for_batch = false;
   /* Whether waiters may spin at all: only with another CPU to run the
    * other side. Set when the src pad activates; read before the lock. */
   std::atomic<bool> spin{false};

@@ -50,6 +50,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#include <sched.h>
+
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -153,6 +155,8 @@ struct Fixture {
   /* Downstream: buffers wait at the gate while it is closed, like a sink
    * that does not consume; FLUSH_START releases them as a real sink does. */
   bool gate_open = true;
+  /* Buffers the closed gate still lets through. */
+  int gate_credit = 0;
   bool flushing = false;
   int held = 0;
   GstFlowReturn chain_return = GST_FLOW_OK;
@@ -181,8 +185,10 @@ GstFlowReturn down_receive(Fixture* fx, GstMiniObject* obj) {
   fx->log.push_back(Entry{obj, GST_QUERY_UNKNOWN});
   fx->held++;
   g_cond_broadcast(&fx->cond);
-  while (!fx->gate_open && !fx->flushing)
+  while (!fx->gate_open && !fx->flushing && fx->gate_credit == 0)
     g_cond_wait(&fx->cond, &fx->lock);
+  if (!fx->gate_open && !fx->flushing)
+    fx->gate_credit--;
   fx->held--;
   const GstFlowReturn ret = fx->flushing ? GST_FLOW_FLUSHING : fx->chain_return;
   g_cond_broadcast(&fx->cond);
@@ -451,6 +457,14 @@ void block_downstream(Fixture* fx, guint64 offset, GstClockTime pts = GST_CLOCK_
   close_gate(fx);
   fail_unless_equals_int(push(fx, offset, pts, duration), GST_FLOW_OK);
   fail_unless(wait_until([fx] { return held(fx) == 1; }), "the task never pushed the first buffer");
+}
+
+/* The closed gate lets the buffer held at it through; the next is held. */
+void let_one_through(Fixture* fx) {
+  g_mutex_lock(&fx->lock);
+  fx->gate_credit++;
+  g_cond_broadcast(&fx->cond);
+  g_mutex_unlock(&fx->lock);
 }
 
 std::string buffer_token(GstBuffer* buffer) {
@@ -2289,6 +2303,109 @@ GST_START_TEST(test_flush_stop_vs_paused_to_ready) {
 
 GST_END_TEST;
 
+/* ======================= one CPU ======================= */
+
+namespace {
+
+/* Binds the test thread, and the threads it starts, to one CPU for the
+ * scope, as on a one-core board: the element, activated from this thread,
+ * then neither spins nor (with a non-live upstream) wakes upstream for
+ * each free slot. */
+class OneCpu {
+ public:
+  OneCpu() {
+    ck_assert_int_eq(sched_getaffinity(0, sizeof saved_, &saved_), 0);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+      if (CPU_ISSET(cpu, &saved_)) {
+        CPU_SET(cpu, &one);
+        break;
+      }
+    ck_assert_int_eq(sched_setaffinity(0, sizeof one, &one), 0);
+  }
+  ~OneCpu() { sched_setaffinity(0, sizeof saved_, &saved_); }
+  OneCpu(const OneCpu&) = delete;
+  OneCpu& operator=(const OneCpu&) = delete;
+
+ private:
+  cpu_set_t saved_;
+};
+
+/* A fixture for the one-CPU tests: started, upstream known not live, at
+ * most `max_buffers` buffers. */
+Fixture* one_cpu_fixture(guint max_buffers) {
+  Fixture* fx = fixture_new();
+  g_object_set(fx->queue, "max-size-buffers", max_buffers, "max-size-bytes", 0, "max-size-time",
+               G_GUINT64_CONSTANT(0), nullptr);
+  start(fx);
+  const Latency answer = query_latency(fx, FALSE, 0, GST_CLOCK_TIME_NONE);
+  fail_if(answer.live, "upstream answered live");
+  return fx;
+}
+
+}  // namespace
+
+/* Upstream waiting on a full queue wakes when the queue has run dry, where
+ * adaptivequeue has one CPU and a non-live upstream (docs/lab/hotpath.md).
+ * A downstream that blocks after a removal must not leave the freed slot
+ * unused, or a demuxer whose other branch needs the next buffer could hang
+ * where it does not with queue, which refills the slot at once. */
+GST_START_TEST(test_slot_freed_before_downstream_blocks_is_refilled) {
+  OneCpu one_cpu;
+  Fixture* fx = one_cpu_fixture(4);
+  block_downstream(fx, 0);
+  for (guint64 i = 1; i <= 4; i++)
+    fail_unless_equals_int(push(fx, i), GST_FLOW_OK);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 4);
+  std::atomic<GstFlowReturn> ret{GST_FLOW_ERROR};
+  Worker pusher([fx, &ret] { ret = push(fx, 5); });
+  fail_if(pusher.wait(100 * 1000), "a push into a full queue returned");
+
+  /* Buffer 0 passes; the task takes buffer 1 and holds it at the gate. */
+  let_one_through(fx);
+  fail_unless(wait_until([fx] { return held(fx) == 1 && received_buffers(fx) == 2; }),
+              "the task did not take the next buffer");
+  fail_unless(pusher.wait(kWaitUs), "the slot freed before downstream blocked stayed unused");
+  fail_unless_equals_int(ret.load(), GST_FLOW_OK);
+  fail_unless_equals_int(uint_prop(fx->queue, "current-level-buffers"), 4);
+
+  open_gate(fx);
+  fail_unless(wait_until([fx] { return received_buffers(fx) == 6; }), "not all buffers arrived");
+  assert_sequence(fx, "stream-start segment 0 1 2 3 4 5");
+  fixture_free(fx);
+}
+GST_END_TEST;
+
+/* The same waits, with downstream taking every buffer: the queue runs dry
+ * every few buffers, and each time upstream is woken at once. Were it left
+ * to its deadline (20 ms), 1,000 buffers through 4 slots would take 250 of
+ * them, 5 s; they take milliseconds. */
+GST_START_TEST(test_queue_run_dry_wakes_upstream) {
+  constexpr guint64 kBuffers = 1000;
+  OneCpu one_cpu;
+  Fixture* fx = one_cpu_fixture(4);
+  const gint64 started = g_get_monotonic_time();
+  std::atomic<guint64> pushed{0};
+  Worker pusher([fx, &pushed] {
+    for (guint64 i = 0; i < kBuffers; i++) {
+      if (push(fx, i) != GST_FLOW_OK)
+        return;
+      pushed++;
+    }
+  });
+  fail_unless(pusher.wait(kWaitUs), "upstream is stuck after %" G_GUINT64_FORMAT " buffers",
+              pushed.load());
+  fail_unless_equals_uint64(pushed.load(), kBuffers);
+  fail_unless(wait_until([fx] { return received_buffers(fx) == kBuffers; }),
+              "not all buffers arrived");
+  const gint64 took_us = g_get_monotonic_time() - started;
+  fail_unless(took_us < 2500 * 1000 * slowdown(), "1,000 buffers took %" G_GINT64_FORMAT " ms",
+              took_us / 1000);
+  fixture_free(fx);
+}
+GST_END_TEST;
+
 /* ======================= drop-in: what a queue user sets ======================= */
 
 namespace {
@@ -3416,6 +3533,12 @@ static Suite* queue_semantics_suite(void) {
   tcase_add_test(tc, test_queued_query_flushed);
   tcase_add_test(tc, test_downstream_eos_drops_queued_events);
   tcase_add_test(tc, test_events_pass_after_downstream_eos);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("one-cpu");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_slot_freed_before_downstream_blocks_is_refilled);
+  tcase_add_test(tc, test_queue_run_dry_wakes_upstream);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("races");
