@@ -114,8 +114,8 @@ static bool upstream_maybe_live(const QueueState& q) {
 }
 
 /* How long upstream, waiting on a full queue for a batch, may leave free
- * slots unused: longer than a scheduler tick at 250 Hz, so that the timer
- * rarely needs the clock device reprogrammed. */
+ * slots unused: longer than a scheduler tick at 250 Hz, meant so that an
+ * earlier timer is usually pending and arming this one is cheap. */
 constexpr gint64 BATCH_WAIT_MICROSECONDS = 20000;
 
 /* Upstream waits on a full queue for a batch where the threads share one
@@ -134,7 +134,8 @@ static bool wait_batch_releasing_qlock(GstAdaptiveQueue* self) {
   q.waiting_del_for_batch = true;
   qwait_until(self, &self->item_del, g_get_monotonic_time() + BATCH_WAIT_MICROSECONDS);
   q.waiting_del_for_batch = false;
-  return !q.waiting_del || q.dels.load(std::memory_order_relaxed) != dels;
+  /* Every removal and every wake_all counts in dels. */
+  return q.dels.load(std::memory_order_relaxed) != dels;
 }
 
 /* Waits for an item to be removed or the limits to change; false when the
