@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <chrono>
@@ -27,6 +28,7 @@
 
 #include "shared_sampler.h"
 #include "core_test.h"
+#include "one_cpu.h"
 
 using aq::DirProcFiles;
 using aq::HostInfo;
@@ -84,15 +86,27 @@ struct Cpu {
   uint64_t user, nice, system, idle, iowait, irq, softirq, steal, guest, guest_nice;
 };
 
+std::string cpu_line(const std::string& name, const Cpu& c) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, " %ju %ju %ju %ju %ju %ju %ju %ju %ju %ju\n", uintmax_t{c.user},
+                uintmax_t{c.nice}, uintmax_t{c.system}, uintmax_t{c.idle}, uintmax_t{c.iowait},
+                uintmax_t{c.irq}, uintmax_t{c.softirq}, uintmax_t{c.steal}, uintmax_t{c.guest},
+                uintmax_t{c.guest_nice});
+  return name + buf;
+}
+
+// `c` on the aggregate line, which an unpinned process reads.
 std::string stat_text(const Cpu& c) {
-  char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "cpu  %ju %ju %ju %ju %ju %ju %ju %ju %ju %ju\n"
-                "cpu0 1 2 3 4 5 6 7 8 0 0\nintr 12 0 0\nctxt 99\n",
-                uintmax_t{c.user}, uintmax_t{c.nice}, uintmax_t{c.system}, uintmax_t{c.idle},
-                uintmax_t{c.iowait}, uintmax_t{c.irq}, uintmax_t{c.softirq}, uintmax_t{c.steal},
-                uintmax_t{c.guest}, uintmax_t{c.guest_nice});
-  return buf;
+  return cpu_line("cpu ", c) + "cpu0 1 2 3 4 5 6 7 8 0 0\nintr 12 0 0\nctxt 99\n";
+}
+
+// `c` on the aggregate line and on a line per CPU of the machine: a pinned
+// process (taskset) reads only its CPUs' lines, and finds `c` there too.
+std::string stat_text_every_cpu(const Cpu& c) {
+  std::string text = cpu_line("cpu ", c);
+  for (long id = 0; id < std::max(1L, sysconf(_SC_NPROCESSORS_CONF)); id++)
+    text += cpu_line("cpu" + std::to_string(id), c);
+  return text + "intr 12 0 0\nctxt 99\n";
 }
 
 std::string meminfo_text(uint64_t total_kb, uint64_t available_kb) {
@@ -1245,18 +1259,20 @@ START_TEST(host_info_follows_the_affinity_mask) {
     std::printf("host_info_follows_the_affinity_mask: one allowed CPU, pinning not tried\n");
     return;
   }
-  // Pinned to the highest allowed CPU.
-  int last = 0;
-  for (int id = 0; id < CPU_SETSIZE; ++id)
-    if (CPU_ISSET(id, &before))
-      last = id;
-  cpu_set_t one;
-  CPU_ZERO(&one);
-  CPU_SET(last, &one);
-  ck_assert_int_eq(sched_setaffinity(0, sizeof one, &one), 0);
-  const HostInfo pinned = HostInfo::current();
-  // Restored before asserting, since without fork mode the test shares the process.
-  ck_assert_int_eq(sched_setaffinity(0, sizeof before, &before), 0);
+  // Pinned to the highest allowed CPU, and restored at the scope's end,
+  // before asserting: without fork mode the test shares the process.
+  HostInfo pinned;
+  int last = -1;
+  {
+    const onecpu::BoundToOneCpu one(onecpu::Which::Last);
+    last = one.cpu();
+    pinned = HostInfo::current();
+  }
+  ck_assert_int_ge(last, 0);
+  ck_assert(CPU_ISSET(last, &before));
+  cpu_set_t after;
+  ck_assert_int_eq(sched_getaffinity(0, sizeof after, &after), 0);
+  ck_assert(CPU_EQUAL(&after, &before));
   ck_assert_uint_eq(pinned.allowed_cpus.size(), 1);
   ck_assert_uint_eq(pinned.allowed_cpus[0], static_cast<unsigned>(last));
   ck_assert_int_eq(pinned.allowed_cpu_count(), 1);
@@ -1402,7 +1418,8 @@ START_TEST(shared_latest_gives_the_exact_sample) {
   auto advance = [&] {
     // user +1, idle +3 per step: 25 % busy over any number of steps.
     ++step;
-    tree.write("stat", stat_text({1000 + step, 0, 500, 8000 + 3 * step, 500, 0, 0, 0, 0, 0}));
+    tree.write("stat",
+               stat_text_every_cpu({1000 + step, 0, 500, 8000 + 3 * step, 500, 0, 0, 0, 0, 0}));
   };
   advance();
   auto sub = SharedSampler::subscribe(tree.dir(), aq::kDefaultCgroupRoot, LoadScope::System, 30 * kMs);

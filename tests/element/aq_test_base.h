@@ -53,14 +53,19 @@ bool wait_until(Pred done, int64_t timeout_us = kWaitUs, int64_t poll_us = 1000)
 
 constexpr uint64_t kMemTotalKb = 1000000;
 
-/* /proc/stat with the aggregate "cpu" line and one CPU. `busy` ticks are
- * split between user and system time and `idle` ones between idle and
+/* /proc/stat with the aggregate "cpu" line and one line per CPU of the
+ * machine, each with the same counters: a pinned process (taskset) reads
+ * only its CPUs' lines, and finds the same percentage there. `busy` ticks
+ * are split between user and system time and `idle` ones between idle and
  * iowait, so a reader must count all four right to get the percentage. */
 inline std::string stat_text(uint64_t busy, uint64_t idle) {
   const std::string counters = std::to_string(busy - busy / 2) + " 0 " + std::to_string(busy / 2) +
                                " " + std::to_string(idle - idle / 2) + " " +
                                std::to_string(idle / 2) + " 0 0 0 0 0\n";
-  return "cpu  " + counters + "cpu0 " + counters + "intr 0\n";
+  std::string text = "cpu  " + counters;
+  for (long id = 0; id < std::max(1L, sysconf(_SC_NPROCESSORS_CONF)); id++)
+    text += "cpu" + std::to_string(id) + " " + counters;
+  return text + "intr 0\n";
 }
 
 inline std::string meminfo_text_kb(uint64_t total_kb, uint64_t available_kb) {

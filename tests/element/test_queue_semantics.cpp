@@ -50,8 +50,6 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
-#include <sched.h>
-
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -60,6 +58,7 @@
 
 #include "aq_test.h"
 #include "gstadaptivequeue.h"
+#include "one_cpu.h"
 
 using namespace aqt;
 
@@ -2307,33 +2306,10 @@ GST_END_TEST;
 
 namespace {
 
-/* Binds the test thread, and the threads it starts, to one CPU for the
- * scope, as on a one-core board: the element, activated from this thread,
- * then neither spins nor (with a non-live upstream) wakes upstream for
- * each free slot. */
-class OneCpu {
- public:
-  OneCpu() {
-    ck_assert_int_eq(sched_getaffinity(0, sizeof saved_, &saved_), 0);
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
-      if (CPU_ISSET(cpu, &saved_)) {
-        CPU_SET(cpu, &one);
-        break;
-      }
-    ck_assert_int_eq(sched_setaffinity(0, sizeof one, &one), 0);
-  }
-  ~OneCpu() { sched_setaffinity(0, sizeof saved_, &saved_); }
-  OneCpu(const OneCpu&) = delete;
-  OneCpu& operator=(const OneCpu&) = delete;
-
- private:
-  cpu_set_t saved_;
-};
-
 /* A fixture for the one-CPU tests: started, upstream known not live, at
- * most `max_buffers` buffers. */
+ * most `max_buffers` buffers. Made with the test thread bound to one CPU
+ * (onecpu::BoundToOneCpu): the element reads the mask when it activates,
+ * and then neither spins nor wakes upstream for each free slot. */
 Fixture* one_cpu_fixture(guint max_buffers) {
   Fixture* fx = fixture_new();
   g_object_set(fx->queue, "max-size-buffers", max_buffers, "max-size-bytes", 0, "max-size-time",
@@ -2352,7 +2328,8 @@ Fixture* one_cpu_fixture(guint max_buffers) {
  * unused, or a demuxer whose other branch needs the next buffer could hang
  * where it does not with queue, which refills the slot at once. */
 GST_START_TEST(test_slot_freed_before_downstream_blocks_is_refilled) {
-  OneCpu one_cpu;
+  const onecpu::BoundToOneCpu one_cpu;
+  fail_unless(one_cpu.bound(), "cannot bind the test to one CPU");
   Fixture* fx = one_cpu_fixture(4);
   block_downstream(fx, 0);
   for (guint64 i = 1; i <= 4; i++)
@@ -2383,7 +2360,8 @@ GST_END_TEST;
  * them, 5 s; they take milliseconds. */
 GST_START_TEST(test_queue_run_dry_wakes_upstream) {
   constexpr guint64 kBuffers = 1000;
-  OneCpu one_cpu;
+  const onecpu::BoundToOneCpu one_cpu;
+  fail_unless(one_cpu.bound(), "cannot bind the test to one CPU");
   Fixture* fx = one_cpu_fixture(4);
   const gint64 started = g_get_monotonic_time();
   std::atomic<guint64> pushed{0};
@@ -2402,6 +2380,55 @@ GST_START_TEST(test_queue_run_dry_wakes_upstream) {
   const gint64 took_us = g_get_monotonic_time() - started;
   fail_unless(took_us < 2500 * 1000 * slowdown(), "1,000 buffers took %" G_GINT64_FORMAT " ms",
               took_us / 1000);
+  fixture_free(fx);
+}
+GST_END_TEST;
+
+/* What the batch wait is for: on one CPU with a non-live upstream,
+ * upstream waiting on a full queue is woken when the queue runs dry, or
+ * at its deadline (20 ms), not at each removal. Downstream takes one buffer
+ * at a time and pauses, leaving upstream the CPU; queue refills each freed
+ * slot at once. A full queue read after a removal means upstream refilled
+ * it: after the queue ran dry (at most once per 4 removals) or at a
+ * deadline (at most once per 20 ms), so the bound holds however slow the
+ * machine, and a wake per removal exceeds it. */
+GST_START_TEST(test_upstream_refills_after_a_batch) {
+  if (!adaptive_only("queue refills each freed slot at once"))
+    return;
+  constexpr guint kCapacity = 4;
+  constexpr guint kSteps = 40;
+  const onecpu::BoundToOneCpu one_cpu;
+  fail_unless(one_cpu.bound(), "cannot bind the test to one CPU");
+  Fixture* fx = one_cpu_fixture(kCapacity);
+  block_downstream(fx, 0);
+  Worker pusher([fx] {
+    for (guint64 i = 1; i <= kSteps + kCapacity; i++)
+      if (push(fx, i) != GST_FLOW_OK)
+        return;
+  });
+  fail_unless(
+      wait_until([fx] { return uint_prop(fx->queue, "current-level-buffers") == kCapacity; }),
+      "the queue did not fill");
+  const gint64 started = g_get_monotonic_time();
+  guint refilled = 0;
+  for (guint k = 1; k <= kSteps; k++) {
+    let_one_through(fx);
+    fail_unless(wait_until([fx, k] { return held(fx) == 1 && received_buffers(fx) == k + 1; }),
+                "the task did not take buffer %u", k);
+    g_usleep(1000);
+    if (uint_prop(fx->queue, "current-level-buffers") == kCapacity)
+      refilled++;
+  }
+  const gint64 took_ms = (g_get_monotonic_time() - started) / 1000;
+  const guint bound = kSteps / kCapacity + static_cast<guint>(took_ms / 20) + 2;
+  fail_unless(refilled <= bound,
+              "upstream refilled the queue after %u of %u removals, in %" G_GINT64_FORMAT
+              " ms (at most %u)",
+              refilled, kSteps, took_ms, bound);
+  open_gate(fx);
+  fail_unless(pusher.wait(kWaitUs), "upstream is stuck");
+  fail_unless(wait_until([fx] { return received_buffers(fx) == 1 + kSteps + kCapacity; }),
+              "not all buffers arrived");
   fixture_free(fx);
 }
 GST_END_TEST;
@@ -3539,6 +3566,7 @@ static Suite* queue_semantics_suite(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_slot_freed_before_downstream_blocks_is_refilled);
   tcase_add_test(tc, test_queue_run_dry_wakes_upstream);
+  tcase_add_test(tc, test_upstream_refills_after_a_batch);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("races");
